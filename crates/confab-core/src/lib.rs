@@ -1,0 +1,14 @@
+//! Confab's domain: what a message, a conversation and a caller are, how input is validated and
+//! how a conversation's summary is derived. No I/O here: the store persists, the server speaks HTTP.
+
+pub mod auth;
+pub mod conversation;
+pub mod error;
+pub mod message;
+pub mod query;
+pub mod summary;
+pub mod time;
+
+pub use error::FieldError;
+pub use message::{Campaign, MessageInput, NewMessage, Role, Step};
+pub use summary::{Dim, Summary};

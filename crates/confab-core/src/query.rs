@@ -1,0 +1,256 @@
+//! Listing conversations: filters, sort, and opaque cursors, parsed from query parameters at the
+//! edge so that every store receives only valid input.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::FieldError;
+use crate::conversation::Status;
+use crate::message::check_id;
+use crate::summary::Dim;
+use crate::time::{self, Millis};
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+const MAX_Q_CHARS: usize = 500;
+const MAX_SEARCH_TERMS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeField {
+    #[default]
+    StartedAt,
+    LastMessageAt,
+}
+
+impl TimeField {
+    pub fn parse(field: &str, s: &str) -> Result<TimeField, FieldError> {
+        match s {
+            "started_at" => Ok(TimeField::StartedAt),
+            "last_message_at" => Ok(TimeField::LastMessageAt),
+            _ => Err(FieldError::new(field, "must be started_at or last_message_at")),
+        }
+    }
+
+    fn tag(self) -> char {
+        match self {
+            TimeField::StartedAt => 's',
+            TimeField::LastMessageAt => 'l',
+        }
+    }
+}
+
+/// Where the next page starts: strictly after `(key, pk)` in newest-first order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub sort: TimeField,
+    pub key: Millis,
+    pub pk: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("1{}{}.{}", self.sort.tag(), self.key, self.pk))
+    }
+
+    pub fn decode(field: &str, s: &str) -> Result<Cursor, FieldError> {
+        let bad = || FieldError::new(field, "is not a cursor returned by this API");
+        let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+        let raw = std::str::from_utf8(&raw).map_err(|_| bad())?;
+        let rest = raw.strip_prefix('1').ok_or_else(bad)?;
+        let (sort, rest) = match rest.chars().next() {
+            Some('s') => (TimeField::StartedAt, &rest[1..]),
+            Some('l') => (TimeField::LastMessageAt, &rest[1..]),
+            _ => return Err(bad()),
+        };
+        let (key, pk) = rest.split_once('.').ok_or_else(bad)?;
+        Ok(Cursor { sort, key: key.parse().map_err(|_| bad())?, pk: pk.parse().map_err(|_| bad())? })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConversationFilter {
+    /// Which time the range and the sort apply to.
+    pub time_field: TimeField,
+    /// `[from, to)` on `time_field`.
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub dims: Vec<(Dim, String)>,
+    pub status: Option<Status>,
+    /// `metadata.<key>=<value>`: the conversation's merged metadata has `key` equal to `value`
+    /// (strings compare as they are; numbers and booleans by their JSON text).
+    pub metadata: Vec<(String, String)>,
+    /// Full-text terms, all of which must occur in one of the conversation's messages.
+    pub search: Vec<String>,
+    pub min_messages: Option<i64>,
+    pub sort: TimeField,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { limit: DEFAULT_LIMIT, cursor: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<Cursor>,
+}
+
+const FILTER_DIMS: [Dim; 5] = [Dim::ChannelType, Dim::Language, Dim::Version, Dim::UserId, Dim::CampaignId];
+
+/// Splits free text into search terms: runs of letters and digits, lower-cased.
+pub fn search_terms(field: &str, q: &str) -> Result<Vec<String>, FieldError> {
+    if q.chars().count() > MAX_Q_CHARS {
+        return Err(FieldError::new(field, format!("must be at most {MAX_Q_CHARS} characters")));
+    }
+    let terms: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if terms.len() > MAX_SEARCH_TERMS {
+        return Err(FieldError::new(field, format!("must have at most {MAX_SEARCH_TERMS} words")));
+    }
+    if terms.is_empty() && !q.trim().is_empty() {
+        return Err(FieldError::new(field, "must contain at least one letter or digit"));
+    }
+    Ok(terms)
+}
+
+fn parse_time(field: &str, v: &str) -> Result<Millis, FieldError> {
+    if v.len() == 10 {
+        return time::parse_date_strict(field, v).map(time::date_start_utc);
+    }
+    time::parse_rfc3339(field, v)
+}
+
+pub fn parse_limit(field: &str, v: &str, max: u32) -> Result<u32, FieldError> {
+    match v.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(FieldError::new(field, format!("must be an integer from 1 to {max}"))),
+    }
+}
+
+impl ConversationFilter {
+    /// Parses the query string of `GET /v1/bots/{bot_id}/conversations`. Unknown parameters are
+    /// an error: a typo must not silently widen a query.
+    pub fn from_params(params: &[(String, String)]) -> Result<(ConversationFilter, PageRequest), FieldError> {
+        let mut f = ConversationFilter::default();
+        let mut page = PageRequest::default();
+        let mut cursor = None;
+        let mut sort = None;
+        for (k, v) in params {
+            let k = k.as_str();
+            match k {
+                "time_field" => f.time_field = TimeField::parse(k, v)?,
+                "sort" => sort = Some(TimeField::parse(k, v)?),
+                "start_time" | "from" => f.from = Some(parse_time(k, v)?),
+                "end_time" | "to" => f.to = Some(parse_time(k, v)?),
+                "status" => {
+                    f.status = Some(Status::parse(v).ok_or_else(|| FieldError::new(k, "must be active or ended"))?)
+                }
+                "q" => f.search.extend(search_terms(k, v)?),
+                "min_messages" => {
+                    f.min_messages = Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        FieldError::new(k, "must be a non-negative integer")
+                    })?)
+                }
+                "limit" => page.limit = parse_limit(k, v, MAX_LIMIT)?,
+                "cursor" => cursor = Some(Cursor::decode(k, v)?),
+                _ => {
+                    if let Some(key) = k.strip_prefix("metadata.") {
+                        check_id(k, key)?;
+                        f.metadata.push((key.to_owned(), v.clone()));
+                    } else if let Some(dim) = FILTER_DIMS.into_iter().find(|d| d.name() == k) {
+                        check_id(k, v)?;
+                        f.dims.push((dim, v.clone()));
+                    } else {
+                        return Err(FieldError::new(k, "unknown query parameter"));
+                    }
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (f.from, f.to)
+            && b < a
+        {
+            return Err(FieldError::new("end_time", "must not be before start_time"));
+        }
+        if f.search.len() > MAX_SEARCH_TERMS {
+            return Err(FieldError::new("q", format!("must have at most {MAX_SEARCH_TERMS} words")));
+        }
+        f.sort = sort.unwrap_or(f.time_field);
+        if let Some(c) = cursor {
+            if c.sort != f.sort {
+                return Err(FieldError::new("cursor", "was made for another sort order"));
+            }
+            page.cursor = Some(c);
+        }
+        Ok((f, page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_junk() {
+        let c = Cursor { sort: TimeField::LastMessageAt, key: 1_700_000_000_123, pk: 42 };
+        assert_eq!(Cursor::decode("cursor", &c.encode()).unwrap(), c);
+        assert!(Cursor::decode("cursor", "nonsense!").is_err());
+        assert!(Cursor::decode("cursor", &URL_SAFE_NO_PAD.encode("1x1.2")).is_err());
+    }
+
+    #[test]
+    fn filters_parse() {
+        let (f, p) = ConversationFilter::from_params(&params(&[
+            ("channel_type", "web"),
+            ("metadata.plan", "pro"),
+            ("q", "Zażółć gęślą"),
+            ("min_messages", "3"),
+            ("limit", "100"),
+            ("start_time", "2026-01-01"),
+            ("sort", "last_message_at"),
+        ]))
+        .unwrap();
+        assert_eq!(f.dims, vec![(Dim::ChannelType, "web".to_owned())]);
+        assert_eq!(f.metadata, vec![("plan".to_owned(), "pro".to_owned())]);
+        assert_eq!(f.search, vec!["zażółć", "gęślą"]);
+        assert_eq!(f.sort, TimeField::LastMessageAt);
+        assert_eq!(p.limit, 100);
+    }
+
+    #[test]
+    fn bad_params_name_the_field() {
+        for (k, v) in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("limit", "ten"),
+            ("status", "done"),
+            ("min_messages", "-1"),
+            ("start_time", "2026-1-1"),
+            ("cursor", "xyz"),
+            ("colour", "red"),
+            ("q", "!!!"),
+        ] {
+            assert_eq!(ConversationFilter::from_params(&params(&[(k, v)])).unwrap_err().field, k);
+        }
+        let err = ConversationFilter::from_params(&params(&[
+            ("start_time", "2026-01-02"),
+            ("end_time", "2026-01-01"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field, "end_time");
+    }
+}

@@ -166,7 +166,10 @@ impl ConversationFilter {
                 "cursor" => cursor = Some(Cursor::decode(k, v)?),
                 _ => {
                     if let Some(key) = k.strip_prefix("metadata.") {
-                        check_id(k, key)?;
+                        let plain = key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                        if key.is_empty() || key.len() > 64 || !plain {
+                            return Err(FieldError::new(k, "metadata keys are 1 to 64 of A-Z, a-z, 0-9, _ and -"));
+                        }
                         f.metadata.push((key.to_owned(), v.clone()));
                     } else if let Some(dim) = FILTER_DIMS.into_iter().find(|d| d.name() == k) {
                         check_id(k, v)?;

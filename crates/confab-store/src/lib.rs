@@ -1,1 +1,184 @@
-//! placeholder while the crate is written
+//! Confab's storage: one [`Store`] trait shaped by what the server does with conversations, and
+//! its backends. SQL lives only here. The backend is picked once, from the database URL.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_core::auth::{Caller, Scopes};
+use confab_core::conversation::{Conversation, IngestOutcome, Message};
+use confab_core::query::{ConversationFilter, Page, PageRequest};
+use confab_core::time::Millis;
+use confab_core::NewMessage;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist in the caller's team.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The store is shutting down or its writer has stopped; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: i64,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bot {
+    pub bot_id: String,
+    pub created_at: Millis,
+    pub conversations: i64,
+}
+
+/// A key as listed: never its text, which is shown once at creation and not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub hint: String,
+    pub scopes: Scopes,
+    pub bots: Option<Vec<String>>,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub team_id: i64,
+    pub name: String,
+    pub hash: [u8; 32],
+    pub hint: String,
+    pub scopes: Scopes,
+    pub bots: Option<Vec<String>>,
+}
+
+/// Which bots a page-numbered listing covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BotSelector {
+    /// One bot; an unknown bot is `NotFound`.
+    One(String),
+    /// Every bot of the team, or only these.
+    Team(Option<Vec<String>>),
+}
+
+/// Which channel types a page-numbered listing keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelMatch {
+    pub any_of: Vec<String>,
+    /// Also keep conversations with no channel type or one not in this list.
+    pub or_none_of: Option<Vec<String>>,
+}
+
+/// The filters vendor APIs with page numbers use: a `[from, to)` range on `started_at` and
+/// channel types; newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetFilter {
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub channels: Option<ChannelMatch>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores messages for `bot_id` in `team_id` durably: when this returns `Ok`, the messages
+    /// survive a crash. One outcome per message, in order. An unknown bot is created when
+    /// `create_bot` is set, otherwise it is `NotFound`.
+    async fn ingest(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<IngestOutcome>>;
+
+    async fn list_conversations(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        filter: &ConversationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Conversation>>;
+
+    /// A conversation and its whole transcript, in time order.
+    async fn get_conversation(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Conversation, Vec<Message>)>;
+
+    /// Page-numbered listing for vendor APIs; returns the page and the total count.
+    async fn list_conversations_offset(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        filter: &OffsetFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Conversation>, u64)>;
+
+    /// The transcripts of several conversations (by numeric id), each in time order.
+    async fn transcripts(&self, conversation_pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>>;
+
+    /// Removes a conversation, its messages and their search index entries.
+    async fn delete_conversation(&self, team_id: i64, bot_id: &str, conversation_id: &str) -> Result<()>;
+
+    /// Removes every conversation of an end user; returns how many there were.
+    async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64>;
+
+    async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>>;
+
+    async fn create_team(&self, name: &str) -> Result<Team>;
+    async fn list_teams(&self) -> Result<Vec<Team>>;
+    /// Creates the team `default` if there is no team at all; returns it when it did.
+    async fn create_first_team(&self) -> Result<Option<Team>>;
+
+    async fn create_key(&self, key: NewKey) -> Result<ApiKeyInfo>;
+    /// Keys of one team, or of all teams.
+    async fn list_keys(&self, team_id: Option<i64>) -> Result<Vec<ApiKeyInfo>>;
+    /// Revokes a key (of `team_id` when given); `NotFound` if there is no such live key.
+    async fn revoke_key(&self, team_id: Option<i64>, key_id: i64) -> Result<()>;
+    /// The caller a live key's hash identifies.
+    async fn caller_for_key(&self, hash: [u8; 32]) -> Result<Option<Caller>>;
+
+    /// Whether the store answers queries (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+    /// Finishes pending writes and stops accepting new ones.
+    async fn close(&self);
+}
+
+/// Opens the store a URL names: `sqlite://path`, `sqlite::memory:`-less plain paths, or an
+/// error naming the schemes Confab knows.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+    let path = if let Some(p) = url.strip_prefix("sqlite://") {
+        p
+    } else if let Some(p) = url.strip_prefix("sqlite:") {
+        p
+    } else if url.contains("://") {
+        let scheme = url.split("://").next().unwrap_or_default();
+        return Err(format!(
+            "unsupported database URL scheme `{scheme}`: use sqlite://PATH or a file path"
+        ));
+    } else {
+        url
+    };
+    if path.is_empty() {
+        return Err("the database URL names no file".into());
+    }
+    let store = SqliteStore::open(path).await.map_err(|e| e.to_string())?;
+    Ok(Arc::new(store))
+}

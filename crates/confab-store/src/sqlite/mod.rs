@@ -1,0 +1,224 @@
+//! The embedded SQLite backend: WAL with `synchronous=FULL` (a committed write survives power
+//! loss), one group-committing writer thread, a small pool of read-only connections, FTS5 for
+//! search.
+
+mod read;
+mod rows;
+mod write;
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use confab_core::auth::Caller;
+use confab_core::conversation::{Conversation, IngestOutcome, Message};
+use confab_core::query::{ConversationFilter, Page, PageRequest};
+use confab_core::NewMessage;
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use crate::{
+    ApiKeyInfo, Bot, BotSelector, NewKey, OffsetFilter, Result, Store, StoreError, Team,
+};
+use writer::Writer;
+
+const READERS: usize = 4;
+
+/// Applied in order at start-up; an applied migration is never edited.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
+        if !applied {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                [*version, confab_core::time::now_millis()],
+            )?;
+            tracing::info!(version, "applied SQLite migration");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs its migrations.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = connect(&path)?;
+            migrate(&mut conn)?;
+            let mut idle = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                let r = connect(&path)?;
+                r.pragma_update(None, "query_only", true)?;
+                r.pragma_update(None, "cache_size", -8_000)?;
+                idle.push(r);
+            }
+            Ok(SqliteStore {
+                writer: Writer::start(conn),
+                readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Semaphore::new(READERS) }),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("closed".into()))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.idle.lock().expect("reader pool").pop().expect("a permit implies a connection");
+            let result = f(&conn);
+            readers.idle.lock().expect("reader pool").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("reader task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<IngestOutcome>> {
+        let bot_id = bot_id.to_owned();
+        self.writer.write(move |c| write::ingest(c, team_id, &bot_id, create_bot, &messages)).await
+    }
+
+    async fn list_conversations(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        filter: &ConversationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Conversation>> {
+        let (bot_id, filter, page) = (bot_id.to_owned(), filter.clone(), page.clone());
+        self.read(move |c| read::list_conversations(c, team_id, &bot_id, &filter, &page)).await
+    }
+
+    async fn get_conversation(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Conversation, Vec<Message>)> {
+        let (bot_id, id) = (bot_id.to_owned(), conversation_id.to_owned());
+        self.read(move |c| read::get_conversation(c, team_id, &bot_id, &id)).await
+    }
+
+    async fn list_conversations_offset(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        filter: &OffsetFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Conversation>, u64)> {
+        let (bots, filter) = (bots.clone(), filter.clone());
+        self.read(move |c| read::list_conversations_offset(c, team_id, &bots, &filter, offset, limit)).await
+    }
+
+    async fn transcripts(&self, conversation_pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>> {
+        let pks = conversation_pks.to_vec();
+        self.read(move |c| read::transcripts(c, &pks)).await
+    }
+
+    async fn delete_conversation(&self, team_id: i64, bot_id: &str, conversation_id: &str) -> Result<()> {
+        let (bot_id, id) = (bot_id.to_owned(), conversation_id.to_owned());
+        self.writer.erase(move |c| write::delete_conversation(c, team_id, &bot_id, &id)).await
+    }
+
+    async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64> {
+        let (bot_id, user_id) = (bot_id.to_owned(), user_id.to_owned());
+        self.writer.erase(move |c| write::delete_user(c, team_id, &bot_id, &user_id)).await
+    }
+
+    async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>> {
+        self.read(move |c| read::list_bots(c, team_id)).await
+    }
+
+    async fn create_team(&self, name: &str) -> Result<Team> {
+        let name = name.to_owned();
+        self.writer.write(move |c| write::create_team(c, &name)).await
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        self.read(read::list_teams).await
+    }
+
+    async fn create_first_team(&self) -> Result<Option<Team>> {
+        self.writer.write(write::create_first_team).await
+    }
+
+    async fn create_key(&self, key: NewKey) -> Result<ApiKeyInfo> {
+        self.writer.write(move |c| write::create_key(c, &key)).await
+    }
+
+    async fn list_keys(&self, team_id: Option<i64>) -> Result<Vec<ApiKeyInfo>> {
+        self.read(move |c| read::list_keys(c, team_id)).await
+    }
+
+    async fn revoke_key(&self, team_id: Option<i64>, key_id: i64) -> Result<()> {
+        self.writer.write(move |c| write::revoke_key(c, team_id, key_id)).await
+    }
+
+    async fn caller_for_key(&self, hash: [u8; 32]) -> Result<Option<Caller>> {
+        self.read(move |c| read::caller_for_key(c, &hash)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+    }
+}

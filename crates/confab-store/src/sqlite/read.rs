@@ -1,0 +1,254 @@
+//! Queries on the read-only connections.
+
+use confab_core::auth::{Caller, Scopes};
+use confab_core::conversation::{Conversation, Message, Status};
+use confab_core::query::{ConversationFilter, Cursor, Page, PageRequest, TimeField};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::rows::{self, CONVERSATION_SELECT, DIM_COLUMNS, MESSAGE_SELECT};
+use super::write::bot_pk;
+use crate::{ApiKeyInfo, Bot, BotSelector, OffsetFilter, Result, StoreError, Team};
+
+fn time_column(f: TimeField) -> &'static str {
+    match f {
+        TimeField::StartedAt => "c.started_at",
+        TimeField::LastMessageAt => "c.last_message_at",
+    }
+}
+
+/// An FTS5 query that requires every term: each is quoted, so none is read as syntax.
+fn fts_query(terms: &[String]) -> String {
+    terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
+
+/// A `WHERE` clause under construction, with its parameters.
+#[derive(Default)]
+struct Where {
+    sql: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Where {
+    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+        // Each `?` becomes the next numbered parameter.
+        let mut out = String::with_capacity(clause.len() + 8);
+        let mut values = values.into_iter();
+        for ch in clause.chars() {
+            if ch == '?' {
+                self.values.push(values.next().expect("a value for each placeholder"));
+                out.push_str(&format!("?{}", self.values.len()));
+            } else {
+                out.push(ch);
+            }
+        }
+        self.sql.push(out);
+    }
+
+    fn clause(&self) -> String {
+        self.sql.join(" AND ")
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+pub(super) fn list_conversations(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    f: &ConversationFilter,
+    page: &PageRequest,
+) -> Result<Page<Conversation>> {
+    let bot_pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
+    let mut w = Where::default();
+    w.push("c.bot_pk = ?", [Value::Integer(bot_pk)]);
+    let tf = time_column(f.time_field);
+    if let Some(from) = f.from {
+        w.push(&format!("{tf} >= ?"), [Value::Integer(from)]);
+    }
+    if let Some(to) = f.to {
+        w.push(&format!("{tf} < ?"), [Value::Integer(to)]);
+    }
+    for (dim, v) in &f.dims {
+        w.push(&format!("c.{} = ?", DIM_COLUMNS[*dim as usize]), [text(v)]);
+    }
+    if let Some(status) = f.status {
+        w.push("c.status = ?", [Value::Integer(i64::from(status == Status::Ended))]);
+    }
+    if let Some(n) = f.min_messages {
+        w.push("c.message_count >= ?", [Value::Integer(n)]);
+    }
+    for (key, v) in &f.metadata {
+        let path = format!("$.\"{key}\"");
+        w.push(
+            "(CASE json_type(c.metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             ELSE CAST(json_extract(c.metadata, ?) AS TEXT) END) = ?",
+            [text(&path), text(&path), text(v)],
+        );
+    }
+    if !f.search.is_empty() {
+        w.push(
+            "c.id IN (SELECT m.conversation_pk FROM messages m WHERE m.bot_pk = ? AND m.id IN \
+             (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?))",
+            [Value::Integer(bot_pk), Value::Text(fts_query(&f.search))],
+        );
+    }
+    let sort = time_column(f.sort);
+    if let Some(cur) = page.cursor {
+        w.push(
+            &format!("({sort} < ? OR ({sort} = ? AND c.id < ?))"),
+            [Value::Integer(cur.key), Value::Integer(cur.key), Value::Integer(cur.pk)],
+        );
+    }
+    let limit = i64::from(page.limit);
+    let sql = format!(
+        "SELECT {CONVERSATION_SELECT} FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+         WHERE {} ORDER BY {sort} DESC, c.id DESC LIMIT {}",
+        w.clause(),
+        limit + 1
+    );
+    let mut items: Vec<Conversation> = c
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(w.values), |r| rows::conversation(r, 0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(page.limit as usize);
+        items.last().map(|last| Cursor {
+            sort: f.sort,
+            key: match f.sort {
+                TimeField::StartedAt => last.summary.started_at,
+                TimeField::LastMessageAt => last.summary.last_message_at,
+            },
+            pk: last.pk,
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+fn messages_of(c: &Connection, conversation_pk: i64) -> Result<Vec<Message>> {
+    let sql = format!("SELECT {MESSAGE_SELECT} FROM messages m WHERE m.conversation_pk = ?1 ORDER BY m.ts, m.id");
+    Ok(c.prepare_cached(&sql)?.query_map([conversation_pk], |r| rows::message(r, 0))?.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn get_conversation(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    id: &str,
+) -> Result<(Conversation, Vec<Message>)> {
+    let sql = format!(
+        "SELECT {CONVERSATION_SELECT} FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+         WHERE b.team_id = ?1 AND b.bot_id = ?2 AND c.conversation_id = ?3"
+    );
+    let conv = c
+        .prepare_cached(&sql)?
+        .query_row(params![team_id, bot_id, id], |r| rows::conversation(r, 0))
+        .optional()?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    let messages = messages_of(c, conv.pk)?;
+    Ok((conv, messages))
+}
+
+pub(super) fn list_conversations_offset(
+    c: &Connection,
+    team_id: i64,
+    bots: &BotSelector,
+    f: &OffsetFilter,
+    offset: u64,
+    limit: u32,
+) -> Result<(Vec<Conversation>, u64)> {
+    let mut w = Where::default();
+    match bots {
+        BotSelector::One(bot_id) => {
+            let pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
+            w.push("c.bot_pk = ?", [Value::Integer(pk)]);
+        }
+        BotSelector::Team(None) => w.push("b.team_id = ?", [Value::Integer(team_id)]),
+        BotSelector::Team(Some(ids)) => {
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut values = vec![Value::Integer(team_id)];
+            values.extend(ids.iter().map(|s| text(s)));
+            w.push(&format!("b.team_id = ? AND b.bot_id IN ({marks})"), values);
+        }
+    }
+    if let Some(from) = f.from {
+        w.push("c.started_at >= ?", [Value::Integer(from)]);
+    }
+    if let Some(to) = f.to {
+        w.push("c.started_at < ?", [Value::Integer(to)]);
+    }
+    if let Some(ch) = &f.channels {
+        let mut parts = vec![];
+        let mut values = vec![];
+        if !ch.any_of.is_empty() {
+            parts.push(format!("c.channel_type IN ({})", vec!["?"; ch.any_of.len()].join(", ")));
+            values.extend(ch.any_of.iter().map(|s| text(s)));
+        }
+        if let Some(known) = &ch.or_none_of {
+            parts.push("c.channel_type IS NULL".to_owned());
+            if !known.is_empty() {
+                parts.push(format!("c.channel_type NOT IN ({})", vec!["?"; known.len()].join(", ")));
+                values.extend(known.iter().map(|s| text(s)));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("0".to_owned());
+        }
+        w.push(&format!("({})", parts.join(" OR ")), values);
+    }
+    let from = "FROM conversations c JOIN bots b ON b.id = c.bot_pk";
+    let total: i64 = c
+        .prepare_cached(&format!("SELECT COUNT(*) {from} WHERE {}", w.clause()))?
+        .query_row(params_from_iter(w.values.iter()), |r| r.get(0))?;
+    let sql = format!(
+        "SELECT {CONVERSATION_SELECT} {from} WHERE {} ORDER BY c.started_at DESC, c.id DESC LIMIT {limit} OFFSET {offset}",
+        w.clause()
+    );
+    let items = c
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(w.values.iter()), |r| rows::conversation(r, 0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((items, total as u64))
+}
+
+pub(super) fn transcripts(c: &Connection, pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>> {
+    pks.iter().map(|&pk| Ok((pk, messages_of(c, pk)?))).collect()
+}
+
+pub(super) fn list_bots(c: &Connection, team_id: i64) -> Result<Vec<Bot>> {
+    Ok(c.prepare_cached(
+        "SELECT b.bot_id, b.created_at, (SELECT COUNT(*) FROM conversations c WHERE c.bot_pk = b.id) \
+         FROM bots b WHERE b.team_id = ?1 ORDER BY b.bot_id",
+    )?
+    .query_map([team_id], |r| Ok(Bot { bot_id: r.get(0)?, created_at: r.get(1)?, conversations: r.get(2)? }))?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn list_teams(c: &Connection) -> Result<Vec<Team>> {
+    Ok(c.prepare_cached("SELECT id, name, created_at FROM teams ORDER BY id")?
+        .query_map([], |r| Ok(Team { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn list_keys(c: &Connection, team_id: Option<i64>) -> Result<Vec<ApiKeyInfo>> {
+    let sql = format!("SELECT {} FROM api_keys WHERE ?1 IS NULL OR team_id = ?1 ORDER BY id", rows::KEY_SELECT);
+    Ok(c.prepare_cached(&sql)?.query_map([team_id], rows::api_key)?.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn caller_for_key(c: &Connection, hash: &[u8; 32]) -> Result<Option<Caller>> {
+    Ok(c.prepare_cached("SELECT id, team_id, scopes, bots FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL")?
+        .query_row([&hash[..]], |r| {
+            let bots: Option<String> = r.get(3)?;
+            Ok(Caller {
+                key_id: r.get(0)?,
+                team_id: r.get(1)?,
+                scopes: Scopes::from_bits(r.get(2)?),
+                bots: bots.and_then(|b| serde_json::from_str(&b).ok()),
+            })
+        })
+        .optional()?)
+}

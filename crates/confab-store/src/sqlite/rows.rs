@@ -1,0 +1,142 @@
+//! How domain types map to SQLite rows and back.
+
+use confab_core::auth::Scopes;
+use confab_core::conversation::{Conversation, Message, Status};
+use confab_core::message::{Role, Step};
+use confab_core::summary::{DIM_COUNT, Stamps, Summary};
+use rusqlite::Row;
+use rusqlite::types::Value;
+use serde_json::{Map, Value as Json};
+
+use crate::ApiKeyInfo;
+
+/// The dimension columns, in [`confab_core::Dim`] order.
+pub(super) const DIM_COLUMNS: [&str; DIM_COUNT] = [
+    "channel_type",
+    "language",
+    "version",
+    "user_id",
+    "campaign_id",
+    "campaign_source",
+    "conv_type",
+    "session_id",
+];
+
+/// The summary columns, in the order of [`summary_values`].
+pub(super) const SUMMARY_COLUMNS: [&str; 19] = [
+    "started_at",
+    "last_message_at",
+    "message_count",
+    "n_user",
+    "n_bot",
+    "n_agent",
+    "n_system",
+    "first_user_message",
+    "first_bot_message",
+    "channel_type",
+    "language",
+    "version",
+    "user_id",
+    "campaign_id",
+    "campaign_source",
+    "conv_type",
+    "session_id",
+    "metadata",
+    "stamps",
+];
+
+/// `SELECT` list for [`conversation`]; the query must join `bots b` on `b.id = c.bot_pk`.
+pub(super) const CONVERSATION_SELECT: &str = "c.id, b.bot_id, c.conversation_id, c.status, \
+    c.started_at, c.last_message_at, c.message_count, c.n_user, c.n_bot, c.n_agent, c.n_system, \
+    c.first_user_message, c.first_bot_message, c.channel_type, c.language, c.version, c.user_id, \
+    c.campaign_id, c.campaign_source, c.conv_type, c.session_id, c.metadata, c.stamps";
+
+pub(super) fn summary_values(s: &Summary) -> Vec<Value> {
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let mut out = vec![
+        Value::Integer(s.started_at),
+        Value::Integer(s.last_message_at),
+        Value::Integer(s.message_count()),
+    ];
+    out.extend(s.counts.iter().map(|&n| Value::Integer(n)));
+    out.push(text(&s.first_user_message));
+    out.push(text(&s.first_bot_message));
+    out.extend(s.dims.iter().map(text));
+    out.push(if s.metadata.is_empty() {
+        Value::Null
+    } else {
+        Value::Text(Json::Object(s.metadata.clone()).to_string())
+    });
+    out.push(Value::Text(serde_json::to_string(&s.stamps).unwrap_or_default()));
+    out
+}
+
+fn json_object(text: Option<String>) -> Option<Map<String, Json>> {
+    match serde_json::from_str(&text?) {
+        Ok(Json::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Reads a row selected with [`CONVERSATION_SELECT`], starting at column `at`.
+pub(super) fn conversation(row: &Row, at: usize) -> rusqlite::Result<Conversation> {
+    let g = |i: usize| at + i;
+    let mut dims: [Option<String>; DIM_COUNT] = Default::default();
+    for (i, d) in dims.iter_mut().enumerate() {
+        *d = row.get(g(13 + i))?;
+    }
+    let stamps: String = row.get(g(22))?;
+    Ok(Conversation {
+        pk: row.get(g(0))?,
+        bot_id: row.get(g(1))?,
+        conversation_id: row.get(g(2))?,
+        status: if row.get::<_, i64>(g(3))? == 1 { Status::Ended } else { Status::Active },
+        summary: Summary {
+            started_at: row.get(g(4))?,
+            last_message_at: row.get(g(5))?,
+            counts: [row.get(g(7))?, row.get(g(8))?, row.get(g(9))?, row.get(g(10))?],
+            first_user_message: row.get(g(11))?,
+            first_bot_message: row.get(g(12))?,
+            dims,
+            metadata: json_object(row.get(g(21))?).unwrap_or_default(),
+            stamps: serde_json::from_str::<Stamps>(&stamps).unwrap_or_default(),
+        },
+    })
+}
+
+/// `SELECT` list for [`message`].
+pub(super) const MESSAGE_SELECT: &str =
+    "m.id, m.client_id, m.role, m.content, m.ts, m.step_id, m.step_type, m.metadata";
+
+pub(super) fn message(row: &Row, at: usize) -> rusqlite::Result<Message> {
+    let g = |i: usize| at + i;
+    let step_id: Option<String> = row.get(g(5))?;
+    Ok(Message {
+        pk: row.get(g(0))?,
+        client_id: row.get(g(1))?,
+        role: Role::from_code(row.get(g(2))?).unwrap_or(Role::System),
+        content: row.get(g(3))?,
+        timestamp: row.get(g(4))?,
+        step: match step_id {
+            Some(id) => Some(Step { id, kind: row.get(g(6))? }),
+            None => None,
+        },
+        metadata: json_object(row.get(g(7))?),
+    })
+}
+
+pub(super) const KEY_SELECT: &str = "id, team_id, name, hint, scopes, bots, created_at, revoked_at";
+
+pub(super) fn api_key(row: &Row) -> rusqlite::Result<ApiKeyInfo> {
+    let bots: Option<String> = row.get(5)?;
+    Ok(ApiKeyInfo {
+        id: row.get(0)?,
+        team_id: row.get(1)?,
+        name: row.get(2)?,
+        hint: row.get(3)?,
+        scopes: Scopes::from_bits(row.get(4)?),
+        bots: bots.and_then(|b| serde_json::from_str(&b).ok()),
+        created_at: row.get(6)?,
+        revoked_at: row.get(7)?,
+    })
+}

@@ -1,0 +1,215 @@
+//! Everything the writer thread does: ingest, erasure, teams and keys. Each function runs inside
+//! the writer's transaction (see `writer.rs`) and must leave it consistent or return an error.
+
+use std::collections::HashMap;
+
+use confab_core::NewMessage;
+use confab_core::conversation::IngestOutcome;
+use confab_core::summary::Summary;
+use confab_core::time::now_millis;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::rows::{self, SUMMARY_COLUMNS};
+use crate::{ApiKeyInfo, NewKey, Result, StoreError, Team};
+
+pub(super) fn bot_pk(c: &Connection, team_id: i64, bot_id: &str) -> Result<Option<i64>> {
+    Ok(c.prepare_cached("SELECT id FROM bots WHERE team_id = ?1 AND bot_id = ?2")?
+        .query_row(params![team_id, bot_id], |r| r.get(0))
+        .optional()?)
+}
+
+struct OpenConversation {
+    pk: i64,
+    summary: Summary,
+    dirty: bool,
+}
+
+fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<OpenConversation>> {
+    let sql = format!(
+        "SELECT {} FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+         WHERE c.bot_pk = ?1 AND c.conversation_id = ?2",
+        rows::CONVERSATION_SELECT
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_row(params![bot_pk, id], |r| rows::conversation(r, 0))
+        .optional()?
+        .map(|conv| OpenConversation { pk: conv.pk, summary: conv.summary, dirty: false }))
+}
+
+fn insert_conversation(c: &Connection, bot_pk: i64, id: &str, s: &Summary) -> Result<i64> {
+    let sql = format!(
+        "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES (?1, ?2, {})",
+        SUMMARY_COLUMNS.join(", "),
+        (3..3 + SUMMARY_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+    );
+    let mut values = vec![Value::Integer(bot_pk), Value::Text(id.to_owned())];
+    values.extend(rows::summary_values(s));
+    c.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    Ok(c.last_insert_rowid())
+}
+
+fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
+    let sets: Vec<String> = SUMMARY_COLUMNS.iter().enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
+    let sql = format!("UPDATE conversations SET status = 0, {} WHERE id = ?1", sets.join(", "));
+    let mut values = vec![Value::Integer(pk)];
+    values.extend(rows::summary_values(s));
+    c.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    Ok(())
+}
+
+/// Inserts the message unless its client id is already stored in the conversation.
+fn insert_message(c: &Connection, bot_pk: i64, conversation_pk: i64, m: &NewMessage) -> Result<bool> {
+    let inserted = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages \
+             (bot_pk, conversation_pk, client_id, role, content, ts, step_id, step_type, metadata) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            bot_pk,
+            conversation_pk,
+            m.client_id,
+            m.role.code(),
+            m.content,
+            m.timestamp,
+            m.step.as_ref().map(|s| &s.id),
+            m.step.as_ref().and_then(|s| s.kind.as_ref()),
+            m.metadata.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()),
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    c.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?
+        .execute(params![c.last_insert_rowid(), m.content])?;
+    Ok(true)
+}
+
+pub(super) fn ingest(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    create_bot: bool,
+    messages: &[NewMessage],
+) -> Result<Vec<IngestOutcome>> {
+    let bot_pk = match bot_pk(c, team_id, bot_id)? {
+        Some(pk) => pk,
+        None if create_bot => {
+            c.prepare_cached("INSERT INTO bots (team_id, bot_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![team_id, bot_id, now_millis()])?;
+            c.last_insert_rowid()
+        }
+        None => return Err(StoreError::NotFound("bot")),
+    };
+    let mut open: HashMap<&str, OpenConversation> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for m in messages {
+        let id = m.conversation_id.as_str();
+        let mut created = false;
+        if !open.contains_key(id) {
+            let conv = match load_conversation(c, bot_pk, id)? {
+                Some(conv) => conv,
+                None => {
+                    created = true;
+                    let summary = Summary::first(m);
+                    let pk = insert_conversation(c, bot_pk, id, &summary)?;
+                    OpenConversation { pk, summary, dirty: false }
+                }
+            };
+            open.insert(id, conv);
+        }
+        let conv = open.get_mut(id).expect("opened above");
+        if insert_message(c, bot_pk, conv.pk, m)? {
+            if !created {
+                conv.summary.apply(m);
+                conv.dirty = true;
+            }
+            outcomes.push(IngestOutcome::Stored);
+        } else {
+            outcomes.push(IngestOutcome::Duplicate);
+        }
+    }
+    for conv in open.values().filter(|c| c.dirty) {
+        update_conversation(c, conv.pk, &conv.summary)?;
+    }
+    Ok(outcomes)
+}
+
+/// Removes conversations with their messages and search entries, overwriting the freed space.
+fn erase_conversations(c: &Connection, pks: &[i64]) -> Result<()> {
+    c.pragma_update(None, "secure_delete", true)?;
+    let result = (|| -> Result<()> {
+        for &pk in pks {
+            c.prepare_cached(
+                "DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE conversation_pk = ?1)",
+            )?
+            .execute([pk])?;
+            c.prepare_cached("DELETE FROM messages WHERE conversation_pk = ?1")?.execute([pk])?;
+            c.prepare_cached("DELETE FROM conversations WHERE id = ?1")?.execute([pk])?;
+        }
+        Ok(())
+    })();
+    c.pragma_update(None, "secure_delete", false)?;
+    result
+}
+
+pub(super) fn delete_conversation(c: &Connection, team_id: i64, bot_id: &str, id: &str) -> Result<()> {
+    let bot_pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
+    let pk: i64 = c
+        .prepare_cached("SELECT id FROM conversations WHERE bot_pk = ?1 AND conversation_id = ?2")?
+        .query_row(params![bot_pk, id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    erase_conversations(c, &[pk])
+}
+
+pub(super) fn delete_user(c: &Connection, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64> {
+    let bot_pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
+    let pks: Vec<i64> = c
+        .prepare_cached("SELECT id FROM conversations WHERE bot_pk = ?1 AND user_id = ?2")?
+        .query_map(params![bot_pk, user_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    erase_conversations(c, &pks)?;
+    Ok(pks.len() as u64)
+}
+
+pub(super) fn create_team(c: &Connection, name: &str) -> Result<Team> {
+    let created_at = now_millis();
+    c.execute("INSERT INTO teams (name, created_at) VALUES (?1, ?2)", params![name, created_at])?;
+    Ok(Team { id: c.last_insert_rowid(), name: name.to_owned(), created_at })
+}
+
+pub(super) fn create_first_team(c: &Connection) -> Result<Option<Team>> {
+    let any: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM teams)", [], |r| r.get(0))?;
+    if any {
+        return Ok(None);
+    }
+    create_team(c, "default").map(Some)
+}
+
+pub(super) fn create_key(c: &Connection, k: &NewKey) -> Result<ApiKeyInfo> {
+    let team: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM teams WHERE id = ?1)", [k.team_id], |r| r.get(0))?;
+    if !team {
+        return Err(StoreError::NotFound("team"));
+    }
+    let bots = k.bots.as_ref().map(|b| serde_json::to_string(b).unwrap_or_default());
+    c.execute(
+        "INSERT INTO api_keys (team_id, name, hash, hint, scopes, bots, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![k.team_id, k.name, &k.hash[..], k.hint, k.scopes.bits(), bots, now_millis()],
+    )?;
+    let id = c.last_insert_rowid();
+    Ok(c.query_row(&format!("SELECT {} FROM api_keys WHERE id = ?1", rows::KEY_SELECT), [id], rows::api_key)?)
+}
+
+pub(super) fn revoke_key(c: &Connection, team_id: Option<i64>, key_id: i64) -> Result<()> {
+    let n = c.execute(
+        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL \
+         AND (?3 IS NULL OR team_id = ?3)",
+        params![now_millis(), key_id, team_id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound("key"));
+    }
+    Ok(())
+}

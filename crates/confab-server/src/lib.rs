@@ -1,1 +1,78 @@
-//! placeholder while the crate is written
+//! Confab's HTTP server: the native API (`/v1`), the vendor-compatible APIs (`/compat/…`),
+//! authentication and health. Handlers stay thin: parse, one store call, shape the response.
+
+pub mod api;
+pub mod auth;
+pub mod compat;
+pub mod error;
+pub mod extract;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use confab_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::{ApiError, ApiResult};
+
+/// The largest request body: a batch of 1,000 messages in at most 10 MiB.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Whether a message for an unknown bot creates it in the caller's team.
+    pub create_bots: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { create_bots: true }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub keys: Arc<auth::KeyCache>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
+        AppState { store, config: Arc::new(config), keys: Arc::default() }
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(api::router())
+        .nest("/compat", compat::router())
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+    }
+}
+
+/// Serves until `shutdown` resolves, lets in-flight requests finish, then flushes the store.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    store.close().await;
+    result
+}

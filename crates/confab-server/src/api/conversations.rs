@@ -1,0 +1,73 @@
+//! Reading and erasing conversations: the filtered list, one transcript, and erasure of a
+//! conversation or of everything an end user said.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use confab_core::auth::{Caller, Scope};
+use confab_core::message::check_id;
+use confab_core::query::ConversationFilter;
+use serde_json::{Value, json};
+
+use super::views;
+use crate::auth::Allow;
+use crate::extract::{Params, PathParams};
+use crate::{ApiResult, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/bots/{bot_id}/conversations", get(list))
+        .route("/v1/bots/{bot_id}/conversations/{conversation_id}", get(fetch).delete(erase))
+        .route("/v1/bots/{bot_id}/users/{user_id}", delete(erase_user))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let (filter, page) = ConversationFilter::from_params(&params)?;
+    let page = state.store.list_conversations(caller.team_id, &bot_id, &filter, &page).await?;
+    Ok(Json(json!({
+        "data": page.items.iter().map(views::conversation).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor.map(|c| c.encode()),
+    })))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    check_id("conversation_id", &conversation_id)?;
+    let (conv, messages) = state.store.get_conversation(caller.team_id, &bot_id, &conversation_id).await?;
+    let mut body = views::conversation(&conv);
+    body["messages"] = messages.iter().map(views::message).collect();
+    Ok(Json(body))
+}
+
+async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.bot(Scope::Admin, &bot_id)?;
+    check_id("conversation_id", &conversation_id)?;
+    state.store.delete_conversation(caller.team_id, &bot_id, &conversation_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn erase_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, user_id)): PathParams<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Admin, &bot_id)?;
+    check_id("user_id", &user_id)?;
+    let n = state.store.delete_user(caller.team_id, &bot_id, &user_id).await?;
+    Ok(Json(json!({ "deleted_conversations": n })))
+}

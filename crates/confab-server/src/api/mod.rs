@@ -1,0 +1,14 @@
+//! The native API under `/v1`.
+
+mod admin;
+mod conversations;
+mod ingest;
+pub mod views;
+
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(ingest::router()).merge(conversations::router()).merge(admin::router())
+}

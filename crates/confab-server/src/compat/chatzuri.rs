@@ -1,0 +1,180 @@
+//! Chatzuri's "Get Conversations" (`GET`/`POST /api/v1/get-conversations`), seed `002`.
+//! Parameters come from the query string, a JSON body, or both (the body wins a tie); numbers
+//! may be sent as the seed's strings or as JSON numbers. See `docs/compat.md`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use confab_core::auth::{Caller, Scope};
+use confab_core::conversation::Conversation;
+use confab_core::message::{Role, check_id};
+use confab_core::query::parse_limit;
+use confab_core::summary::Dim;
+use confab_core::time::{DAY, date_start_utc, format_rfc3339, parse_date_strict};
+use confab_store::{BotSelector, ChannelMatch, OffsetFilter};
+use serde_json::{Value, json};
+
+use crate::auth::Allow;
+use crate::extract::{Params, parse_json};
+use crate::{ApiError, ApiResult, AppState};
+
+const DEFAULT_SIZE: u32 = 10;
+const MAX_SIZE: u32 = 100;
+const PARAMS: [&str; 6] = ["chatbotId", "filteredSources", "startDate", "endDate", "page", "size"];
+
+/// Chatzuri's source names and the channel types that read as each. The first is the one a
+/// bot should send; the others are common aliases.
+const SOURCES: [(&str, &[&str]); 7] = [
+    ("API", &["api"]),
+    ("Chatzuri site", &["chatzuri_site"]),
+    ("Instagram", &["instagram"]),
+    ("Messenger", &["messenger", "facebook"]),
+    ("Slack", &["slack"]),
+    ("WhatsApp", &["whatsapp"]),
+    ("Widget or Iframe", &["widget", "iframe", "web"]),
+];
+const UNSPECIFIED: &str = "Unspecified";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/get-conversations", get(get_conversations).post(get_conversations))
+}
+
+fn known_channels() -> Vec<String> {
+    SOURCES.iter().flat_map(|(_, chans)| chans.iter().map(|c| (*c).to_owned())).collect()
+}
+
+/// The source name a channel type is shown as.
+fn source_of(channel: Option<&str>) -> &'static str {
+    channel
+        .and_then(|ch| SOURCES.iter().find(|(_, chans)| chans.contains(&ch)))
+        .map_or(UNSPECIFIED, |(name, _)| name)
+}
+
+fn parse_sources(v: &str) -> Result<ChannelMatch, ApiError> {
+    let mut m = ChannelMatch::default();
+    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if name.eq_ignore_ascii_case(UNSPECIFIED) {
+            m.or_none_of = Some(known_channels());
+        } else if let Some((_, chans)) = SOURCES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            m.any_of.extend(chans.iter().map(|c| (*c).to_owned()));
+        } else {
+            return Err(ApiError::invalid(
+                "filteredSources",
+                format!("unknown source `{name}`: use API, Chatzuri site, Instagram, Messenger, Slack, Unspecified, WhatsApp or Widget or Iframe"),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+/// Merges query-string and body parameters into one list of `(name, text)`.
+fn collect_params(query: Vec<(String, String)>, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut params = query;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let obj: serde_json::Map<String, Value> = parse_json(body)?;
+        for (k, v) in obj {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Null => continue,
+                _ => return Err(ApiError::invalid(k, "must be a string")),
+            };
+            params.retain(|(name, _)| *name != k);
+            params.push((k, text));
+        }
+    }
+    for (k, _) in &params {
+        if !PARAMS.contains(&k.as_str()) {
+            return Err(ApiError::invalid(k.clone(), "unknown parameter"));
+        }
+    }
+    Ok(params)
+}
+
+async fn get_conversations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(query): Params,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let params = collect_params(query, &body)?;
+    let get = |k: &str| params.iter().rev().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+    let bot_id = get("chatbotId").ok_or_else(|| ApiError::invalid("chatbotId", "is required"))?;
+    check_id("chatbotId", bot_id)?;
+    caller.bot(Scope::Read, bot_id)?;
+    let mut filter = OffsetFilter::default();
+    if let Some(v) = get("filteredSources") {
+        filter.channels = Some(parse_sources(v)?).filter(|m| !m.any_of.is_empty() || m.or_none_of.is_some());
+    }
+    let start = get("startDate").map(|v| parse_date_strict("startDate", v)).transpose()?;
+    let end = get("endDate").map(|v| parse_date_strict("endDate", v)).transpose()?;
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        return Err(ApiError::invalid("endDate", "must not be before startDate"));
+    }
+    filter.from = start.map(date_start_utc);
+    // The end date is inclusive: the whole of that day counts.
+    filter.to = end.map(|d| date_start_utc(d) + DAY);
+    let page = get("page").map_or(Ok(1), |v| parse_limit("page", v, u32::MAX))?;
+    let size = get("size").map_or(Ok(DEFAULT_SIZE), |v| parse_limit("size", v, MAX_SIZE))?;
+    let offset = u64::from(page - 1) * u64::from(size);
+    let (convs, _total) = state
+        .store
+        .list_conversations_offset(caller.team_id, &BotSelector::One(bot_id.to_owned()), &filter, offset, size)
+        .await?;
+    let pks: Vec<i64> = convs.iter().map(|c| c.pk).collect();
+    let transcripts = state.store.transcripts(&pks).await?;
+    let data: Vec<Value> = convs
+        .iter()
+        .zip(transcripts)
+        .map(|(c, (_, messages))| {
+            let messages: Vec<Value> =
+                messages.iter().map(|m| json!({ "role": role_name(m.role), "content": m.content })).collect();
+            view(c, messages)
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::User => "user",
+        Role::Bot => "assistant",
+        Role::Agent => "agent",
+        Role::System => "system",
+    }
+}
+
+fn view(c: &Conversation, messages: Vec<Value>) -> Value {
+    json!({
+        "id": c.conversation_id,
+        "created_at": format_rfc3339(c.summary.started_at),
+        "messages": messages,
+        "chatbot_id": c.bot_id,
+        "customer": c.summary.dim(Dim::UserId).unwrap_or_default(),
+        "source": source_of(c.summary.dim(Dim::ChannelType)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_map_both_ways() {
+        for (name, chans) in SOURCES {
+            for ch in chans {
+                assert_eq!(source_of(Some(ch)), name);
+            }
+            assert_eq!(parse_sources(name).unwrap().any_of, chans.to_vec());
+        }
+        assert_eq!(source_of(None), UNSPECIFIED);
+        assert_eq!(source_of(Some("telegram")), UNSPECIFIED);
+        let m = parse_sources("whatsapp, Unspecified").unwrap();
+        assert_eq!(m.any_of, ["whatsapp"]);
+        assert!(m.or_none_of.unwrap().contains(&"web".to_owned()));
+        assert!(parse_sources("Telegram").is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Drop-in replacements for vendors' public APIs, one file each. Vendor formats live only here.
+
+mod botuj;
+mod chatzuri;
+
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().nest("/chatzuri", chatzuri::router()).nest("/botuj", botuj::router())
+}

@@ -59,7 +59,10 @@ impl Scopes {
     }
 
     /// Parses `read,ingest` (or a JSON list's items joined by the caller).
-    pub fn parse<'a>(field: &str, names: impl IntoIterator<Item = &'a str>) -> Result<Scopes, FieldError> {
+    pub fn parse<'a>(
+        field: &str,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Scopes, FieldError> {
         let mut out = Scopes::default();
         for name in names {
             let name = name.trim();
@@ -95,8 +98,9 @@ impl Caller {
 pub fn generate_key() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    let random: String =
-        (0..KEY_RANDOM_CHARS).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let random: String = (0..KEY_RANDOM_CHARS)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{KEY_PREFIX}{random}")
 }
 
@@ -119,8 +123,13 @@ mod tests {
         let admin = Scopes::parse("scopes", ["admin"]).unwrap();
         assert!(Scope::ALL.iter().all(|&s| admin.allows(s)));
         let read = Scopes::parse("scopes", ["read"]).unwrap();
-        assert!(read.allows(Scope::Read) && !read.allows(Scope::Ingest) && !read.allows(Scope::Admin));
-        assert_eq!(Scopes::parse("scopes", ["read", " ingest"]).unwrap().names(), ["ingest", "read"]);
+        assert!(
+            read.allows(Scope::Read) && !read.allows(Scope::Ingest) && !read.allows(Scope::Admin)
+        );
+        assert_eq!(
+            Scopes::parse("scopes", ["read", " ingest"]).unwrap().names(),
+            ["ingest", "read"]
+        );
         assert_eq!(Scopes::parse("scopes", ["owner"]).unwrap_err().field, "scopes");
         assert!(Scopes::parse("scopes", []).is_err());
     }
@@ -136,7 +145,12 @@ mod tests {
 
     #[test]
     fn bot_limits() {
-        let c = Caller { team_id: 1, key_id: 1, scopes: Scopes::default(), bots: Some(vec!["a".into()]) };
+        let c = Caller {
+            team_id: 1,
+            key_id: 1,
+            scopes: Scopes::default(),
+            bots: Some(vec!["a".into()]),
+        };
         assert!(c.may_use_bot("a") && !c.may_use_bot("b"));
     }
 }

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::FieldError;
 use crate::summary::{DIM_COUNT, Dim};
 use crate::time::{self, Millis};
-use crate::FieldError;
 
 pub const MAX_ID_CHARS: usize = 256;
 pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
@@ -139,14 +139,19 @@ impl MessageInput {
         check_id("conversation_id", &self.conversation_id)?;
         let client_id = opt_id("id", self.id)?;
         let role = Role::parse(&self.role).ok_or_else(|| {
-            FieldError::new("role", format!("unknown role `{}`: use user, bot, agent or system", self.role))
+            FieldError::new(
+                "role",
+                format!("unknown role `{}`: use user, bot, agent or system", self.role),
+            )
         })?;
         if self.content.len() > MAX_CONTENT_BYTES {
             return Err(FieldError::new("content", "must be at most 64 KiB"));
         }
         let timestamp = match &self.timestamp {
             None | Some(Value::Null) => now,
-            Some(v) => time::check_window("timestamp", time::parse_json_timestamp("timestamp", v)?, now)?,
+            Some(v) => {
+                time::check_window("timestamp", time::parse_json_timestamp("timestamp", v)?, now)?
+            }
         };
         let step = match self.step {
             Some(s) => {
@@ -238,7 +243,12 @@ mod tests {
         assert_eq!(with("timestamp", json!("1999-12-31T23:59:59Z")), "timestamp");
         assert_eq!(with("timestamp", json!("2026-01-02T00:00:01Z")), "timestamp");
         assert_eq!(with("user_id", json!("u\u{0}")), "user_id");
-        assert!(input(json!({"conversation_id": "c", "role": "user", "content": "a".repeat(64 * 1024)})).is_ok());
+        assert!(
+            input(
+                json!({"conversation_id": "c", "role": "user", "content": "a".repeat(64 * 1024)})
+            )
+            .is_ok()
+        );
     }
 
     #[test]

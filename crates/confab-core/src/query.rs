@@ -63,7 +63,11 @@ impl Cursor {
             _ => return Err(bad()),
         };
         let (key, pk) = rest.split_once('.').ok_or_else(bad)?;
-        Ok(Cursor { sort, key: key.parse().map_err(|_| bad())?, pk: pk.parse().map_err(|_| bad())? })
+        Ok(Cursor {
+            sort,
+            key: key.parse().map_err(|_| bad())?,
+            pk: pk.parse().map_err(|_| bad())?,
+        })
     }
 }
 
@@ -103,7 +107,8 @@ pub struct Page<T> {
     pub next_cursor: Option<Cursor>,
 }
 
-const FILTER_DIMS: [Dim; 5] = [Dim::ChannelType, Dim::Language, Dim::Version, Dim::UserId, Dim::CampaignId];
+const FILTER_DIMS: [Dim; 5] =
+    [Dim::ChannelType, Dim::Language, Dim::Version, Dim::UserId, Dim::CampaignId];
 
 /// Splits free text into search terms: runs of letters and digits, lower-cased.
 pub fn search_terms(field: &str, q: &str) -> Result<Vec<String>, FieldError> {
@@ -141,7 +146,9 @@ pub fn parse_limit(field: &str, v: &str, max: u32) -> Result<u32, FieldError> {
 impl ConversationFilter {
     /// Parses the query string of `GET /v1/bots/{bot_id}/conversations`. Unknown parameters are
     /// an error: a typo must not silently widen a query.
-    pub fn from_params(params: &[(String, String)]) -> Result<(ConversationFilter, PageRequest), FieldError> {
+    pub fn from_params(
+        params: &[(String, String)],
+    ) -> Result<(ConversationFilter, PageRequest), FieldError> {
         let mut f = ConversationFilter::default();
         let mut page = PageRequest::default();
         let mut cursor = None;
@@ -154,21 +161,31 @@ impl ConversationFilter {
                 "start_time" | "from" => f.from = Some(parse_time(k, v)?),
                 "end_time" | "to" => f.to = Some(parse_time(k, v)?),
                 "status" => {
-                    f.status = Some(Status::parse(v).ok_or_else(|| FieldError::new(k, "must be active or ended"))?)
+                    f.status = Some(
+                        Status::parse(v)
+                            .ok_or_else(|| FieldError::new(k, "must be active or ended"))?,
+                    )
                 }
                 "q" => f.search.extend(search_terms(k, v)?),
                 "min_messages" => {
-                    f.min_messages = Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                        FieldError::new(k, "must be a non-negative integer")
-                    })?)
+                    f.min_messages = Some(
+                        v.parse::<i64>()
+                            .ok()
+                            .filter(|n| *n >= 0)
+                            .ok_or_else(|| FieldError::new(k, "must be a non-negative integer"))?,
+                    )
                 }
                 "limit" => page.limit = parse_limit(k, v, MAX_LIMIT)?,
                 "cursor" => cursor = Some(Cursor::decode(k, v)?),
                 _ => {
                     if let Some(key) = k.strip_prefix("metadata.") {
-                        let plain = key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                        let plain =
+                            key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                         if key.is_empty() || key.len() > 64 || !plain {
-                            return Err(FieldError::new(k, "metadata keys are 1 to 64 of A-Z, a-z, 0-9, _ and -"));
+                            return Err(FieldError::new(
+                                k,
+                                "metadata keys are 1 to 64 of A-Z, a-z, 0-9, _ and -",
+                            ));
                         }
                         f.metadata.push((key.to_owned(), v.clone()));
                     } else if let Some(dim) = FILTER_DIMS.into_iter().find(|d| d.name() == k) {
@@ -186,7 +203,10 @@ impl ConversationFilter {
             return Err(FieldError::new("end_time", "must not be before start_time"));
         }
         if f.search.len() > MAX_SEARCH_TERMS {
-            return Err(FieldError::new("q", format!("must have at most {MAX_SEARCH_TERMS} words")));
+            return Err(FieldError::new(
+                "q",
+                format!("must have at most {MAX_SEARCH_TERMS} words"),
+            ));
         }
         f.sort = sort.unwrap_or(f.time_field);
         if let Some(c) = cursor {

@@ -97,7 +97,8 @@ fn earlier(new: Millis, old: Option<Millis>) -> bool {
 impl Summary {
     /// The summary of a conversation whose first message is `m`.
     pub fn first(m: &NewMessage) -> Summary {
-        let mut s = Summary { started_at: m.timestamp, last_message_at: m.timestamp, ..Default::default() };
+        let mut s =
+            Summary { started_at: m.timestamp, last_message_at: m.timestamp, ..Default::default() };
         s.apply_fields(m);
         s
     }
@@ -221,7 +222,15 @@ mod tests {
             let ordered: Vec<_> = p.iter().map(|&i| msgs[i].clone()).collect();
             let s = fold(&ordered);
             assert_eq!(
-                (s.started_at, s.last_message_at, s.counts, &s.first_user_message, &s.first_bot_message, &s.dims, &s.metadata),
+                (
+                    s.started_at,
+                    s.last_message_at,
+                    s.counts,
+                    &s.first_user_message,
+                    &s.first_bot_message,
+                    &s.dims,
+                    &s.metadata
+                ),
                 (
                     expected.started_at,
                     expected.last_message_at,

@@ -21,7 +21,10 @@ pub fn now_millis() -> Millis {
 /// Parses an RFC 3339 timestamp (`2026-11-21T10:00:00Z`, `…+01:00`, fractional seconds allowed).
 pub fn parse_rfc3339(field: &str, s: &str) -> Result<Millis, FieldError> {
     s.parse::<Timestamp>().map(|t| t.as_millisecond()).map_err(|_| {
-        FieldError::new(field, format!("`{s}` is not an RFC 3339 timestamp such as 2026-01-31T09:30:00Z"))
+        FieldError::new(
+            field,
+            format!("`{s}` is not an RFC 3339 timestamp such as 2026-01-31T09:30:00Z"),
+        )
     })
 }
 
@@ -32,7 +35,9 @@ pub fn parse_json_timestamp(field: &str, v: &serde_json::Value) -> Result<Millis
         serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| {
             FieldError::new(field, "must be an RFC 3339 string or integer epoch milliseconds")
         }),
-        _ => Err(FieldError::new(field, "must be an RFC 3339 string or integer epoch milliseconds")),
+        _ => {
+            Err(FieldError::new(field, "must be an RFC 3339 string or integer epoch milliseconds"))
+        }
     }
 }
 
@@ -54,7 +59,9 @@ pub fn parse_date_strict(field: &str, s: &str) -> Result<Date, FieldError> {
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    let bad = || FieldError::new(field, format!("`{s}` is not a date in YYYY-MM-DD form, e.g. 2023-07-10"));
+    let bad = || {
+        FieldError::new(field, format!("`{s}` is not a date in YYYY-MM-DD form, e.g. 2023-07-10"))
+    };
     if !shaped {
         return Err(bad());
     }

@@ -18,7 +18,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge { field: "body", message: "the request body is larger than allowed".into() }
+                ApiError::TooLarge {
+                    field: "body",
+                    message: "the request body is larger than allowed".into(),
+                }
             } else {
                 ApiError::invalid("body", format!("could not read the request body: {e}"))
             }
@@ -32,18 +35,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::invalid("body", "a JSON body is required"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| json_error(e.path().to_string(), e.into_inner()))
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| json_error(e.path().to_string(), e.into_inner()))
 }
 
 /// Deserializes one JSON value (an item of a batch), naming the bad field relative to it.
 pub fn from_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(v).map_err(|e| json_error(e.path().to_string(), e.into_inner()))
+    serde_path_to_error::deserialize(v)
+        .map_err(|e| json_error(e.path().to_string(), e.into_inner()))
 }
 
 fn json_error(path: String, e: serde_json::Error) -> ApiError {
     let msg = e.to_string();
     let base = if path == "." { String::new() } else { path };
-    let join = |name: &str| if base.is_empty() { name.to_owned() } else { format!("{base}.{name}") };
+    // serde_path_to_error's path already ends with an unknown field's name, not a missing one's.
+    let join = |name: &str| {
+        if base.is_empty() {
+            name.to_owned()
+        } else if base == name || base.ends_with(&format!(".{name}")) {
+            base.clone()
+        } else {
+            format!("{base}.{name}")
+        }
+    };
     let quoted = |prefix: &str| {
         msg.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_owned)
     };
@@ -75,7 +89,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
 fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{q}").parse().map_err(|_| ApiError::invalid("query", "malformed query string"))?,
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| ApiError::invalid("query", "malformed query string"))?,
     )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| ApiError::invalid("query", format!("malformed query string: {e}")))

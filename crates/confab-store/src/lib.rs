@@ -6,11 +6,11 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use confab_core::NewMessage;
 use confab_core::auth::{Caller, Scopes};
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
 use confab_core::time::Millis;
-use confab_core::NewMessage;
 
 pub use sqlite::SqliteStore;
 
@@ -135,7 +135,12 @@ pub trait Store: Send + Sync + 'static {
     async fn transcripts(&self, conversation_pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>>;
 
     /// Removes a conversation, its messages and their search index entries.
-    async fn delete_conversation(&self, team_id: i64, bot_id: &str, conversation_id: &str) -> Result<()>;
+    async fn delete_conversation(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+    ) -> Result<()>;
 
     /// Removes every conversation of an end user; returns how many there were.
     async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64>;

@@ -61,10 +61,14 @@ async fn create_key(
     // A key limited to some bots cannot mint a key for others.
     if let Some(own) = &caller.bots {
         let wanted = body.bots.as_ref().ok_or_else(|| {
-            ApiError::Forbidden("a key limited to some bots can only create keys limited to them".into())
+            ApiError::Forbidden(
+                "a key limited to some bots can only create keys limited to them".into(),
+            )
         })?;
         if wanted.iter().any(|b| !own.contains(b)) {
-            return Err(ApiError::Forbidden("a key limited to some bots can only create keys limited to them".into()));
+            return Err(ApiError::Forbidden(
+                "a key limited to some bots can only create keys limited to them".into(),
+            ));
         }
     }
     let key = generate_key();

@@ -44,7 +44,8 @@ async fn fetch(
 ) -> ApiResult<Json<Value>> {
     caller.bot(Scope::Read, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
-    let (conv, messages) = state.store.get_conversation(caller.team_id, &bot_id, &conversation_id).await?;
+    let (conv, messages) =
+        state.store.get_conversation(caller.team_id, &bot_id, &conversation_id).await?;
     let mut body = views::conversation(&conv);
     body["messages"] = messages.iter().map(views::message).collect();
     Ok(Json(body))

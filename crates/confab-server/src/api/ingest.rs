@@ -40,7 +40,10 @@ async fn ingest_one(
     caller.bot(Scope::Ingest, &bot_id)?;
     let message = input.validate(now_millis())?;
     let conversation_id = message.conversation_id.clone();
-    let outcomes = state.store.ingest(caller.team_id, &bot_id, state.config.create_bots, vec![message]).await?;
+    let outcomes = state
+        .store
+        .ingest(caller.team_id, &bot_id, state.config.create_bots, vec![message])
+        .await?;
     Ok(Json(json!({ "status": outcome_name(outcomes[0]), "conversation_id": conversation_id })))
 }
 
@@ -63,7 +66,10 @@ async fn ingest_batch(
     if batch.messages.len() > MAX_BATCH {
         return Err(ApiError::TooLarge {
             field: "messages",
-            message: format!("at most {MAX_BATCH} messages per batch, got {}", batch.messages.len()),
+            message: format!(
+                "at most {MAX_BATCH} messages per batch, got {}",
+                batch.messages.len()
+            ),
         });
     }
     let now = now_millis();
@@ -84,7 +90,8 @@ async fn ingest_batch(
     let (indices, messages): (Vec<usize>, Vec<_>) = valid.into_iter().unzip();
     let mut stored = 0;
     if !messages.is_empty() {
-        let outcomes = state.store.ingest(caller.team_id, &bot_id, state.config.create_bots, messages).await?;
+        let outcomes =
+            state.store.ingest(caller.team_id, &bot_id, state.config.create_bots, messages).await?;
         for (index, outcome) in indices.into_iter().zip(outcomes) {
             stored += usize::from(outcome == IngestOutcome::Stored);
             results[index]["status"] = json!(outcome_name(outcome));
@@ -92,7 +99,12 @@ async fn ingest_batch(
     }
     let status = if rejected == 0 { StatusCode::OK } else { StatusCode::MULTI_STATUS };
     let duplicates = results.len() - rejected - stored;
-    Ok((status, Json(json!({ "stored": stored, "duplicates": duplicates, "rejected": rejected, "results": results }))))
+    Ok((
+        status,
+        Json(
+            json!({ "stored": stored, "duplicates": duplicates, "rejected": rejected, "results": results }),
+        ),
+    ))
 }
 
 fn rejection(index: usize, e: ApiError) -> Value {

@@ -36,14 +36,25 @@ async fn list(
         match k.as_str() {
             "page" => page = parse_limit("page", v, u32::MAX)?,
             "per_page" => per_page = parse_limit("per_page", v, MAX_PER_PAGE)?,
-            _ => return Err(ApiError::invalid(k.clone(), "unknown query parameter: use page and per_page")),
+            _ => {
+                return Err(ApiError::invalid(
+                    k.clone(),
+                    "unknown query parameter: use page and per_page",
+                ));
+            }
         }
     }
     let offset = u64::from(page - 1) * u64::from(per_page);
     let bots = BotSelector::Team(caller.bots.clone());
     let (convs, total) = state
         .store
-        .list_conversations_offset(caller.team_id, &bots, &OffsetFilter::default(), offset, per_page)
+        .list_conversations_offset(
+            caller.team_id,
+            &bots,
+            &OffsetFilter::default(),
+            offset,
+            per_page,
+        )
         .await?;
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, v: String| {
@@ -85,7 +96,10 @@ mod tests {
 
     #[test]
     fn bot_message_is_a_json_string() {
-        assert_eq!(first_bot_message("Hej! W czym moge Ci dzisiaj pomoc"), r#"{"message":"Hej! W czym moge Ci dzisiaj pomoc"}"#);
+        assert_eq!(
+            first_bot_message("Hej! W czym moge Ci dzisiaj pomoc"),
+            r#"{"message":"Hej! W czym moge Ci dzisiaj pomoc"}"#
+        );
         assert_eq!(first_bot_message(r#"{"message":"Hej"}"#), r#"{"message":"Hej"}"#);
         assert_eq!(first_bot_message("42"), r#"{"message":"42"}"#);
     }

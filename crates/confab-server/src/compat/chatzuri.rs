@@ -56,12 +56,15 @@ fn parse_sources(v: &str) -> Result<ChannelMatch, ApiError> {
     for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if name.eq_ignore_ascii_case(UNSPECIFIED) {
             m.or_none_of = Some(known_channels());
-        } else if let Some((_, chans)) = SOURCES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        } else if let Some((_, chans)) = SOURCES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             m.any_of.extend(chans.iter().map(|c| (*c).to_owned()));
         } else {
             return Err(ApiError::invalid(
                 "filteredSources",
-                format!("unknown source `{name}`: use API, Chatzuri site, Instagram, Messenger, Slack, Unspecified, WhatsApp or Widget or Iframe"),
+                format!(
+                    "unknown source `{name}`: use API, Chatzuri site, Instagram, Messenger, Slack, Unspecified, WhatsApp or Widget or Iframe"
+                ),
             ));
         }
     }
@@ -69,7 +72,10 @@ fn parse_sources(v: &str) -> Result<ChannelMatch, ApiError> {
 }
 
 /// Merges query-string and body parameters into one list of `(name, text)`.
-fn collect_params(query: Vec<(String, String)>, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+fn collect_params(
+    query: Vec<(String, String)>,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut params = query;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let obj: serde_json::Map<String, Value> = parse_json(body)?;
@@ -105,7 +111,8 @@ async fn get_conversations(
     caller.bot(Scope::Read, bot_id)?;
     let mut filter = OffsetFilter::default();
     if let Some(v) = get("filteredSources") {
-        filter.channels = Some(parse_sources(v)?).filter(|m| !m.any_of.is_empty() || m.or_none_of.is_some());
+        filter.channels =
+            Some(parse_sources(v)?).filter(|m| !m.any_of.is_empty() || m.or_none_of.is_some());
     }
     let start = get("startDate").map(|v| parse_date_strict("startDate", v)).transpose()?;
     let end = get("endDate").map(|v| parse_date_strict("endDate", v)).transpose()?;
@@ -122,7 +129,13 @@ async fn get_conversations(
     let offset = u64::from(page - 1) * u64::from(size);
     let (convs, _total) = state
         .store
-        .list_conversations_offset(caller.team_id, &BotSelector::One(bot_id.to_owned()), &filter, offset, size)
+        .list_conversations_offset(
+            caller.team_id,
+            &BotSelector::One(bot_id.to_owned()),
+            &filter,
+            offset,
+            size,
+        )
         .await?;
     let pks: Vec<i64> = convs.iter().map(|c| c.pk).collect();
     let transcripts = state.store.transcripts(&pks).await?;
@@ -130,8 +143,10 @@ async fn get_conversations(
         .iter()
         .zip(transcripts)
         .map(|(c, (_, messages))| {
-            let messages: Vec<Value> =
-                messages.iter().map(|m| json!({ "role": role_name(m.role), "content": m.content })).collect();
+            let messages: Vec<Value> = messages
+                .iter()
+                .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
+                .collect();
             view(c, messages)
         })
         .collect();

@@ -11,16 +11,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use confab_core::NewMessage;
 use confab_core::auth::Caller;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
-use confab_core::NewMessage;
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use crate::{
-    ApiKeyInfo, Bot, BotSelector, NewKey, OffsetFilter, Result, Store, StoreError, Team,
-};
+use crate::{ApiKeyInfo, Bot, BotSelector, NewKey, OffsetFilter, Result, Store, StoreError, Team};
 use writer::Writer;
 
 const READERS: usize = 4;
@@ -94,7 +92,10 @@ impl SqliteStore {
             }
             Ok(SqliteStore {
                 writer: Writer::start(conn),
-                readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Semaphore::new(READERS) }),
+                readers: Arc::new(Readers {
+                    idle: Mutex::new(idle),
+                    permits: Semaphore::new(READERS),
+                }),
             })
         })
         .await
@@ -107,10 +108,20 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Unavailable("closed".into()))?;
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("closed".into()))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = readers.idle.lock().expect("reader pool").pop().expect("a permit implies a connection");
+            let conn = readers
+                .idle
+                .lock()
+                .expect("reader pool")
+                .pop()
+                .expect("a permit implies a connection");
             let result = f(&conn);
             readers.idle.lock().expect("reader pool").push(conn);
             result
@@ -163,7 +174,10 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<(Vec<Conversation>, u64)> {
         let (bots, filter) = (bots.clone(), filter.clone());
-        self.read(move |c| read::list_conversations_offset(c, team_id, &bots, &filter, offset, limit)).await
+        self.read(move |c| {
+            read::list_conversations_offset(c, team_id, &bots, &filter, offset, limit)
+        })
+        .await
     }
 
     async fn transcripts(&self, conversation_pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>> {
@@ -171,7 +185,12 @@ impl Store for SqliteStore {
         self.read(move |c| read::transcripts(c, &pks)).await
     }
 
-    async fn delete_conversation(&self, team_id: i64, bot_id: &str, conversation_id: &str) -> Result<()> {
+    async fn delete_conversation(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+    ) -> Result<()> {
         let (bot_id, id) = (bot_id.to_owned(), conversation_id.to_owned());
         self.writer.erase(move |c| write::delete_conversation(c, team_id, &bot_id, &id)).await
     }

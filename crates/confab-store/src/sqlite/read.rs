@@ -130,8 +130,12 @@ pub(super) fn list_conversations(
 }
 
 fn messages_of(c: &Connection, conversation_pk: i64) -> Result<Vec<Message>> {
-    let sql = format!("SELECT {MESSAGE_SELECT} FROM messages m WHERE m.conversation_pk = ?1 ORDER BY m.ts, m.id");
-    Ok(c.prepare_cached(&sql)?.query_map([conversation_pk], |r| rows::message(r, 0))?.collect::<rusqlite::Result<_>>()?)
+    let sql = format!(
+        "SELECT {MESSAGE_SELECT} FROM messages m WHERE m.conversation_pk = ?1 ORDER BY m.ts, m.id"
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_map([conversation_pk], |r| rows::message(r, 0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn get_conversation(
@@ -191,7 +195,8 @@ pub(super) fn list_conversations_offset(
         if let Some(known) = &ch.or_none_of {
             parts.push("c.channel_type IS NULL".to_owned());
             if !known.is_empty() {
-                parts.push(format!("c.channel_type NOT IN ({})", vec!["?"; known.len()].join(", ")));
+                parts
+                    .push(format!("c.channel_type NOT IN ({})", vec!["?"; known.len()].join(", ")));
                 values.extend(known.iter().map(|s| text(s)));
             }
         }
@@ -235,20 +240,27 @@ pub(super) fn list_teams(c: &Connection) -> Result<Vec<Team>> {
 }
 
 pub(super) fn list_keys(c: &Connection, team_id: Option<i64>) -> Result<Vec<ApiKeyInfo>> {
-    let sql = format!("SELECT {} FROM api_keys WHERE ?1 IS NULL OR team_id = ?1 ORDER BY id", rows::KEY_SELECT);
-    Ok(c.prepare_cached(&sql)?.query_map([team_id], rows::api_key)?.collect::<rusqlite::Result<_>>()?)
+    let sql = format!(
+        "SELECT {} FROM api_keys WHERE ?1 IS NULL OR team_id = ?1 ORDER BY id",
+        rows::KEY_SELECT
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_map([team_id], rows::api_key)?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn caller_for_key(c: &Connection, hash: &[u8; 32]) -> Result<Option<Caller>> {
-    Ok(c.prepare_cached("SELECT id, team_id, scopes, bots FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL")?
-        .query_row([&hash[..]], |r| {
-            let bots: Option<String> = r.get(3)?;
-            Ok(Caller {
-                key_id: r.get(0)?,
-                team_id: r.get(1)?,
-                scopes: Scopes::from_bits(r.get(2)?),
-                bots: bots.and_then(|b| serde_json::from_str(&b).ok()),
-            })
+    Ok(c.prepare_cached(
+        "SELECT id, team_id, scopes, bots FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+    )?
+    .query_row([&hash[..]], |r| {
+        let bots: Option<String> = r.get(3)?;
+        Ok(Caller {
+            key_id: r.get(0)?,
+            team_id: r.get(1)?,
+            scopes: Scopes::from_bits(r.get(2)?),
+            bots: bots.and_then(|b| serde_json::from_str(&b).ok()),
         })
-        .optional()?)
+    })
+    .optional()?)
 }

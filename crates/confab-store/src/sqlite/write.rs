@@ -50,7 +50,8 @@ fn insert_conversation(c: &Connection, bot_pk: i64, id: &str, s: &Summary) -> Re
 }
 
 fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
-    let sets: Vec<String> = SUMMARY_COLUMNS.iter().enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
+    let sets: Vec<String> =
+        SUMMARY_COLUMNS.iter().enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
     let sql = format!("UPDATE conversations SET status = 0, {} WHERE id = ?1", sets.join(", "));
     let mut values = vec![Value::Integer(pk)];
     values.extend(rows::summary_values(s));
@@ -59,7 +60,12 @@ fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
 }
 
 /// Inserts the message unless its client id is already stored in the conversation.
-fn insert_message(c: &Connection, bot_pk: i64, conversation_pk: i64, m: &NewMessage) -> Result<bool> {
+fn insert_message(
+    c: &Connection,
+    bot_pk: i64,
+    conversation_pk: i64,
+    m: &NewMessage,
+) -> Result<bool> {
     let inserted = c
         .prepare_cached(
             "INSERT OR IGNORE INTO messages \
@@ -153,7 +159,12 @@ fn erase_conversations(c: &Connection, pks: &[i64]) -> Result<()> {
     result
 }
 
-pub(super) fn delete_conversation(c: &Connection, team_id: i64, bot_id: &str, id: &str) -> Result<()> {
+pub(super) fn delete_conversation(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    id: &str,
+) -> Result<()> {
     let bot_pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
     let pk: i64 = c
         .prepare_cached("SELECT id FROM conversations WHERE bot_pk = ?1 AND conversation_id = ?2")?
@@ -163,7 +174,12 @@ pub(super) fn delete_conversation(c: &Connection, team_id: i64, bot_id: &str, id
     erase_conversations(c, &[pk])
 }
 
-pub(super) fn delete_user(c: &Connection, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64> {
+pub(super) fn delete_user(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    user_id: &str,
+) -> Result<u64> {
     let bot_pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
     let pks: Vec<i64> = c
         .prepare_cached("SELECT id FROM conversations WHERE bot_pk = ?1 AND user_id = ?2")?
@@ -188,7 +204,10 @@ pub(super) fn create_first_team(c: &Connection) -> Result<Option<Team>> {
 }
 
 pub(super) fn create_key(c: &Connection, k: &NewKey) -> Result<ApiKeyInfo> {
-    let team: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM teams WHERE id = ?1)", [k.team_id], |r| r.get(0))?;
+    let team: bool =
+        c.query_row("SELECT EXISTS (SELECT 1 FROM teams WHERE id = ?1)", [k.team_id], |r| {
+            r.get(0)
+        })?;
     if !team {
         return Err(StoreError::NotFound("team"));
     }
@@ -199,7 +218,11 @@ pub(super) fn create_key(c: &Connection, k: &NewKey) -> Result<ApiKeyInfo> {
         params![k.team_id, k.name, &k.hash[..], k.hint, k.scopes.bits(), bots, now_millis()],
     )?;
     let id = c.last_insert_rowid();
-    Ok(c.query_row(&format!("SELECT {} FROM api_keys WHERE id = ?1", rows::KEY_SELECT), [id], rows::api_key)?)
+    Ok(c.query_row(
+        &format!("SELECT {} FROM api_keys WHERE id = ?1", rows::KEY_SELECT),
+        [id],
+        rows::api_key,
+    )?)
 }
 
 pub(super) fn revoke_key(c: &Connection, team_id: Option<i64>, key_id: i64) -> Result<()> {

@@ -79,7 +79,10 @@ impl Writer {
             });
             Done { ok, checkpoint, finish }
         });
-        sender.send(job).await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        sender
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         reply_rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
@@ -134,9 +137,7 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>) {
     if commit.is_err() {
         tracing::error!(error = ?commit, "commit failed; the group is rolled back");
         let _ = conn.execute_batch("ROLLBACK");
-    } else if checkpoint
-        && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-    {
+    } else if checkpoint && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "checkpoint after an erasure failed; it will happen later");
     }
     for finish in finishes {

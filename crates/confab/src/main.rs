@@ -1,1 +1,308 @@
-fn main() {}
+//! The `confab` binary: serve, demo, and the administration of teams and keys.
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use confab_core::auth::{Scopes, generate_key, hash_key, key_hint};
+use confab_core::time::format_rfc3339;
+use confab_server::{AppState, Config};
+use confab_store::{NewKey, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "A self-hosted conversation store and analytics server for chatbots"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Db {
+    /// The database: a SQLite file path or sqlite://PATH.
+    #[arg(long, env = "CONFAB_DATABASE_URL", default_value = "./confab.db", global = true)]
+    database_url: String,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Refuse messages for bots that do not exist yet instead of creating them.
+    #[arg(long, env = "CONFAB_NO_CREATE_BOTS")]
+    no_create_bots: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        db: Db,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Fill the database with realistic demo data, print a key and example requests, then serve.
+    Demo {
+        #[command(flatten)]
+        db: Db,
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// How many conversations to generate.
+        #[arg(long, default_value_t = 2000)]
+        conversations: usize,
+        /// Generate the data and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Manage teams (tenants).
+    Teams {
+        #[command(flatten)]
+        db: Db,
+        #[command(subcommand)]
+        command: TeamsCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(flatten)]
+        db: Db,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamsCommand {
+    /// Create a team.
+    Create { name: String },
+    /// List teams.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; its text is printed once and never stored.
+    Create {
+        /// The team the key belongs to.
+        #[arg(long)]
+        team: i64,
+        /// Comma-separated scopes: ingest, read, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Limit the key to these bot ids (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        bots: Option<Vec<String>>,
+        /// A name to tell the key apart.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List keys (never their text).
+    List {
+        #[arg(long)]
+        team: Option<i64>,
+    },
+    /// Revoke a key by id.
+    Revoke { id: i64 },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { db, serve } => {
+            let store = open(&db).await?;
+            first_start(&store).await?;
+            run_server(store, &serve).await
+        }
+        Command::Demo { db, serve, conversations, no_serve } => {
+            let store = open(&db).await?;
+            first_start(&store).await?;
+            demo::run(&store, conversations, &serve.listen.to_string()).await?;
+            if no_serve {
+                store.close().await;
+                return Ok(());
+            }
+            run_server(store, &serve).await
+        }
+        Command::Teams { db, command } => {
+            let store = open(&db).await?;
+            let result = teams(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Keys { db, command } => {
+            let store = open(&db).await?;
+            let result = keys(&store, command).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+/// The URL as it may be logged: without a password.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn open(db: &Db) -> Result<Arc<dyn Store>> {
+    confab_store::open(&db.database_url)
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("opening the database {}", redacted(&db.database_url)))
+}
+
+/// On an empty database: creates the team `default` and prints an admin key, once.
+async fn first_start(store: &Arc<dyn Store>) -> Result<()> {
+    if let Some(team) = store.create_first_team().await? {
+        let key = new_key(store, team.id, Scopes::parse("scopes", ["admin"])?, None, "first start")
+            .await?;
+        println!(
+            "First start: created team `default` (id {}) and its admin key, shown only this once:",
+            team.id
+        );
+        println!("  {key}");
+    }
+    Ok(())
+}
+
+async fn new_key(
+    store: &Arc<dyn Store>,
+    team_id: i64,
+    scopes: Scopes,
+    bots: Option<Vec<String>>,
+    name: &str,
+) -> Result<String> {
+    let key = generate_key();
+    store
+        .create_key(NewKey {
+            team_id,
+            name: name.to_owned(),
+            hash: hash_key(&key),
+            hint: key_hint(&key),
+            scopes,
+            bots,
+        })
+        .await?;
+    Ok(key)
+}
+
+async fn run_server(store: Arc<dyn Store>, args: &ServeArgs) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let state = AppState::new(store, Config { create_bots: !args.no_create_bots });
+    tracing::info!(address = %args.listen, "Confab is serving");
+    println!("Confab is listening on http://{}", listener.local_addr()?);
+    confab_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn teams(store: &Arc<dyn Store>, command: TeamsCommand) -> Result<()> {
+    match command {
+        TeamsCommand::Create { name } => {
+            if name.trim().is_empty() {
+                bail!("a team needs a name");
+            }
+            let team = store.create_team(&name).await?;
+            println!("created team {} ({})", team.id, team.name);
+        }
+        TeamsCommand::List => {
+            for t in store.list_teams().await? {
+                println!("{}\t{}\t{}", t.id, t.name, format_rfc3339(t.created_at));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(store: &Arc<dyn Store>, command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create { team, scopes, bots, name } => {
+            let scopes = Scopes::parse("--scopes", scopes.iter().map(String::as_str))?;
+            let key = new_key(store, team, scopes, bots, &name).await?;
+            println!("{key}");
+            eprintln!("This key is shown only once; Confab keeps only its hash.");
+        }
+        KeysCommand::List { team } => {
+            for k in store.list_keys(team).await? {
+                let bots = k.bots.map_or("all bots".to_owned(), |b| b.join(","));
+                let state = k
+                    .revoked_at
+                    .map_or("live".to_owned(), |t| format!("revoked {}", format_rfc3339(t)));
+                println!(
+                    "{}\tteam {}\t{}…\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.team_id,
+                    k.hint,
+                    k.name,
+                    k.scopes.names().join(","),
+                    bots,
+                    state
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            store.revoke_key(None, id).await?;
+            println!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redacted("postgres://confab:hunter2@db:5432/confab"),
+            "postgres://confab:***@db:5432/confab"
+        );
+        assert_eq!(redacted("./confab.db"), "./confab.db");
+    }
+}

@@ -78,7 +78,9 @@ pub struct ConversationFilter {
     /// `[from, to)` on `time_field`.
     pub from: Option<Millis>,
     pub to: Option<Millis>,
-    pub dims: Vec<(Dim, String)>,
+    /// Each dimension matches any of its values (repeated parameters, or comma-separated
+    /// lists for `channel_type`, `language` and `version`).
+    pub dims: Vec<(Dim, Vec<String>)>,
     pub status: Option<Status>,
     /// `metadata.<key>=<value>`: the conversation's merged metadata has `key` equal to `value`
     /// (strings compare as they are; numbers and booleans by their JSON text).
@@ -189,8 +191,20 @@ impl ConversationFilter {
                         }
                         f.metadata.push((key.to_owned(), v.clone()));
                     } else if let Some(dim) = FILTER_DIMS.into_iter().find(|d| d.name() == k) {
-                        check_id(k, v)?;
-                        f.dims.push((dim, v.clone()));
+                        let listed = matches!(dim, Dim::ChannelType | Dim::Language | Dim::Version);
+                        let values: Vec<&str> =
+                            if listed { v.split(',').map(str::trim).collect() } else { vec![v.as_str()] };
+                        let slot = match f.dims.iter().position(|(d, _)| *d == dim) {
+                            Some(i) => &mut f.dims[i].1,
+                            None => {
+                                f.dims.push((dim, vec![]));
+                                &mut f.dims.last_mut().expect("just pushed").1
+                            }
+                        };
+                        for value in values {
+                            check_id(k, value)?;
+                            slot.push(value.to_owned());
+                        }
                     } else {
                         return Err(FieldError::new(k, "unknown query parameter"));
                     }
@@ -238,7 +252,9 @@ mod tests {
     #[test]
     fn filters_parse() {
         let (f, p) = ConversationFilter::from_params(&params(&[
-            ("channel_type", "web"),
+            ("channel_type", "web,sms"),
+            ("channel_type", "whatsapp"),
+            ("user_id", "a,b"),
             ("metadata.plan", "pro"),
             ("q", "Zażółć gęślą"),
             ("min_messages", "3"),
@@ -247,7 +263,11 @@ mod tests {
             ("sort", "last_message_at"),
         ]))
         .unwrap();
-        assert_eq!(f.dims, vec![(Dim::ChannelType, "web".to_owned())]);
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            f.dims,
+            vec![(Dim::ChannelType, owned(&["web", "sms", "whatsapp"])), (Dim::UserId, owned(&["a,b"]))]
+        );
         assert_eq!(f.metadata, vec![("plan".to_owned(), "pro".to_owned())]);
         assert_eq!(f.search, vec!["zażółć", "gęślą"]);
         assert_eq!(f.sort, TimeField::LastMessageAt);

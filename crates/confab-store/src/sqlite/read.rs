@@ -71,8 +71,9 @@ pub(super) fn list_conversations(
     if let Some(to) = f.to {
         w.push(&format!("{tf} < ?"), [Value::Integer(to)]);
     }
-    for (dim, v) in &f.dims {
-        w.push(&format!("c.{} = ?", DIM_COLUMNS[*dim as usize]), [text(v)]);
+    for (dim, values) in &f.dims {
+        let marks = vec!["?"; values.len()].join(", ");
+        w.push(&format!("c.{} IN ({marks})", DIM_COLUMNS[*dim as usize]), values.iter().map(|v| text(v)));
     }
     if let Some(status) = f.status {
         w.push("c.status = ?", [Value::Integer(i64::from(status == Status::Ended))]);

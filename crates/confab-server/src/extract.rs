@@ -34,13 +34,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("body", "a JSON body is required"));
     }
+    // Every body is a JSON object; serde would otherwise read a struct from a positional array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de)
-        .map_err(|e| json_error(e.path().to_string(), e.into_inner()))
+    let value = serde_path_to_error::deserialize(&mut *de)
+        .map_err(|e| json_error(e.path().to_string(), e.into_inner()))?;
+    // Nothing but whitespace may follow the value: `{…} x` is not JSON.
+    de.end().map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 /// Deserializes one JSON value (an item of a batch), naming the bad field relative to it.
 pub fn from_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+    if v.is_array() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     serde_path_to_error::deserialize(v)
         .map_err(|e| json_error(e.path().to_string(), e.into_inner()))
 }

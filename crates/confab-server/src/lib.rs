@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .nest("/compat", compat::router())
         .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -157,3 +157,15 @@ async fn fifty_concurrent_clients_lose_and_duplicate_nothing() {
         .collect();
     assert_eq!(ids.len(), 200);
 }
+
+#[tokio::test]
+async fn wrong_method_and_unknown_route_answer_json() {
+    let app = spawn_app().await;
+    let (status, body) =
+        app.call(reqwest::Method::PUT, &app.admin_key, "/v1/bots/b/messages", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let (status, body) = app.get(&app.admin_key, "/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}

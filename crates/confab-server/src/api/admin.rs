@@ -88,10 +88,21 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Whether `caller` may see and revoke key `k`: a key limited to some bots manages only keys
+/// limited to those bots, the same keys it may create.
+fn may_manage(caller: &Caller, k: &ApiKeyInfo) -> bool {
+    match (&caller.bots, &k.bots) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(own), Some(theirs)) => theirs.iter().all(|b| own.contains(b)),
+    }
+}
+
 async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Scope::Admin)?;
     let keys = state.store.list_keys(Some(caller.team_id)).await?;
-    Ok(Json(json!({ "data": keys.iter().map(key_view).collect::<Vec<_>>() })))
+    let data: Vec<Value> = keys.iter().filter(|k| may_manage(&caller, k)).map(key_view).collect();
+    Ok(Json(json!({ "data": data })))
 }
 
 async fn revoke_key(
@@ -100,6 +111,12 @@ async fn revoke_key(
     PathParams(key_id): PathParams<i64>,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
+    if caller.bots.is_some() {
+        let keys = state.store.list_keys(Some(caller.team_id)).await?;
+        if !keys.iter().any(|k| k.id == key_id && may_manage(&caller, k)) {
+            return Err(ApiError::NotFound("key"));
+        }
+    }
     state.store.revoke_key(Some(caller.team_id), key_id).await?;
     state.keys.forget_key(key_id);
     Ok(StatusCode::NO_CONTENT)

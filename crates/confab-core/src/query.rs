@@ -192,8 +192,11 @@ impl ConversationFilter {
                         f.metadata.push((key.to_owned(), v.clone()));
                     } else if let Some(dim) = FILTER_DIMS.into_iter().find(|d| d.name() == k) {
                         let listed = matches!(dim, Dim::ChannelType | Dim::Language | Dim::Version);
-                        let values: Vec<&str> =
-                            if listed { v.split(',').map(str::trim).collect() } else { vec![v.as_str()] };
+                        let values: Vec<&str> = if listed {
+                            v.split(',').map(str::trim).collect()
+                        } else {
+                            vec![v.as_str()]
+                        };
                         let slot = match f.dims.iter().position(|(d, _)| *d == dim) {
                             Some(i) => &mut f.dims[i].1,
                             None => {
@@ -266,7 +269,10 @@ mod tests {
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             f.dims,
-            vec![(Dim::ChannelType, owned(&["web", "sms", "whatsapp"])), (Dim::UserId, owned(&["a,b"]))]
+            vec![
+                (Dim::ChannelType, owned(&["web", "sms", "whatsapp"])),
+                (Dim::UserId, owned(&["a,b"]))
+            ]
         );
         assert_eq!(f.metadata, vec![("plan".to_owned(), "pro".to_owned())]);
         assert_eq!(f.search, vec!["zażółć", "gęślą"]);

@@ -82,6 +82,12 @@ impl SqliteStore {
         let path = path.as_ref().to_owned();
         tokio::task::spawn_blocking(move || {
             let mut conn = connect(&path)?;
+            // Erasure must leave no copy of the text behind. Zeroing only during a delete is not
+            // enough: pages freed earlier (an FTS5 segment merged away, a b-tree rebalanced, a
+            // summary row rewritten) kept stale copies of text that is erased later, and SQLite
+            // reuses a freed page without clearing its unused space. So every page and cell the
+            // writer frees is zeroed as it is freed.
+            conn.pragma_update(None, "secure_delete", true)?;
             migrate(&mut conn)?;
             let mut idle = Vec::with_capacity(READERS);
             for _ in 0..READERS {

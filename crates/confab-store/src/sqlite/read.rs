@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::rows::{self, CONVERSATION_SELECT, DIM_COLUMNS, MESSAGE_SELECT};
-use super::write::bot_pk;
+use super::write::{bot_pk, fold_for_search};
 use crate::{ApiKeyInfo, Bot, BotSelector, OffsetFilter, Result, StoreError, Team};
 
 fn time_column(f: TimeField) -> &'static str {
@@ -19,7 +19,11 @@ fn time_column(f: TimeField) -> &'static str {
 
 /// An FTS5 query that requires every term: each is quoted, so none is read as syntax.
 fn fts_query(terms: &[String]) -> String {
-    terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", fold_for_search(t).replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A `WHERE` clause under construction, with its parameters.
@@ -73,7 +77,10 @@ pub(super) fn list_conversations(
     }
     for (dim, values) in &f.dims {
         let marks = vec!["?"; values.len()].join(", ");
-        w.push(&format!("c.{} IN ({marks})", DIM_COLUMNS[*dim as usize]), values.iter().map(|v| text(v)));
+        w.push(
+            &format!("c.{} IN ({marks})", DIM_COLUMNS[*dim as usize]),
+            values.iter().map(|v| text(v)),
+        );
     }
     if let Some(status) = f.status {
         w.push("c.status = ?", [Value::Integer(i64::from(status == Status::Ended))]);

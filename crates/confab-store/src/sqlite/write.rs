@@ -59,6 +59,45 @@ fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
     Ok(())
 }
 
+/// Folds the letters FTS5's `unicode61 remove_diacritics 2` leaves alone because Unicode gives
+/// them no decomposition (`ł`, `ø`, `đ`, `ß`, `æ`…), so that `zazolc` finds `Zażółć`. Applied
+/// to indexed text and to query terms alike; the tokenizer does the rest (case, accents).
+/// Deleting from the index repeats the indexed text exactly, so a change here needs a migration
+/// that rebuilds the index with [`reindex_search`].
+pub(super) fn fold_for_search(s: &str) -> std::borrow::Cow<'_, str> {
+    fn fold(c: char) -> Option<&'static str> {
+        Some(match c {
+            'ł' | 'Ł' | 'ŀ' | 'Ŀ' => "l",
+            'đ' | 'Đ' | 'ð' | 'Ð' => "d",
+            'ø' | 'Ø' => "o",
+            'ħ' | 'Ħ' => "h",
+            'ı' | 'ɨ' | 'Ɨ' => "i",
+            'ŧ' | 'Ŧ' => "t",
+            'ƀ' | 'Ƀ' => "b",
+            'ǥ' | 'Ǥ' => "g",
+            'ʉ' | 'Ʉ' => "u",
+            'ŋ' | 'Ŋ' => "n",
+            'ĸ' => "k",
+            'ß' | 'ẞ' => "ss",
+            'æ' | 'Æ' => "ae",
+            'œ' | 'Œ' => "oe",
+            'þ' | 'Þ' => "th",
+            _ => return None,
+        })
+    }
+    if s.is_ascii() || !s.chars().any(|c| fold(c).is_some()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match fold(c) {
+            Some(f) => out.push_str(f),
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Inserts the message unless its client id is already stored in the conversation.
 fn insert_message(
     c: &Connection,
@@ -87,7 +126,7 @@ fn insert_message(
         return Ok(false);
     }
     c.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?
-        .execute(params![c.last_insert_rowid(), m.content])?;
+        .execute(params![c.last_insert_rowid(), fold_for_search(&m.content)])?;
     Ok(true)
 }
 
@@ -141,22 +180,26 @@ pub(super) fn ingest(
     Ok(outcomes)
 }
 
-/// Removes conversations with their messages and search entries, overwriting the freed space.
+/// Removes conversations with their messages and search entries. The writer's connection runs
+/// with `PRAGMA secure_delete` on (see `SqliteStore::open`), so the freed space is overwritten.
 fn erase_conversations(c: &Connection, pks: &[i64]) -> Result<()> {
-    c.pragma_update(None, "secure_delete", true)?;
-    let result = (|| -> Result<()> {
-        for &pk in pks {
-            c.prepare_cached(
-                "DELETE FROM messages_fts WHERE rowid IN (SELECT id FROM messages WHERE conversation_pk = ?1)",
-            )?
-            .execute([pk])?;
-            c.prepare_cached("DELETE FROM messages WHERE conversation_pk = ?1")?.execute([pk])?;
-            c.prepare_cached("DELETE FROM conversations WHERE id = ?1")?.execute([pk])?;
+    for &pk in pks {
+        // The index keeps no text, so FTS5 is told what it indexed for each message; with its
+        // `secure-delete` option the terms leave the index pages at once.
+        let messages: Vec<(i64, String)> = c
+            .prepare_cached("SELECT id, content FROM messages WHERE conversation_pk = ?1")?
+            .query_map([pk], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut unindex = c.prepare_cached(
+            "INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', ?1, ?2)",
+        )?;
+        for (id, content) in &messages {
+            unindex.execute(params![id, fold_for_search(content)])?;
         }
-        Ok(())
-    })();
-    c.pragma_update(None, "secure_delete", false)?;
-    result
+        c.prepare_cached("DELETE FROM messages WHERE conversation_pk = ?1")?.execute([pk])?;
+        c.prepare_cached("DELETE FROM conversations WHERE id = ?1")?.execute([pk])?;
+    }
+    Ok(())
 }
 
 pub(super) fn delete_conversation(

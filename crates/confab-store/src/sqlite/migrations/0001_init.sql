@@ -72,11 +72,13 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_client ON messages (conversation_pk, client_id) WHERE client_id IS NOT NULL;
 CREATE INDEX messages_conversation ON messages (conversation_pk, ts, id);
 
--- Only the index is kept (the text is in messages); deletes remove entries at once.
+-- Only the index is kept (the text is in messages). Deleting uses FTS5's 'delete' command with
+-- the indexed text, which with 'secure-delete' removes the terms from the index pages at once
+-- (`contentless_delete=1` would only leave tombstones until a merge). The indexed text is the
+-- content folded by `write::fold_for_search`.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
     content,
     content = '',
-    contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
 INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);

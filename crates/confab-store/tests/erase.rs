@@ -145,6 +145,12 @@ async fn secret_leaves_no_trace(filler_conversations: usize, how: Erase) {
         }
         Erase::User => assert_eq!(store.delete_user(team, "b", "vic").await.unwrap(), 2),
     }
+    // Already when the erasure returns, not only after a clean stop.
+    let at_once = occurrences(&db);
+    assert!(
+        at_once.is_empty(),
+        "erased text still in the files when DELETE returned ({how:?}): {at_once:?}"
+    );
     assert!(search(&store, team, "b", "7f3a9c").await.is_empty());
     assert!(search(&store, team, "b", "zebra").await.is_empty());
     // The rest is intact.

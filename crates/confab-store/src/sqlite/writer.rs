@@ -5,6 +5,7 @@
 
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -14,6 +15,11 @@ use crate::{Result, StoreError};
 /// Jobs taken into one transaction at most: bounds its size and the latency of the last reply.
 const MAX_JOBS_PER_COMMIT: usize = 512;
 const QUEUE_DEPTH: usize = 4096;
+/// The write connection's wait for locks, and the shorter wait of a WAL truncation, which must
+/// not stall writes behind a long read.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
+const TRUNCATE_RETRY: Duration = Duration::from_millis(500);
 
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// A job runs against the connection, or is told (`None`) that it will not run.
@@ -97,7 +103,26 @@ impl Writer {
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.blocking_recv() {
+    // Whether an erasure was committed and the WAL still holds frames written before it.
+    let mut truncate_owed = false;
+    loop {
+        let first = if truncate_owed {
+            // Readers kept the checkpoint from finishing: try again between jobs.
+            match rx.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    std::thread::sleep(TRUNCATE_RETRY);
+                    truncate_owed = !truncate_wal(&conn);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_JOBS_PER_COMMIT {
             match rx.try_recv() {
@@ -105,19 +130,40 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_group(&conn, jobs);
+        truncate_owed |= commit_group(&conn, jobs);
     }
     // Leave the WAL folded into the main file on a clean stop.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    if !truncate_wal(&conn) {
+        tracing::warn!("the WAL could not be truncated at shutdown; it will be at the next start");
+    }
 }
 
-fn commit_group(conn: &Connection, jobs: Vec<Job>) {
+/// Checkpoints the whole WAL into the main file and truncates it; `false` when readers kept it
+/// from finishing (SQLite reports that as "busy" in the result row, not as an error).
+fn truncate_wal(conn: &Connection) -> bool {
+    let _ = conn.busy_timeout(TRUNCATE_WAIT);
+    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    match busy {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+            false
+        }
+    }
+}
+
+/// Commits `jobs` as one transaction and answers them. After an erasure the WAL is truncated
+/// before the answers go out, so a `DELETE` returns with the text gone from every file; returns
+/// whether that truncation is still owed.
+fn commit_group(conn: &Connection, jobs: Vec<Job>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = StoreError::Database(e.to_string());
         for job in jobs {
             (job(None).finish)(Err(err.clone()));
         }
-        return;
+        return false;
     }
     let mut finishes = Vec::with_capacity(jobs.len());
     let mut checkpoint = false;
@@ -137,10 +183,10 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>) {
     if commit.is_err() {
         tracing::error!(error = ?commit, "commit failed; the group is rolled back");
         let _ = conn.execute_batch("ROLLBACK");
-    } else if checkpoint && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(error = %e, "checkpoint after an erasure failed; it will happen later");
     }
+    let owed = checkpoint && commit.is_ok() && !truncate_wal(conn);
     for finish in finishes {
         finish(commit.clone());
     }
+    owed
 }

@@ -2,6 +2,7 @@
 //! the writer's transaction (see `writer.rs`) and must leave it consistent or return an error.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use confab_core::NewMessage;
 use confab_core::conversation::IngestOutcome;
@@ -25,37 +26,45 @@ struct OpenConversation {
     dirty: bool,
 }
 
-fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<OpenConversation>> {
-    let sql = format!(
+// The ingest path's statements, built once.
+static LOAD_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT {} FROM conversations c JOIN bots b ON b.id = c.bot_pk \
          WHERE c.bot_pk = ?1 AND c.conversation_id = ?2",
         rows::CONVERSATION_SELECT
-    );
-    Ok(c.prepare_cached(&sql)?
+    )
+});
+static INSERT_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES (?1, ?2, {})",
+        SUMMARY_COLUMNS.join(", "),
+        (3..3 + SUMMARY_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+    )
+});
+static UPDATE_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    let sets: Vec<String> =
+        SUMMARY_COLUMNS.iter().enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
+    format!("UPDATE conversations SET status = 0, {} WHERE id = ?1", sets.join(", "))
+});
+
+fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<OpenConversation>> {
+    Ok(c.prepare_cached(&LOAD_CONVERSATION)?
         .query_row(params![bot_pk, id], |r| rows::conversation(r, 0))
         .optional()?
         .map(|conv| OpenConversation { pk: conv.pk, summary: conv.summary, dirty: false }))
 }
 
 fn insert_conversation(c: &Connection, bot_pk: i64, id: &str, s: &Summary) -> Result<i64> {
-    let sql = format!(
-        "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES (?1, ?2, {})",
-        SUMMARY_COLUMNS.join(", "),
-        (3..3 + SUMMARY_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
-    );
     let mut values = vec![Value::Integer(bot_pk), Value::Text(id.to_owned())];
     values.extend(rows::summary_values(s));
-    c.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    c.prepare_cached(&INSERT_CONVERSATION)?.execute(params_from_iter(values))?;
     Ok(c.last_insert_rowid())
 }
 
 fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
-    let sets: Vec<String> =
-        SUMMARY_COLUMNS.iter().enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
-    let sql = format!("UPDATE conversations SET status = 0, {} WHERE id = ?1", sets.join(", "));
     let mut values = vec![Value::Integer(pk)];
     values.extend(rows::summary_values(s));
-    c.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    c.prepare_cached(&UPDATE_CONVERSATION)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
@@ -63,7 +72,7 @@ fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
 /// them no decomposition (`ł`, `ø`, `đ`, `ß`, `æ`…), so that `zazolc` finds `Zażółć`. Applied
 /// to indexed text and to query terms alike; the tokenizer does the rest (case, accents).
 /// Deleting from the index repeats the indexed text exactly, so a change here needs a migration
-/// that rebuilds the index with [`reindex_search`].
+/// that rebuilds the index.
 pub(super) fn fold_for_search(s: &str) -> std::borrow::Cow<'_, str> {
     fn fold(c: char) -> Option<&'static str> {
         Some(match c {

@@ -36,32 +36,6 @@ fn assert_err(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
 }
 
-/// Everything a key of a team can see: its bots, their conversations and transcripts. `status`
-/// is left out (a finaliser may end a conversation between two snapshots).
-async fn snapshot(app: &TestApp, key: &str) -> Value {
-    let (status, bots) = app.get(key, "/v1/bots").await;
-    assert_eq!(status, StatusCode::OK, "{bots}");
-    let mut out = serde_json::Map::new();
-    out.insert("bots".into(), bots.clone());
-    for bot in bots["data"].as_array().unwrap() {
-        let bot_id = bot["bot_id"].as_str().unwrap();
-        let (status, list) =
-            app.get(key, &format!("/v1/bots/{bot_id}/conversations?limit=100")).await;
-        assert_eq!(status, StatusCode::OK, "{list}");
-        let mut convs = vec![];
-        for c in list["data"].as_array().unwrap() {
-            let id = c["id"].as_str().unwrap();
-            let (status, mut conv) =
-                app.get(key, &format!("/v1/bots/{bot_id}/conversations/{id}")).await;
-            assert_eq!(status, StatusCode::OK, "{conv}");
-            conv.as_object_mut().unwrap().remove("status");
-            convs.push(conv);
-        }
-        out.insert(bot_id.to_owned(), Value::Array(convs));
-    }
-    Value::Object(out)
-}
-
 fn ids(list: &Value) -> Vec<&str> {
     list["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect()
 }
@@ -139,7 +113,7 @@ async fn send(req: RequestBuilder) -> (StatusCode, header::HeaderMap, Value) {
 async fn ingest_to_another_teams_bot_id_creates_an_own_bot() {
     let w = world().await;
     let (app, a) = (&w.app, &w.a);
-    let before = snapshot(app, &w.b).await;
+    let before = app.snapshot(&w.b).await;
 
     // The same bot, conversation and message ids as B's: were B's data reached, these would be
     // duplicates of B's messages, or added to B's conversation.
@@ -173,7 +147,7 @@ async fn ingest_to_another_teams_bot_id_creates_an_own_bot() {
         .await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("stored")), "{body}");
 
-    assert_eq!(snapshot(app, &w.b).await, before, "team B's data changed");
+    assert_eq!(app.snapshot(&w.b).await, before, "team B's data changed");
 
     // A sees its own conversation `bc` in its own bot `bbot`, with only its own messages.
     let (status, conv) = app.get(a, "/v1/bots/bbot/conversations/bc").await;
@@ -241,7 +215,7 @@ async fn reads_of_another_teams_bot_are_not_found() {
 async fn deletes_never_reach_another_team() {
     let w = world().await;
     let (app, a) = (&w.app, &w.a);
-    let before = snapshot(app, &w.b).await;
+    let before = app.snapshot(&w.b).await;
     for path in [
         "/v1/bots/bbot/conversations/bc",
         "/v1/bots/bbot/users/bu",
@@ -256,7 +230,7 @@ async fn deletes_never_reach_another_team() {
     assert_eq!(body["deleted_conversations"], 1);
     let (status, _) = app.get(a, "/v1/bots/shared/conversations/ac").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(snapshot(app, &w.b).await, before, "team B's data changed");
+    assert_eq!(app.snapshot(&w.b).await, before, "team B's data changed");
     // B can still delete its own (the control for the 404s above).
     let (status, _) = app.delete(&w.b, "/v1/bots/bbot/conversations/bc").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -403,7 +377,7 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
 async fn missing_or_unknown_keys_are_401_with_a_challenge() {
     let w = world().await;
     let app = &w.app;
-    let before = snapshot(app, &w.a).await;
+    let before = app.snapshot(&w.a).await;
     let (_, keys_before) = app.get(&w.a, "/v1/keys").await;
     let basic = |s: &str| format!("Basic {}", STANDARD.encode(s));
     let unknown = confab_core::auth::generate_key();
@@ -441,7 +415,7 @@ async fn missing_or_unknown_keys_are_401_with_a_challenge() {
             assert!(challenge.contains("Bearer") && challenge.contains("Basic"), "{challenge}");
         }
     }
-    assert_eq!(snapshot(app, &w.a).await, before, "an unauthenticated request changed data");
+    assert_eq!(app.snapshot(&w.a).await, before, "an unauthenticated request changed data");
     let (_, keys_after) = app.get(&w.a, "/v1/keys").await;
     assert_eq!(keys_after, keys_before, "an unauthenticated request changed the keys");
 }
@@ -495,7 +469,7 @@ async fn ingest_only_key_cannot_read_or_delete() {
         )
         .await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("stored")), "{body}");
-    let before = snapshot(app, &w.a).await;
+    let before = app.snapshot(&w.a).await;
     for (method, path, body) in endpoints().into_iter().skip(2) {
         let (status, resp) = app.call(method.clone(), &key, path, body.as_ref()).await;
         assert_err(status, &resp, StatusCode::FORBIDDEN, "forbidden");
@@ -504,7 +478,7 @@ async fn ingest_only_key_cannot_read_or_delete() {
             "{method} {path}: {resp}"
         );
     }
-    assert_eq!(snapshot(app, &w.a).await, before);
+    assert_eq!(app.snapshot(&w.a).await, before);
 }
 
 #[tokio::test]
@@ -514,7 +488,7 @@ async fn read_key_cannot_ingest_delete_or_manage_keys() {
     let key = app.key(app.team_id, &["read"], None).await;
     let (status, list) = app.get(&key, "/v1/bots/shared/conversations").await;
     assert_eq!(status, StatusCode::OK, "control: {list}");
-    let before = snapshot(app, &w.a).await;
+    let before = app.snapshot(&w.a).await;
     let (_, keys_before) = app.get(&w.a, "/v1/keys").await;
     for (method, path, body) in endpoints() {
         if method == Method::GET && !path.starts_with("/v1/keys") {
@@ -531,7 +505,7 @@ async fn read_key_cannot_ingest_delete_or_manage_keys() {
         let (status, resp) = app.call(method.clone(), &key, path, body.as_ref()).await;
         assert_err(status, &resp, StatusCode::FORBIDDEN, "forbidden");
     }
-    assert_eq!(snapshot(app, &w.a).await, before, "a read key changed data");
+    assert_eq!(app.snapshot(&w.a).await, before, "a read key changed data");
     let (_, keys_after) = app.get(&w.a, "/v1/keys").await;
     assert_eq!(keys_after, keys_before, "a read key changed the keys");
 }
@@ -562,7 +536,7 @@ async fn bot_limited_key_sees_and_touches_only_its_bots() {
         )],
     )
     .await;
-    let before = snapshot(&app, admin).await;
+    let before = app.snapshot(admin).await;
     let read_x = app.key(app.team_id, &["read"], Some(vec!["x"])).await;
     let ingest_x = app.key(app.team_id, &["ingest"], Some(vec!["x"])).await;
     let admin_x = app.key(app.team_id, &["admin"], Some(vec!["x"])).await;
@@ -607,7 +581,7 @@ async fn bot_limited_key_sees_and_touches_only_its_bots() {
         let (status, body) = app.delete(&admin_x, path).await;
         assert_err(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
-    assert_eq!(snapshot(&app, admin).await, before, "a key limited to x changed y");
+    assert_eq!(app.snapshot(admin).await, before, "a key limited to x changed y");
 
     // Keys: only for its own bots.
     let (_, keys_before) = app.get(admin, "/v1/keys").await;

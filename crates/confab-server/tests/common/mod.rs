@@ -123,6 +123,32 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// Everything a key can see: its bots, their conversations and transcripts. `status` is
+    /// left out (a finaliser may end a conversation between two snapshots).
+    pub async fn snapshot(&self, key: &str) -> Value {
+        let (status, bots) = self.get(key, "/v1/bots").await;
+        assert_eq!(status, StatusCode::OK, "{bots}");
+        let mut out = serde_json::Map::new();
+        out.insert("bots".into(), bots.clone());
+        for bot in bots["data"].as_array().unwrap() {
+            let bot_id = bot["bot_id"].as_str().unwrap();
+            let (status, list) =
+                self.get(key, &format!("/v1/bots/{bot_id}/conversations?limit=100")).await;
+            assert_eq!(status, StatusCode::OK, "{list}");
+            let mut convs = vec![];
+            for c in list["data"].as_array().unwrap() {
+                let id = c["id"].as_str().unwrap();
+                let (status, mut conv) =
+                    self.get(key, &format!("/v1/bots/{bot_id}/conversations/{id}")).await;
+                assert_eq!(status, StatusCode::OK, "{conv}");
+                conv.as_object_mut().unwrap().remove("status");
+                convs.push(conv);
+            }
+            out.insert(bot_id.to_owned(), Value::Array(convs));
+        }
+        Value::Object(out)
+    }
+
     /// Stops the server gracefully and waits for the store to flush.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -23,27 +23,22 @@ pub(super) const DIM_COLUMNS: [&str; DIM_COUNT] = [
 ];
 
 /// The summary columns, in the order of [`summary_values`].
-pub(super) const SUMMARY_COLUMNS: [&str; 19] = [
-    "started_at",
-    "last_message_at",
-    "message_count",
-    "n_user",
-    "n_bot",
-    "n_agent",
-    "n_system",
-    "first_user_message",
-    "first_bot_message",
-    "channel_type",
-    "language",
-    "version",
-    "user_id",
-    "campaign_id",
-    "campaign_source",
-    "conv_type",
-    "session_id",
-    "metadata",
-    "stamps",
-];
+pub(super) fn summary_columns() -> Vec<&'static str> {
+    let mut cols = vec![
+        "started_at",
+        "last_message_at",
+        "message_count",
+        "n_user",
+        "n_bot",
+        "n_agent",
+        "n_system",
+        "first_user_message",
+        "first_bot_message",
+    ];
+    cols.extend(DIM_COLUMNS);
+    cols.extend(["metadata", "stamps"]);
+    cols
+}
 
 /// `SELECT` list for [`conversation`]; the query must join `bots b` on `b.id = c.bot_pk`.
 pub(super) const CONVERSATION_SELECT: &str = "c.id, b.bot_id, c.conversation_id, c.status, \
@@ -139,4 +134,14 @@ pub(super) fn api_key(row: &Row) -> rusqlite::Result<ApiKeyInfo> {
         created_at: row.get(6)?,
         revoked_at: row.get(7)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_value_per_summary_column() {
+        assert_eq!(summary_values(&Summary::default()).len(), summary_columns().len());
+    }
 }

@@ -11,7 +11,7 @@ use confab_core::time::now_millis;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::rows::{self, SUMMARY_COLUMNS};
+use super::rows;
 use crate::{ApiKeyInfo, NewKey, Result, StoreError, Team};
 
 pub(super) fn bot_pk(c: &Connection, team_id: i64, bot_id: &str) -> Result<Option<i64>> {
@@ -35,15 +35,19 @@ static LOAD_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 static INSERT_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    let cols = rows::summary_columns();
     format!(
         "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES (?1, ?2, {})",
-        SUMMARY_COLUMNS.join(", "),
-        (3..3 + SUMMARY_COLUMNS.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+        cols.join(", "),
+        (3..3 + cols.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
     )
 });
 static UPDATE_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    let sets: Vec<String> =
-        SUMMARY_COLUMNS.iter().enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
+    let sets: Vec<String> = rows::summary_columns()
+        .iter()
+        .enumerate()
+        .map(|(i, col)| format!("{col} = ?{}", i + 2))
+        .collect();
     format!("UPDATE conversations SET status = 0, {} WHERE id = ?1", sets.join(", "))
 });
 

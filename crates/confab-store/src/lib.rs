@@ -131,8 +131,13 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<(Vec<Conversation>, u64)>;
 
-    /// The transcripts of several conversations (by numeric id), each in time order.
-    async fn transcripts(&self, conversation_pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>>;
+    /// The transcripts of several conversations of `team_id` (by numeric id), each in time
+    /// order; ids of other teams' conversations are left out.
+    async fn transcripts(
+        &self,
+        team_id: i64,
+        conversation_pks: &[i64],
+    ) -> Result<Vec<(i64, Vec<Message>)>>;
 
     /// Removes a conversation, its messages and their search index entries.
     async fn delete_conversation(

@@ -820,6 +820,12 @@ async fn team_scoping(store: Arc<dyn Store>) {
     assert!(is_not_found(store.delete_conversation(t2, "only1", "c").await));
     assert!(is_not_found(store.delete_user(t2, "only1", "u").await));
     assert!(is_not_found(store.ingest(t2, "only1", false, vec![m("c", "intruder", "u")]).await));
+    // Transcripts by numeric id: only the caller's team's.
+    let (c1, _) = store.get_conversation(t1, "only1", "c").await.unwrap();
+    assert!(store.transcripts(t2, &[c1.pk]).await.unwrap().is_empty());
+    let own = store.transcripts(t1, &[c1.pk]).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(contents(&own[0].1), ["team one private words"]);
     assert!(is_not_found(
         store
             .list_conversations_offset(

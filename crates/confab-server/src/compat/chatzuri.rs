@@ -138,11 +138,12 @@ async fn get_conversations(
         )
         .await?;
     let pks: Vec<i64> = convs.iter().map(|c| c.pk).collect();
-    let transcripts = state.store.transcripts(&pks).await?;
+    let mut transcripts: std::collections::HashMap<i64, _> =
+        state.store.transcripts(caller.team_id, &pks).await?.into_iter().collect();
     let data: Vec<Value> = convs
         .iter()
-        .zip(transcripts)
-        .map(|(c, (_, messages))| {
+        .map(|c| {
+            let messages = transcripts.remove(&c.pk).unwrap_or_default();
             let messages: Vec<Value> = messages
                 .iter()
                 .map(|m| json!({ "role": role_name(m.role), "content": m.content }))

@@ -186,9 +186,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn transcripts(&self, conversation_pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>> {
+    async fn transcripts(
+        &self,
+        team_id: i64,
+        conversation_pks: &[i64],
+    ) -> Result<Vec<(i64, Vec<Message>)>> {
         let pks = conversation_pks.to_vec();
-        self.read(move |c| read::transcripts(c, &pks)).await
+        self.read(move |c| read::transcripts(c, team_id, &pks)).await
     }
 
     async fn delete_conversation(

@@ -228,8 +228,22 @@ pub(super) fn list_conversations_offset(
     Ok((items, total as u64))
 }
 
-pub(super) fn transcripts(c: &Connection, pks: &[i64]) -> Result<Vec<(i64, Vec<Message>)>> {
-    pks.iter().map(|&pk| Ok((pk, messages_of(c, pk)?))).collect()
+pub(super) fn transcripts(
+    c: &Connection,
+    team_id: i64,
+    pks: &[i64],
+) -> Result<Vec<(i64, Vec<Message>)>> {
+    let mut in_team = c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+         WHERE c.id = ?1 AND b.team_id = ?2)",
+    )?;
+    let mut out = Vec::with_capacity(pks.len());
+    for &pk in pks {
+        if in_team.query_row(params![pk, team_id], |r| r.get::<_, bool>(0))? {
+            out.push((pk, messages_of(c, pk)?));
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn list_bots(c: &Connection, team_id: i64) -> Result<Vec<Bot>> {

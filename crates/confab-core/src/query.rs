@@ -160,8 +160,8 @@ impl ConversationFilter {
             match k {
                 "time_field" => f.time_field = TimeField::parse(k, v)?,
                 "sort" => sort = Some(TimeField::parse(k, v)?),
-                "start_time" | "from" => f.from = Some(parse_time(k, v)?),
-                "end_time" | "to" => f.to = Some(parse_time(k, v)?),
+                "start_time" => f.from = Some(parse_time(k, v)?),
+                "end_time" => f.to = Some(parse_time(k, v)?),
                 "status" => {
                     f.status = Some(
                         Status::parse(v)

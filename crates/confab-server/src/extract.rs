@@ -113,6 +113,21 @@ impl Params {
     }
 }
 
+/// For endpoints that take no query parameters: any is an error naming it, as everywhere else.
+pub struct NoParams;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Params(params) = Params::from_request_parts(parts, state).await?;
+        match params.into_iter().next() {
+            Some((k, _)) => Err(ApiError::invalid(k, "unknown query parameter")),
+            None => Ok(NoParams),
+        }
+    }
+}
+
 /// Path segments, with a malformed path answered as 400 rather than axum's plain text.
 pub struct PathParams<T>(pub T);
 

@@ -169,3 +169,21 @@ async fn wrong_method_and_unknown_route_answer_json() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn unknown_query_parameters_are_rejected_everywhere() {
+    let app = spawn_app().await;
+    app.ingest("b", vec![json!({"conversation_id": "c", "role": "user", "content": "hi"})]).await;
+    for path in [
+        "/v1/bots?colour=red",
+        "/v1/keys?colour=red",
+        "/v1/bots/b/conversations/c?colour=red",
+        "/v1/bots/b/conversations?colour=red",
+        "/v1/bots/b/conversations?from=2026-01-01",
+    ] {
+        let (status, body) = app.get(&app.admin_key, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let field = body["error"]["field"].as_str().unwrap();
+        assert!(field == "colour" || field == "from", "{path}: {body}");
+    }
+}

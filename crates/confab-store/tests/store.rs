@@ -411,7 +411,10 @@ async fn list_filters(store: Arc<dyn Store>) {
         (vec![], vec!["c1", "c2", "c3", "c4", "c5"]),
         // Time ranges are [from, to) on started_at by default…
         (vec![("start_time", &from_1d), ("end_time", &to_2d)], vec!["c3"]),
-        (vec![("time_field", "started_at"), ("from", &from_1d), ("to", &to_2d)], vec!["c3"]),
+        (
+            vec![("time_field", "started_at"), ("start_time", &from_1d), ("end_time", &to_2d)],
+            vec!["c3"],
+        ),
         (vec![("start_time", &from_1d)], vec!["c3", "c4"]),
         (vec![("end_time", &from_1d)], vec!["c1", "c2", "c5"]),
         (vec![("start_time", &from_2h), ("end_time", &to_3h)], vec!["c2"]),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Allow;
-use crate::extract::{JsonBody, PathParams};
+use crate::extract::{JsonBody, NoParams, PathParams};
 use crate::{ApiError, ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -98,7 +98,11 @@ fn may_manage(caller: &Caller, k: &ApiKeyInfo) -> bool {
     }
 }
 
-async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoParams,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Admin)?;
     let keys = state.store.list_keys(Some(caller.team_id)).await?;
     let data: Vec<Value> = keys.iter().filter(|k| may_manage(&caller, k)).map(key_view).collect();
@@ -122,7 +126,11 @@ async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_bots(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn list_bots(
+    State(state): State<AppState>,
+    caller: Caller,
+    _: NoParams,
+) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     let bots = state.store.list_bots(caller.team_id).await?;
     let data: Vec<Value> = bots

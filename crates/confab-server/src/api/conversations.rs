@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::views;
 use crate::auth::Allow;
-use crate::extract::{Params, PathParams};
+use crate::extract::{NoParams, Params, PathParams};
 use crate::{ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -41,6 +41,7 @@ async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
+    _: NoParams,
 ) -> ApiResult<Json<Value>> {
     caller.bot(Scope::Read, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;

@@ -58,18 +58,10 @@ async fn create_key(
             check_id(&format!("bots[{i}]"), b)?;
         }
     }
-    // A key limited to some bots cannot mint a key for others.
-    if let Some(own) = &caller.bots {
-        let wanted = body.bots.as_ref().ok_or_else(|| {
-            ApiError::Forbidden(
-                "a key limited to some bots can only create keys limited to them".into(),
-            )
-        })?;
-        if wanted.iter().any(|b| !own.contains(b)) {
-            return Err(ApiError::Forbidden(
-                "a key limited to some bots can only create keys limited to them".into(),
-            ));
-        }
+    if !within(&caller.bots, &body.bots) {
+        return Err(ApiError::Forbidden(
+            "a key limited to some bots can only create keys limited to them".into(),
+        ));
     }
     let key = generate_key();
     let info = state
@@ -88,10 +80,10 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Whether `caller` may see and revoke key `k`: a key limited to some bots manages only keys
-/// limited to those bots, the same keys it may create.
-fn may_manage(caller: &Caller, k: &ApiKeyInfo) -> bool {
-    match (&caller.bots, &k.bots) {
+/// Whether a key for `theirs` stays within `own` (`None`: every bot). A key limited to some bots
+/// creates, sees and revokes only keys limited to those bots.
+fn within(own: &Option<Vec<String>>, theirs: &Option<Vec<String>>) -> bool {
+    match (own, theirs) {
         (None, _) => true,
         (Some(_), None) => false,
         (Some(own), Some(theirs)) => theirs.iter().all(|b| own.contains(b)),
@@ -105,7 +97,8 @@ async fn list_keys(
 ) -> ApiResult<Json<Value>> {
     caller.require(Scope::Admin)?;
     let keys = state.store.list_keys(Some(caller.team_id)).await?;
-    let data: Vec<Value> = keys.iter().filter(|k| may_manage(&caller, k)).map(key_view).collect();
+    let data: Vec<Value> =
+        keys.iter().filter(|k| within(&caller.bots, &k.bots)).map(key_view).collect();
     Ok(Json(json!({ "data": data })))
 }
 
@@ -117,7 +110,7 @@ async fn revoke_key(
     caller.require(Scope::Admin)?;
     if caller.bots.is_some() {
         let keys = state.store.list_keys(Some(caller.team_id)).await?;
-        if !keys.iter().any(|k| k.id == key_id && may_manage(&caller, k)) {
+        if !keys.iter().any(|k| k.id == key_id && within(&caller.bots, &k.bots)) {
             return Err(ApiError::NotFound("key"));
         }
     }

@@ -2,6 +2,7 @@
 //! how a conversation's summary is derived. No I/O here: the store persists, the server speaks HTTP.
 
 pub mod auth;
+pub mod buckets;
 pub mod conversation;
 pub mod error;
 pub mod message;

@@ -121,7 +121,8 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: &str,
     ) -> Result<(Conversation, Vec<Message>)>;
 
-    /// Page-numbered listing for vendor APIs; returns the page and the total count.
+    /// Page-numbered listing for vendor APIs; returns the page and, when `count_total` is set,
+    /// how many conversations match in all (a second query, so only when it is shown).
     async fn list_conversations_offset(
         &self,
         team_id: i64,
@@ -129,7 +130,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &OffsetFilter,
         offset: u64,
         limit: u32,
-    ) -> Result<(Vec<Conversation>, u64)>;
+        count_total: bool,
+    ) -> Result<(Vec<Conversation>, Option<u64>)>;
 
     /// The transcripts of several conversations of `team_id` (by numeric id), each in time
     /// order; ids of other teams' conversations are left out.

@@ -713,10 +713,17 @@ async fn delete_conversation_and_user(store: Arc<dyn Store>) {
     assert_eq!(select(&store, team, "b", &[]).await, set(&["a1"]));
     assert_eq!(select(&store, team, "other", &[("user_id", "alice")]).await, set(&["a1"]));
     let (_, total) = store
-        .list_conversations_offset(team, &BotSelector::Team(None), &OffsetFilter::default(), 0, 10)
+        .list_conversations_offset(
+            team,
+            &BotSelector::Team(None),
+            &OffsetFilter::default(),
+            0,
+            10,
+            true,
+        )
         .await
         .unwrap();
-    assert_eq!(total, 2, "a1 of b and a1 of other");
+    assert_eq!(total, Some(2), "a1 of b and a1 of other");
 
     // The newest messages erased, then new ones stored (a backend may give them the freed
     // numeric ids): the erased words must not be found in the new messages.
@@ -836,7 +843,8 @@ async fn team_scoping(store: Arc<dyn Store>) {
                 &BotSelector::One("only1".into()),
                 &OffsetFilter::default(),
                 0,
-                10
+                10,
+                true
             )
             .await
     ));
@@ -860,16 +868,30 @@ async fn team_scoping(store: Arc<dyn Store>) {
     assert_eq!(bot_ids(store.list_bots(t2).await.unwrap()), ["shared"]);
 
     let (items, total) = store
-        .list_conversations_offset(t1, &BotSelector::Team(None), &OffsetFilter::default(), 0, 10)
+        .list_conversations_offset(
+            t1,
+            &BotSelector::Team(None),
+            &OffsetFilter::default(),
+            0,
+            10,
+            true,
+        )
         .await
         .unwrap();
-    assert_eq!(total, 2);
+    assert_eq!(total, Some(2));
     assert!(items.iter().all(|c| c.conversation_id == "c"));
     let (_, total) = store
-        .list_conversations_offset(t2, &BotSelector::Team(None), &OffsetFilter::default(), 0, 10)
+        .list_conversations_offset(
+            t2,
+            &BotSelector::Team(None),
+            &OffsetFilter::default(),
+            0,
+            10,
+            true,
+        )
         .await
         .unwrap();
-    assert_eq!(total, 0, "team 2 erased its only conversation");
+    assert_eq!(total, Some(0), "team 2 erased its only conversation");
     // Creating team 2's own `only1` leaves team 1's alone.
     ingest(&store, t2, "only1", vec![m("c", "team two now", "v")]).await;
     let (_, msgs) = store.get_conversation(t1, "only1", "c").await.unwrap();

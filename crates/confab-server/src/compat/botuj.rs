@@ -54,6 +54,7 @@ async fn list(
             &OffsetFilter::default(),
             offset,
             per_page,
+            true,
         )
         .await?;
     let mut headers = HeaderMap::new();
@@ -62,7 +63,9 @@ async fn list(
             headers.insert(HeaderName::from_static(name), v);
         }
     };
-    put("x-total-count", total.to_string());
+    if let Some(total) = total {
+        put("x-total-count", total.to_string());
+    }
     put("x-page", page.to_string());
     put("x-per-page", per_page.to_string());
     Ok((headers, Json(Value::Array(convs.iter().map(view).collect()))))

@@ -127,7 +127,7 @@ async fn get_conversations(
     let page = get("page").map_or(Ok(1), |v| parse_limit("page", v, u32::MAX))?;
     let size = get("size").map_or(Ok(DEFAULT_SIZE), |v| parse_limit("size", v, MAX_SIZE))?;
     let offset = u64::from(page - 1) * u64::from(size);
-    let (convs, _total) = state
+    let (convs, _) = state
         .store
         .list_conversations_offset(
             caller.team_id,
@@ -135,6 +135,7 @@ async fn get_conversations(
             &filter,
             offset,
             size,
+            false,
         )
         .await?;
     let pks: Vec<i64> = convs.iter().map(|c| c.pk).collect();

@@ -178,10 +178,11 @@ impl Store for SqliteStore {
         filter: &OffsetFilter,
         offset: u64,
         limit: u32,
-    ) -> Result<(Vec<Conversation>, u64)> {
+        count_total: bool,
+    ) -> Result<(Vec<Conversation>, Option<u64>)> {
         let (bots, filter) = (bots.clone(), filter.clone());
         self.read(move |c| {
-            read::list_conversations_offset(c, team_id, &bots, &filter, offset, limit)
+            read::list_conversations_offset(c, team_id, &bots, &filter, offset, limit, count_total)
         })
         .await
     }

@@ -54,6 +54,11 @@ impl Where {
     }
 }
 
+/// `?, ?, ?` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
@@ -76,9 +81,8 @@ pub(super) fn list_conversations(
         w.push(&format!("{tf} < ?"), [Value::Integer(to)]);
     }
     for (dim, values) in &f.dims {
-        let marks = vec!["?"; values.len()].join(", ");
         w.push(
-            &format!("c.{} IN ({marks})", DIM_COLUMNS[*dim as usize]),
+            &format!("c.{} IN ({})", DIM_COLUMNS[*dim as usize], marks(values.len())),
             values.iter().map(|v| text(v)),
         );
     }
@@ -172,7 +176,8 @@ pub(super) fn list_conversations_offset(
     f: &OffsetFilter,
     offset: u64,
     limit: u32,
-) -> Result<(Vec<Conversation>, u64)> {
+    count_total: bool,
+) -> Result<(Vec<Conversation>, Option<u64>)> {
     let mut w = Where::default();
     match bots {
         BotSelector::One(bot_id) => {
@@ -181,10 +186,9 @@ pub(super) fn list_conversations_offset(
         }
         BotSelector::Team(None) => w.push("b.team_id = ?", [Value::Integer(team_id)]),
         BotSelector::Team(Some(ids)) => {
-            let marks = vec!["?"; ids.len()].join(", ");
             let mut values = vec![Value::Integer(team_id)];
             values.extend(ids.iter().map(|s| text(s)));
-            w.push(&format!("b.team_id = ? AND b.bot_id IN ({marks})"), values);
+            w.push(&format!("b.team_id = ? AND b.bot_id IN ({})", marks(ids.len())), values);
         }
     }
     if let Some(from) = f.from {
@@ -197,14 +201,13 @@ pub(super) fn list_conversations_offset(
         let mut parts = vec![];
         let mut values = vec![];
         if !ch.any_of.is_empty() {
-            parts.push(format!("c.channel_type IN ({})", vec!["?"; ch.any_of.len()].join(", ")));
+            parts.push(format!("c.channel_type IN ({})", marks(ch.any_of.len())));
             values.extend(ch.any_of.iter().map(|s| text(s)));
         }
         if let Some(known) = &ch.or_none_of {
             parts.push("c.channel_type IS NULL".to_owned());
             if !known.is_empty() {
-                parts
-                    .push(format!("c.channel_type NOT IN ({})", vec!["?"; known.len()].join(", ")));
+                parts.push(format!("c.channel_type NOT IN ({})", marks(known.len())));
                 values.extend(known.iter().map(|s| text(s)));
             }
         }
@@ -214,9 +217,14 @@ pub(super) fn list_conversations_offset(
         w.push(&format!("({})", parts.join(" OR ")), values);
     }
     let from = "FROM conversations c JOIN bots b ON b.id = c.bot_pk";
-    let total: i64 = c
-        .prepare_cached(&format!("SELECT COUNT(*) {from} WHERE {}", w.clause()))?
-        .query_row(params_from_iter(w.values.iter()), |r| r.get(0))?;
+    let total = if count_total {
+        let n: i64 = c
+            .prepare_cached(&format!("SELECT COUNT(*) {from} WHERE {}", w.clause()))?
+            .query_row(params_from_iter(w.values.iter()), |r| r.get(0))?;
+        Some(n as u64)
+    } else {
+        None
+    };
     let sql = format!(
         "SELECT {CONVERSATION_SELECT} {from} WHERE {} ORDER BY c.started_at DESC, c.id DESC LIMIT {limit} OFFSET {offset}",
         w.clause()
@@ -225,7 +233,7 @@ pub(super) fn list_conversations_offset(
         .prepare_cached(&sql)?
         .query_map(params_from_iter(w.values.iter()), |r| rows::conversation(r, 0))?
         .collect::<rusqlite::Result<_>>()?;
-    Ok((items, total as u64))
+    Ok((items, total))
 }
 
 pub(super) fn transcripts(

@@ -89,6 +89,10 @@ pub struct Summary {
     pub stamps: Stamps,
 }
 
+fn json_len<T: Serialize + ?Sized>(v: &T) -> usize {
+    serde_json::to_vec(v).map_or(0, |v| v.len())
+}
+
 /// Whether a value stamped `new` replaces one stamped `old`: strictly earlier wins.
 fn earlier(new: Millis, old: Option<Millis>) -> bool {
     old.is_none_or(|old| new < old)
@@ -138,17 +142,25 @@ impl Summary {
     }
 
     fn merge_metadata(&mut self, meta: &Map<String, Value>, ts: Millis) {
-        let mut size = serde_json::to_vec(&self.metadata).map(|v| v.len()).unwrap_or(0);
+        // The merged size is measured only when a new key asks to be added (most messages
+        // repeat keys already set), and then kept up to date.
+        let mut size: Option<usize> = None;
         for (k, v) in meta {
             let at = self.stamps.metadata.get(k).copied();
             if !earlier(ts, at) {
                 continue;
             }
-            let added = k.len() + serde_json::to_vec(v).map(|v| v.len()).unwrap_or(0) + 4;
-            if at.is_none() && size + added > MAX_METADATA_BYTES {
-                continue;
+            if at.is_none() {
+                let current = *size.get_or_insert_with(|| json_len(&self.metadata));
+                let added = k.len() + json_len(v) + 4;
+                if current + added > MAX_METADATA_BYTES {
+                    continue;
+                }
+                size = Some(current + added);
+            } else {
+                // A replaced value may be longer: measure again when next needed.
+                size = None;
             }
-            size += added;
             self.metadata.insert(k.clone(), v.clone());
             self.stamps.metadata.insert(k.clone(), ts);
         }
@@ -255,6 +267,29 @@ mod tests {
             permute(a, k + 1, out);
             a.swap(k, i);
         }
+    }
+
+    #[test]
+    fn merged_metadata_stays_within_16_kib() {
+        let mut s = Summary::first(&msg(Role::User, 0, "a", None));
+        // Forty messages, each adding a 1 KiB key; earlier keys may be replaced with longer
+        // values along the way.
+        for i in 0..40 {
+            let mut m = msg(Role::User, i + 1, "x", None);
+            let mut meta = Map::new();
+            meta.insert(format!("key{i}"), Value::from("v".repeat(1024)));
+            m.metadata = Some(meta);
+            s.apply(&m);
+        }
+        let mut earlier = msg(Role::User, -1, "x", None);
+        earlier.metadata =
+            Some(Map::from_iter([("key0".to_owned(), Value::from("w".repeat(2048)))]));
+        s.apply(&earlier);
+        let size = serde_json::to_vec(&s.metadata).unwrap().len();
+        assert!(size <= MAX_METADATA_BYTES + 2048, "{size}");
+        assert!(s.metadata.len() < 17, "new keys stop at the cap: {}", s.metadata.len());
+        assert!(s.metadata.len() >= 14, "keys fill up to the cap: {}", s.metadata.len());
+        assert_eq!(s.metadata["key0"], "w".repeat(2048), "the earliest value still wins");
     }
 
     #[test]

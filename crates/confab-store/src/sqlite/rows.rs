@@ -60,7 +60,7 @@ pub(super) fn summary_values(s: &Summary) -> Vec<Value> {
     out.push(if s.metadata.is_empty() {
         Value::Null
     } else {
-        Value::Text(Json::Object(s.metadata.clone()).to_string())
+        Value::Text(serde_json::to_string(&s.metadata).unwrap_or_default())
     });
     out.push(Value::Text(serde_json::to_string(&s.stamps).unwrap_or_default()));
     out

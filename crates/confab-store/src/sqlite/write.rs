@@ -133,7 +133,7 @@ fn insert_message(
             m.timestamp,
             m.step.as_ref().map(|s| &s.id),
             m.step.as_ref().and_then(|s| s.kind.as_ref()),
-            m.metadata.as_ref().map(|m| serde_json::Value::Object(m.clone()).to_string()),
+            m.metadata.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()),
         ])?;
     if inserted == 0 {
         return Ok(false);

@@ -5,8 +5,11 @@ pub mod auth;
 pub mod buckets;
 pub mod conversation;
 pub mod error;
+pub mod flow;
 pub mod message;
 pub mod query;
+pub mod rollup;
+pub mod series;
 pub mod summary;
 pub mod time;
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::message::{MAX_METADATA_BYTES, NewMessage, Role};
+use crate::message::{MAX_METADATA_BYTES, NewMessage, Role, Step};
 use crate::time::Millis;
 
 pub const DIM_COUNT: usize = 8;
@@ -73,6 +73,8 @@ pub struct Stamps {
     pub first_bot: Option<Millis>,
     #[serde(rename = "m", default)]
     pub metadata: BTreeMap<String, Millis>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -86,6 +88,9 @@ pub struct Summary {
     pub dims: [Option<String>; DIM_COUNT],
     /// Message metadata merged per key (earliest wins), at most 16 KiB.
     pub metadata: Map<String, Value>,
+    /// The step of the latest message that has one (ties go to the one stored last): where the
+    /// conversation is, or where it dropped off once it has ended.
+    pub last_step: Option<Step>,
     pub stamps: Stamps,
 }
 
@@ -135,6 +140,12 @@ impl Summary {
                 self.dims[i] = Some(v.clone());
                 self.stamps.dims[i] = Some(ts);
             }
+        }
+        if let Some(step) = &m.step
+            && self.stamps.last_step.is_none_or(|at| ts >= at)
+        {
+            self.last_step = Some(step.clone());
+            self.stamps.last_step = Some(ts);
         }
         if let Some(meta) = &m.metadata {
             self.merge_metadata(meta, ts);

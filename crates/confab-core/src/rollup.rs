@@ -1,0 +1,379 @@
+//! Pre-aggregated analytics. Every conversation contributes additive counters to rows keyed by
+//! its rollup dimensions and a UTC time slot; stores keep those rows in the same transaction as
+//! the messages, and series are sums of rows, never scans of messages.
+//!
+//! Slots are 15 minutes: every UTC offset in use since 2000 is a multiple of 15 minutes
+//! (Asia/Kolkata +5:30, Asia/Kathmandu +5:45, Australia/Eucla +8:45, Lord Howe's half-hour
+//! DST), so every hour, day, week and month boundary of every zone falls on a slot boundary.
+//! Rows exist at three levels (15 minutes, hours, days, all UTC-aligned) so that a long range
+//! reads one row per day where it can. A range edge inside a slot (a `start_time` of 10:07) is
+//! counted exactly from stored rows instead: see [`Plan`].
+//!
+//! Where things count: conversations, their duration, hand-offs, flow edges and last steps in
+//! the slot of the conversation's start; messages and not-handled messages in the slot of each
+//! message. All of them under the conversation's dimensions, which may change as earlier
+//! messages arrive; the store then moves the conversation's whole contribution.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::buckets::Buckets;
+use crate::flow::{StepKey, walk};
+use crate::message::Role;
+use crate::summary::{Dim, Summary};
+use crate::time::Millis;
+
+pub const SLOT: Millis = 15 * 60 * 1000;
+const HOUR: Millis = 60 * 60 * 1000;
+const DAY: Millis = 24 * HOUR;
+/// The length of a row at each level.
+pub const LEVELS: [Millis; 3] = [SLOT, HOUR, DAY];
+
+/// The start of the row at `level` holding `t`.
+pub fn floor(t: Millis, level: usize) -> Millis {
+    t.div_euclid(LEVELS[level]) * LEVELS[level]
+}
+
+/// The dimensions rollups are keyed by (bot aside): what series filter and group by.
+pub const ROLLUP_DIMS: [Dim; 5] =
+    [Dim::Version, Dim::ChannelType, Dim::Language, Dim::CampaignId, Dim::CampaignSource];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct DimsKey(pub [Option<String>; 5]);
+
+impl DimsKey {
+    pub fn of(s: &Summary) -> DimsKey {
+        DimsKey(ROLLUP_DIMS.map(|d| s.dim(d).map(str::to_owned)))
+    }
+
+    pub fn get(&self, d: Dim) -> Option<&str> {
+        let i = ROLLUP_DIMS.iter().position(|x| *x == d)?;
+        self.0[i].as_deref()
+    }
+}
+
+/// The additive counters of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    pub conversations: i64,
+    pub duration_ms: i64,
+    /// Conversations with at least one `agent` message.
+    pub handoffs: i64,
+    /// Messages by [`Role::code`].
+    pub messages: [i64; 4],
+    /// Messages whose metadata says `"handled": false`.
+    pub not_handled: i64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters, sign: i64) {
+        self.conversations += sign * o.conversations;
+        self.duration_ms += sign * o.duration_ms;
+        self.handoffs += sign * o.handoffs;
+        for (a, b) in self.messages.iter_mut().zip(o.messages) {
+            *a += sign * b;
+        }
+        self.not_handled += sign * o.not_handled;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+
+    /// A conversation's own counters, in the slot of its start.
+    pub fn of_conversation(s: &Summary) -> Counters {
+        Counters {
+            conversations: 1,
+            duration_ms: s.duration_ms(),
+            handoffs: i64::from(s.count(Role::Agent) > 0),
+            ..Counters::default()
+        }
+    }
+
+    pub fn of_message(role: Role, not_handled: bool) -> Counters {
+        let mut c = Counters::default();
+        c.messages[role.code() as usize] = 1;
+        c.not_handled = i64::from(not_handled);
+        c
+    }
+}
+
+/// Whether a message's metadata marks it as not handled by the bot.
+pub fn is_not_handled(metadata: Option<&Map<String, Value>>) -> bool {
+    metadata.and_then(|m| m.get("handled")) == Some(&Value::Bool(false))
+}
+
+/// What a stored message contributes; `order` is its place in the conversation (timestamp,
+/// then the order of storing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageFacts {
+    pub order: (Millis, i64),
+    pub role: Role,
+    pub not_handled: bool,
+    pub step: Option<StepKey>,
+}
+
+/// Changes to rollup rows, at slot level, gathered while a write runs and applied at its end.
+/// Dimension keys are interned: most changes of a batch share a few.
+#[derive(Debug, Default)]
+pub struct Deltas {
+    pub dims: Vec<DimsKey>,
+    index: HashMap<DimsKey, usize>,
+    pub counters: HashMap<(usize, Millis), Counters>,
+    pub edges: HashMap<(usize, Millis, StepKey, StepKey), i64>,
+    pub exits: HashMap<(usize, Millis, StepKey), i64>,
+}
+
+impl Deltas {
+    pub fn intern(&mut self, k: &DimsKey) -> usize {
+        if let Some(&i) = self.index.get(k) {
+            return i;
+        }
+        self.dims.push(k.clone());
+        self.index.insert(k.clone(), self.dims.len() - 1);
+        self.dims.len() - 1
+    }
+
+    fn count(&mut self, dims: usize, ts: Millis, c: &Counters, sign: i64) {
+        self.counters.entry((dims, floor(ts, 0))).or_default().add(c, sign);
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) the conversation-level part of a summary: its counts,
+    /// duration, hand-off and last step.
+    pub fn conversation(&mut self, s: &Summary, sign: i64) {
+        let d = self.intern(&DimsKey::of(s));
+        self.count(d, s.started_at, &Counters::of_conversation(s), sign);
+        if let Some(step) = &s.last_step {
+            *self.exits.entry((d, floor(s.started_at, 0), StepKey::of(step))).or_default() += sign;
+        }
+    }
+
+    pub fn message(&mut self, dims: usize, m: &MessageFacts, sign: i64) {
+        self.count(dims, m.order.0, &Counters::of_message(m.role, m.not_handled), sign);
+    }
+
+    /// Adds or takes away the flow edges of a path continuing from `prev` through `steps` (in
+    /// order), for a conversation started at `started_at`.
+    pub fn flow<'a>(
+        &mut self,
+        dims: usize,
+        started_at: Millis,
+        prev: Option<&'a StepKey>,
+        steps: impl IntoIterator<Item = &'a StepKey>,
+        sign: i64,
+    ) {
+        let slot = floor(started_at, 0);
+        walk(prev, steps, |from, to| {
+            *self.edges.entry((dims, slot, from.clone(), to.clone())).or_default() += sign;
+        });
+    }
+
+    /// Everything a conversation contributes, from its summary and all its messages (in
+    /// order): what a late message that moves the conversation takes away and adds back.
+    pub fn whole(&mut self, s: &Summary, messages: &[MessageFacts], sign: i64) {
+        self.conversation(s, sign);
+        let d = self.intern(&DimsKey::of(s));
+        for m in messages {
+            self.message(d, m, sign);
+        }
+        self.flow(d, s.started_at, None, messages.iter().filter_map(|m| m.step.as_ref()), sign);
+    }
+
+    /// Drops entries that cancelled out, so that stores write only real changes.
+    pub fn prune(&mut self) {
+        self.counters.retain(|_, c| !c.is_zero());
+        self.edges.retain(|_, n| *n != 0);
+        self.exits.retain(|_, n| *n != 0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.edges.is_empty() && self.exits.is_empty()
+    }
+}
+
+/// How a series over `[start, end)` is read: per level, the UTC ranges whose rows are whole
+/// pieces of one bucket (merged where adjacent), and the sub-slot windows at range edges that
+/// must be counted exactly from stored rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub levels: [Vec<(Millis, Millis)>; 3],
+    pub partial: Vec<(Millis, Millis)>,
+}
+
+impl Plan {
+    pub fn new(buckets: &Buckets, start: Millis, end: Millis) -> Plan {
+        let mut plan = Plan::default();
+        let push =
+            |ranges: &mut Vec<(Millis, Millis)>, lo: Millis, hi: Millis| match ranges.last_mut() {
+                Some(last) if last.1 == lo => last.1 = hi,
+                _ => ranges.push((lo, hi)),
+            };
+        for i in 0..buckets.len() {
+            let (b_lo, b_hi) = buckets.range(i);
+            let (lo, hi) = (b_lo.max(start), b_hi.min(end));
+            if lo >= hi {
+                continue;
+            }
+            let first_slot = floor(lo + SLOT - 1, 0);
+            let last_slot = floor(hi, 0);
+            if first_slot >= last_slot {
+                // The whole piece lies inside one slot.
+                push(&mut plan.partial, lo, hi);
+                continue;
+            }
+            if lo < first_slot {
+                push(&mut plan.partial, lo, first_slot);
+            }
+            // Greedy: at each point the longest row that starts there and fits.
+            let mut t = first_slot;
+            while t < last_slot {
+                let level = (0..LEVELS.len())
+                    .rev()
+                    .find(|&l| t % LEVELS[l] == 0 && t + LEVELS[l] <= last_slot)
+                    .unwrap_or(0);
+                push(&mut plan.levels[level], t, t + LEVELS[level]);
+                t += LEVELS[level];
+            }
+            if last_slot < hi {
+                push(&mut plan.partial, last_slot, hi);
+            }
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buckets::{Bucket, parse_tz};
+    use crate::time::parse_rfc3339;
+
+    fn ms(s: &str) -> Millis {
+        parse_rfc3339("t", s).unwrap()
+    }
+
+    fn plan(bucket: &str, tz: &str, start: &str, end: &str) -> (Buckets, Plan) {
+        let b = Buckets::new(
+            Bucket::parse("bucket", bucket).unwrap(),
+            &parse_tz("tz", tz).unwrap(),
+            ms(start),
+            ms(end),
+        )
+        .unwrap();
+        let p = Plan::new(&b, ms(start), ms(end));
+        (b, p)
+    }
+
+    /// The pieces of a plan cover `[start, end)` exactly once, and no piece crosses a bucket.
+    fn assert_covers(b: &Buckets, p: &Plan, start: Millis, end: Millis) {
+        let mut pieces: Vec<(Millis, Millis)> = p.partial.clone();
+        for (l, ranges) in p.levels.iter().enumerate() {
+            for &(lo, hi) in ranges {
+                assert_eq!(lo % LEVELS[l], 0);
+                assert_eq!(hi % LEVELS[l], 0);
+                let mut t = lo;
+                while t < hi {
+                    pieces.push((t, t + LEVELS[l]));
+                    let bucket = b.index_of(t).unwrap();
+                    assert_eq!(b.index_of(t + LEVELS[l] - 1), Some(bucket), "row crosses a bucket");
+                    t += LEVELS[l];
+                }
+            }
+        }
+        pieces.sort();
+        assert_eq!(pieces.first().unwrap().0, start);
+        assert_eq!(pieces.last().unwrap().1, end);
+        for w in pieces.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "gap or overlap");
+        }
+    }
+
+    #[test]
+    fn utc_days_read_one_row_per_day() {
+        let (b, p) = plan("1d", "UTC", "2024-01-01T00:00:00Z", "2024-03-31T00:00:00Z");
+        assert_eq!(p.levels[2], [(ms("2024-01-01T00:00:00Z"), ms("2024-03-31T00:00:00Z"))]);
+        assert!(p.levels[0].is_empty() && p.levels[1].is_empty() && p.partial.is_empty());
+        assert_covers(&b, &p, ms("2024-01-01T00:00:00Z"), ms("2024-03-31T00:00:00Z"));
+    }
+
+    #[test]
+    fn kathmandu_days_use_slots_hours_and_no_partial_windows() {
+        let (start, end) = ("2024-05-01T00:00:00+05:45", "2024-05-04T00:00:00+05:45");
+        let (b, p) = plan("1d", "Asia/Kathmandu", start, end);
+        assert!(p.partial.is_empty());
+        assert!(!p.levels[0].is_empty(), "the quarter hours need slots");
+        assert_covers(&b, &p, ms(start), ms(end));
+    }
+
+    #[test]
+    fn unaligned_edges_become_partial_windows() {
+        let (start, end) = ("2024-03-30T10:07:00Z", "2024-04-02T23:59:59.999Z");
+        for tz in ["UTC", "Europe/Warsaw", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"] {
+            for bucket in ["1h", "1d", "1w", "1m"] {
+                let (b, p) = plan(bucket, tz, start, end);
+                assert_eq!(
+                    p.partial,
+                    [
+                        (ms(start), ms("2024-03-30T10:15:00Z")),
+                        (ms("2024-04-02T23:45:00Z"), ms(end))
+                    ],
+                    "{bucket} {tz}"
+                );
+                assert_covers(&b, &p, ms(start), ms(end));
+            }
+        }
+        let (b, p) = plan("1h", "UTC", "2024-01-01T10:01:00Z", "2024-01-01T10:02:00Z");
+        assert_eq!(p.partial.len(), 1);
+        assert_covers(&b, &p, ms("2024-01-01T10:01:00Z"), ms("2024-01-01T10:02:00Z"));
+    }
+
+    #[test]
+    fn every_offset_since_2000_is_a_multiple_of_a_slot() {
+        use jiff::Timestamp;
+        use jiff::tz::{TimeZone, db};
+        let since = Timestamp::from_second(946_684_800).unwrap();
+        let mut zones = 0;
+        for name in db().available() {
+            let tz = TimeZone::get(name.as_str()).unwrap();
+            zones += 1;
+            let offset = tz.to_offset(since).seconds();
+            assert_eq!(offset % 900, 0, "{name} at 2000-01-01");
+            for t in tz.following(since).take(400) {
+                assert_eq!(t.offset().seconds() % 900, 0, "{name} at {}", t.timestamp());
+            }
+        }
+        assert!(zones > 300, "the bundled database has {zones} zones");
+    }
+
+    #[test]
+    fn a_conversation_taken_away_leaves_nothing() {
+        let msg = |ts, role, step: Option<&str>| MessageFacts {
+            order: (ts, ts),
+            role,
+            not_handled: role == Role::User,
+            step: step.map(|s| StepKey { id: s.into(), kind: String::new() }),
+        };
+        let messages = [
+            msg(1_000, Role::User, None),
+            msg(2_000, Role::Bot, Some("a")),
+            msg(SLOT * 3, Role::Agent, Some("b")),
+        ];
+        let s = Summary {
+            started_at: 1_000,
+            last_message_at: SLOT * 3,
+            counts: [1, 1, 1, 0],
+            last_step: Some(crate::Step { id: "b".into(), kind: None }),
+            ..Summary::default()
+        };
+        let mut d = Deltas::default();
+        d.whole(&s, &messages, 1);
+        assert_eq!(d.counters[&(0, 0)].conversations, 1);
+        assert_eq!(d.counters[&(0, 0)].handoffs, 1);
+        assert_eq!(d.counters[&(0, SLOT * 3)].messages, [0, 0, 1, 0]);
+        assert_eq!(d.edges.len(), 2);
+        d.whole(&s, &messages, -1);
+        d.prune();
+        assert!(d.is_empty());
+    }
+}

@@ -1,0 +1,431 @@
+//! Analytics series: what is asked (stat, range, bucket, zone, filters, group-by), validated at
+//! the edge, and how the cells a store fills become Chatlayer's `SeriesData`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::FieldError;
+use crate::buckets::{Bucket, Buckets};
+use crate::message::{Role, check_id};
+use crate::rollup::{Counters, Plan, ROLLUP_DIMS};
+use crate::summary::Dim;
+use crate::time::{self, Millis};
+
+/// How per-conversation durations of a bucket are summed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    Mean,
+    Sum,
+    Min,
+    Max,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    /// Conversations, in the bucket of their start.
+    Conversations,
+    /// Messages, in the bucket of each message.
+    Messages,
+    /// Conversation durations (bucket of start), in seconds.
+    Duration(Agg),
+    /// Distinct user ids of conversations started in the bucket.
+    UniqueUsers,
+    /// Conversations (bucket of start) with an `agent` message.
+    Handoffs,
+    /// Messages with `"handled": false` in their metadata.
+    NotHandled,
+    /// Conversations without a hand-off ÷ conversations.
+    ContainmentRate,
+}
+
+impl Stat {
+    pub const NAMES: &'static str = "num_conversations, num_messages, duration_seconds, \
+                                     unique_users, handoffs, not_handled, containment_rate";
+
+    pub fn parse(field: &str, s: &str) -> Result<Stat, FieldError> {
+        Ok(match s {
+            "num_conversations" => Stat::Conversations,
+            "num_messages" => Stat::Messages,
+            "duration_seconds" => Stat::Duration(Agg::Mean),
+            "unique_users" => Stat::UniqueUsers,
+            "handoffs" => Stat::Handoffs,
+            "not_handled" => Stat::NotHandled,
+            "containment_rate" => Stat::ContainmentRate,
+            _ => {
+                return Err(FieldError::new(
+                    field,
+                    format!("unknown stat `{s}`: use one of {}", Stat::NAMES),
+                ));
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Conversations => "num_conversations",
+            Stat::Messages => "num_messages",
+            Stat::Duration(_) => "duration_seconds",
+            Stat::UniqueUsers => "unique_users",
+            Stat::Handoffs => "handoffs",
+            Stat::NotHandled => "not_handled",
+            Stat::ContainmentRate => "containment_rate",
+        }
+    }
+
+    /// Whether the stat is a sum of rollup counters; the others need the stored conversations
+    /// (distinct users, extreme durations).
+    pub fn from_rollups(self) -> bool {
+        !matches!(self, Stat::UniqueUsers | Stat::Duration(Agg::Min | Agg::Max))
+    }
+}
+
+/// What a series is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKey {
+    Bot,
+    Dim(Dim),
+    /// The message's role; `num_messages` only.
+    Role,
+}
+
+impl GroupKey {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupKey::Bot => "bot_id",
+            GroupKey::Dim(d) => d.name(),
+            GroupKey::Role => "role",
+        }
+    }
+
+    /// Parses a native group-by name: the rollup dimensions, `bot_id` where `bot` is allowed,
+    /// `role` for messages.
+    pub fn parse(field: &str, s: &str, bot: bool, role: bool) -> Result<GroupKey, FieldError> {
+        if let Some(d) = ROLLUP_DIMS.into_iter().find(|d| d.name() == s) {
+            return Ok(GroupKey::Dim(d));
+        }
+        match s {
+            "bot_id" if bot => Ok(GroupKey::Bot),
+            "role" if role => Ok(GroupKey::Role),
+            _ => {
+                let mut names: Vec<&str> = vec![];
+                if bot {
+                    names.push("bot_id");
+                }
+                names.extend(ROLLUP_DIMS.iter().map(|d| d.name()));
+                if role {
+                    names.push("role");
+                }
+                Err(FieldError::new(
+                    field,
+                    format!("cannot group by `{s}`: use {}", names.join(", ")),
+                ))
+            }
+        }
+    }
+}
+
+/// Splits a parameter's value on commas (lists and repeated parameters both work).
+pub fn list_values<'a>(field: &str, v: &'a str) -> Result<Vec<&'a str>, FieldError> {
+    v.split(',')
+        .map(str::trim)
+        .map(|s| check_id(field, s).map(|()| s))
+        .collect::<Result<Vec<_>, _>>()
+}
+
+/// Adds values to the filter on `dim`, creating it on first use.
+pub fn push_filter(filters: &mut Vec<(Dim, Vec<String>)>, dim: Dim, values: &[&str]) {
+    let i = match filters.iter().position(|(d, _)| *d == dim) {
+        Some(i) => i,
+        None => {
+            filters.push((dim, vec![]));
+            filters.len() - 1
+        }
+    };
+    filters[i].1.extend(values.iter().map(|s| (*s).to_owned()));
+}
+
+/// A range bound: RFC 3339, or a bare `YYYY-MM-DD` meaning midnight in the series' zone.
+pub fn parse_bound(field: &str, v: &str, tz: &TimeZone) -> Result<Millis, FieldError> {
+    if v.len() == 10 {
+        let date = time::parse_date_strict(field, v)?;
+        let t =
+            date.to_zoned(tz.clone()).map_err(|_| FieldError::new(field, "is not a valid date"))?;
+        return Ok(t.timestamp().as_millisecond());
+    }
+    time::parse_rfc3339(field, v)
+}
+
+/// A validated series request; stores read `filters`, `bots`, `group_by` (never `Role`),
+/// `buckets` and `plan`.
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub stat: Stat,
+    pub start: Millis,
+    pub end: Millis,
+    pub buckets: Buckets,
+    pub plan: Plan,
+    /// Rollup dimensions, each matching any of its values.
+    pub filters: Vec<(Dim, Vec<String>)>,
+    /// Bots of the team to keep (team usage); `None` for all the caller may see.
+    pub bots: Option<Vec<String>>,
+    /// Roles counted by `num_messages` (empty: all).
+    pub roles: Vec<Role>,
+    pub group_by: Vec<GroupKey>,
+}
+
+impl SeriesRequest {
+    /// Checks the range against the bucket and lays the buckets out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        stat: Stat,
+        bucket: Bucket,
+        tz: &TimeZone,
+        start: Millis,
+        end: Millis,
+        filters: Vec<(Dim, Vec<String>)>,
+        roles: Vec<Role>,
+        group_by: Vec<GroupKey>,
+    ) -> Result<SeriesRequest, FieldError> {
+        if end <= start {
+            return Err(FieldError::new("end_time", "must be after start_time"));
+        }
+        let zoned = Timestamp::from_millisecond(start)
+            .map_err(|_| FieldError::new("start_time", "is out of range"))?
+            .to_zoned(tz.clone());
+        let one = match bucket {
+            Bucket::Hour => zoned.checked_add(1.hour()),
+            Bucket::Day => zoned.checked_add(1.day()),
+            Bucket::Week => zoned.checked_add(1.week()),
+            Bucket::Month => zoned.checked_add(1.month()),
+        }
+        .map_err(|_| FieldError::new("start_time", "is out of range"))?;
+        if one.timestamp().as_millisecond() > end {
+            return Err(FieldError::new(
+                "bucket",
+                format!("a bucket of {} is longer than the range", bucket.as_str()),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for g in &group_by {
+            if !seen.insert(g.name()) {
+                return Err(FieldError::new("group_by", format!("`{}` is given twice", g.name())));
+            }
+            if *g == GroupKey::Role && stat != Stat::Messages {
+                return Err(FieldError::new("group_by", "role applies to num_messages only"));
+            }
+        }
+        let buckets = Buckets::new(bucket, tz, start, end)?;
+        let plan = Plan::new(&buckets, start, end);
+        Ok(SeriesRequest { stat, start, end, buckets, plan, filters, bots: None, roles, group_by })
+    }
+
+    /// The group-by keys a store fills (all but `Role`, which splits counters afterwards).
+    pub fn store_groups(&self) -> Vec<GroupKey> {
+        self.group_by.iter().copied().filter(|g| *g != GroupKey::Role).collect()
+    }
+}
+
+/// One value per (group, bucket), filled by a store; groups are the values of
+/// [`SeriesRequest::store_groups`] in order (`None` where a conversation has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cells<T> {
+    pub buckets: usize,
+    pub groups: BTreeMap<Vec<Option<String>>, Vec<T>>,
+}
+
+impl<T: Default + Clone> Cells<T> {
+    pub fn new(buckets: usize) -> Cells<T> {
+        Cells { buckets, groups: BTreeMap::new() }
+    }
+
+    pub fn cell(&mut self, group: Vec<Option<String>>, bucket: usize) -> &mut T {
+        let n = self.buckets;
+        &mut self.groups.entry(group).or_insert_with(|| vec![T::default(); n])[bucket]
+    }
+}
+
+/// What the stored conversations of a bucket say that counters cannot: distinct users and
+/// extreme durations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConversationCell {
+    pub users: HashSet<String>,
+    pub min_ms: Option<Millis>,
+    pub max_ms: Option<Millis>,
+}
+
+impl ConversationCell {
+    pub fn add(&mut self, duration_ms: Millis, user: Option<String>) {
+        self.min_ms = Some(self.min_ms.map_or(duration_ms, |m| m.min(duration_ms)));
+        self.max_ms = Some(self.max_ms.map_or(duration_ms, |m| m.max(duration_ms)));
+        if let Some(u) = user {
+            self.users.insert(u);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Serie {
+    pub values: Vec<Value>,
+    pub mean: Value,
+    pub max: Value,
+    pub min: Value,
+    pub sum: Value,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesData {
+    pub series: Vec<Serie>,
+    pub series_labels: Vec<String>,
+    pub x_values: Vec<String>,
+}
+
+fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9e15 {
+        Value::from(v as i64)
+    } else {
+        Value::from((v * 1000.0).round() / 1000.0)
+    }
+}
+
+/// Builds one serie: `None` values (a mean of nothing, a rate of no conversations) become
+/// `null`, or `0` when `empty_as_zero`, and the summary fields cover the defined values only.
+fn serie(values: Vec<Option<f64>>, labels: BTreeMap<String, String>, empty_as_zero: bool) -> Serie {
+    let values: Vec<Option<f64>> =
+        values.into_iter().map(|v| if empty_as_zero { v.or(Some(0.0)) } else { v }).collect();
+    let defined: Vec<f64> = values.iter().flatten().copied().collect();
+    let sum: f64 = defined.iter().sum();
+    let opt = |v: Option<f64>| v.map_or(Value::Null, number);
+    Serie {
+        mean: opt((!defined.is_empty()).then(|| sum / defined.len() as f64)),
+        max: opt(defined.iter().copied().reduce(f64::max)),
+        min: opt(defined.iter().copied().reduce(f64::min)),
+        sum: opt((!defined.is_empty()).then_some(sum)),
+        values: values.into_iter().map(opt).collect(),
+        labels,
+    }
+}
+
+fn counter_value(stat: Stat, roles: &[Role], c: &Counters) -> Option<f64> {
+    let per = |num: i64, den: i64| (den > 0).then(|| num as f64 / den as f64);
+    match stat {
+        Stat::Conversations => Some(c.conversations as f64),
+        Stat::Messages => Some(
+            Role::ALL
+                .iter()
+                .filter(|r| roles.is_empty() || roles.contains(r))
+                .map(|r| c.messages[r.code() as usize])
+                .sum::<i64>() as f64,
+        ),
+        Stat::Duration(Agg::Sum) => Some(c.duration_ms as f64 / 1000.0),
+        Stat::Duration(_) => per(c.duration_ms, c.conversations).map(|v| v / 1000.0),
+        Stat::Handoffs => Some(c.handoffs as f64),
+        Stat::NotHandled => Some(c.not_handled as f64),
+        Stat::ContainmentRate => per(c.conversations - c.handoffs, c.conversations),
+        Stat::UniqueUsers => None,
+    }
+}
+
+fn conversation_value(stat: Stat, c: &ConversationCell) -> Option<f64> {
+    match stat {
+        Stat::UniqueUsers => Some(c.users.len() as f64),
+        Stat::Duration(Agg::Min) => c.min_ms.map(|v| v as f64 / 1000.0),
+        Stat::Duration(Agg::Max) => c.max_ms.map(|v| v as f64 / 1000.0),
+        _ => None,
+    }
+}
+
+/// Series in a stable order: the largest first, ties by label.
+fn finish(
+    req: &SeriesRequest,
+    mut rows: Vec<(Vec<(String, String)>, Vec<Option<f64>>)>,
+    empty_as_zero: bool,
+) -> SeriesData {
+    if rows.is_empty() && req.group_by.is_empty() {
+        let empty = if req.stat.from_rollups() {
+            counter_value(req.stat, &req.roles, &Counters::default())
+        } else {
+            conversation_value(req.stat, &ConversationCell::default())
+        };
+        rows.push((vec![], vec![empty; req.buckets.len()]));
+    }
+    let total = |v: &[Option<f64>]| v.iter().flatten().sum::<f64>();
+    rows.sort_by(|a, b| total(&b.1).total_cmp(&total(&a.1)).then_with(|| a.0.cmp(&b.0)));
+    let mut data = SeriesData {
+        series: vec![],
+        series_labels: vec![],
+        x_values: req.buckets.labels().to_vec(),
+    };
+    for (labels, values) in rows {
+        let label = if labels.is_empty() {
+            req.stat.name().to_owned()
+        } else {
+            labels.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" / ")
+        };
+        data.series_labels.push(label);
+        data.series.push(serie(values, labels.into_iter().collect(), empty_as_zero));
+    }
+    data
+}
+
+fn labels(req: &SeriesRequest, group: &[Option<String>]) -> Vec<(String, String)> {
+    req.store_groups()
+        .iter()
+        .zip(group)
+        .map(|(g, v)| (g.name().to_owned(), v.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// The series of a counter stat. Labels without a value (a conversation with no channel type)
+/// are `""`.
+pub fn from_counters(
+    req: &SeriesRequest,
+    cells: &Cells<Counters>,
+    empty_as_zero: bool,
+) -> SeriesData {
+    let mut rows = vec![];
+    for (group, cells) in &cells.groups {
+        let base = labels(req, group);
+        if req.group_by.contains(&GroupKey::Role) {
+            for role in
+                Role::ALL.into_iter().filter(|r| req.roles.is_empty() || req.roles.contains(r))
+            {
+                let values: Vec<Option<f64>> =
+                    cells.iter().map(|c| Some(c.messages[role.code() as usize] as f64)).collect();
+                if values.iter().all(|v| *v == Some(0.0)) {
+                    continue;
+                }
+                let mut l = base.clone();
+                let at = req.group_by.iter().position(|g| *g == GroupKey::Role).unwrap_or(0);
+                l.insert(at.min(l.len()), ("role".into(), role.as_str().into()));
+                rows.push((l, values));
+            }
+        } else {
+            rows.push((
+                base,
+                cells.iter().map(|c| counter_value(req.stat, &req.roles, c)).collect(),
+            ));
+        }
+    }
+    finish(req, rows, empty_as_zero)
+}
+
+/// The series of a stat read from stored conversations.
+pub fn from_conversations(
+    req: &SeriesRequest,
+    cells: &Cells<ConversationCell>,
+    empty_as_zero: bool,
+) -> SeriesData {
+    let rows = cells
+        .groups
+        .iter()
+        .map(|(group, cells)| {
+            (labels(req, group), cells.iter().map(|c| conversation_value(req.stat, c)).collect())
+        })
+        .collect();
+    finish(req, rows, empty_as_zero)
+}

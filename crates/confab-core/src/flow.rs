@@ -10,7 +10,23 @@ use serde::Serialize;
 
 use crate::conversation::Message;
 use crate::message::Step;
+use crate::rollup::Plan;
+use crate::summary::Dim;
 use crate::time::Millis;
+
+/// The inactivity after which a conversation counts as ended, until bots have their own.
+pub const DEFAULT_INACTIVITY_MS: Millis = 10 * 60 * 1000;
+
+/// An aggregate flow: conversations started in `[start, end)` matching `filters`; those still
+/// active (status active, a message after `active_after`) have not dropped off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRequest {
+    pub start: Millis,
+    pub end: Millis,
+    pub plan: Plan,
+    pub filters: Vec<(Dim, Vec<String>)>,
+    pub active_after: Millis,
+}
 
 /// A node of the flow graph: a step id and its type (`""` when the bot sent none).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -204,42 +204,53 @@ pub struct Plan {
 impl Plan {
     pub fn new(buckets: &Buckets, start: Millis, end: Millis) -> Plan {
         let mut plan = Plan::default();
-        let push =
-            |ranges: &mut Vec<(Millis, Millis)>, lo: Millis, hi: Millis| match ranges.last_mut() {
-                Some(last) if last.1 == lo => last.1 = hi,
-                _ => ranges.push((lo, hi)),
-            };
         for i in 0..buckets.len() {
-            let (b_lo, b_hi) = buckets.range(i);
-            let (lo, hi) = (b_lo.max(start), b_hi.min(end));
-            if lo >= hi {
-                continue;
-            }
-            let first_slot = floor(lo + SLOT - 1, 0);
-            let last_slot = floor(hi, 0);
-            if first_slot >= last_slot {
-                // The whole piece lies inside one slot.
-                push(&mut plan.partial, lo, hi);
-                continue;
-            }
-            if lo < first_slot {
-                push(&mut plan.partial, lo, first_slot);
-            }
-            // Greedy: at each point the longest row that starts there and fits.
-            let mut t = first_slot;
-            while t < last_slot {
-                let level = (0..LEVELS.len())
-                    .rev()
-                    .find(|&l| t % LEVELS[l] == 0 && t + LEVELS[l] <= last_slot)
-                    .unwrap_or(0);
-                push(&mut plan.levels[level], t, t + LEVELS[level]);
-                t += LEVELS[level];
-            }
-            if last_slot < hi {
-                push(&mut plan.partial, last_slot, hi);
-            }
+            let (lo, hi) = buckets.range(i);
+            plan.add(lo.max(start), hi.min(end));
         }
         plan
+    }
+
+    /// The plan of one range, for totals without buckets (flows).
+    pub fn span(start: Millis, end: Millis) -> Plan {
+        let mut plan = Plan::default();
+        plan.add(start, end);
+        plan
+    }
+
+    fn add(&mut self, lo: Millis, hi: Millis) {
+        fn push(ranges: &mut Vec<(Millis, Millis)>, lo: Millis, hi: Millis) {
+            match ranges.last_mut() {
+                Some(last) if last.1 == lo => last.1 = hi,
+                _ => ranges.push((lo, hi)),
+            }
+        }
+        if lo >= hi {
+            return;
+        }
+        let first_slot = floor(lo + SLOT - 1, 0);
+        let last_slot = floor(hi, 0);
+        if first_slot >= last_slot {
+            // The whole piece lies inside one slot.
+            push(&mut self.partial, lo, hi);
+            return;
+        }
+        if lo < first_slot {
+            push(&mut self.partial, lo, first_slot);
+        }
+        // Greedy: at each point the longest row that starts there and fits.
+        let mut t = first_slot;
+        while t < last_slot {
+            let level = (0..LEVELS.len())
+                .rev()
+                .find(|&l| t % LEVELS[l] == 0 && t + LEVELS[l] <= last_slot)
+                .unwrap_or(0);
+            push(&mut self.levels[level], t, t + LEVELS[level]);
+            t += LEVELS[level];
+        }
+        if last_slot < hi {
+            push(&mut self.partial, last_slot, hi);
+        }
     }
 }
 

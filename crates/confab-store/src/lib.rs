@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::{Caller, Scopes};
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
+use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
+use confab_core::rollup::Counters;
+use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::Millis;
 
 pub use sqlite::SqliteStore;
@@ -153,6 +156,33 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64>;
 
     async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>>;
+
+    /// A counter series (conversations, messages, durations, hand-offs, not handled) of the
+    /// selected bots, summed from rollups. Erased conversations still count.
+    async fn series_counters(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<Counters>>;
+
+    /// Distinct users and extreme durations per bucket, from the stored conversations started
+    /// in the range (erased ones are gone).
+    async fn series_conversations(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<ConversationCell>>;
+
+    /// Flow edges and last steps of a bot's conversations started in the range, the last steps
+    /// of conversations still active taken out (what remains are drop-offs).
+    async fn flow_totals(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        req: &FlowRequest,
+    ) -> Result<FlowTotals>;
 
     async fn create_team(&self, name: &str) -> Result<Team>;
     async fn list_teams(&self) -> Result<Vec<Team>>;

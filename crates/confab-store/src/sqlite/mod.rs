@@ -2,7 +2,9 @@
 //! loss), one group-committing writer thread, a small pool of read-only connections, FTS5 for
 //! search.
 
+mod analytics;
 mod read;
+mod rollup;
 mod rows;
 mod write;
 mod writer;
@@ -14,7 +16,10 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::Caller;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
+use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
+use confab_core::rollup::Counters;
+use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
@@ -24,7 +29,10 @@ use writer::Writer;
 const READERS: usize = 4;
 
 /// Applied in order at start-up; an applied migration is never edited.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_rollups.sql")),
+];
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -65,6 +73,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
         if !applied {
             tx.execute_batch(sql)?;
+            if *version == 2 {
+                rollup::backfill(&tx)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 [*version, confab_core::time::now_millis()],
@@ -213,6 +225,36 @@ impl Store for SqliteStore {
 
     async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>> {
         self.read(move |c| read::list_bots(c, team_id)).await
+    }
+
+    async fn series_counters(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<Counters>> {
+        let (bots, req) = (bots.clone(), req.clone());
+        self.read(move |c| analytics::series_counters(c, team_id, &bots, &req)).await
+    }
+
+    async fn series_conversations(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<ConversationCell>> {
+        let (bots, req) = (bots.clone(), req.clone());
+        self.read(move |c| analytics::series_conversations(c, team_id, &bots, &req)).await
+    }
+
+    async fn flow_totals(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        req: &FlowRequest,
+    ) -> Result<FlowTotals> {
+        let (bot_id, req) = (bot_id.to_owned(), req.clone());
+        self.read(move |c| analytics::flow_totals(c, team_id, &bot_id, &req)).await
     }
 
     async fn create_team(&self, name: &str) -> Result<Team> {

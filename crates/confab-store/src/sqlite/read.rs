@@ -28,13 +28,13 @@ fn fts_query(terms: &[String]) -> String {
 
 /// A `WHERE` clause under construction, with its parameters.
 #[derive(Default)]
-struct Where {
+pub(super) struct Where {
     sql: Vec<String>,
-    values: Vec<Value>,
+    pub(super) values: Vec<Value>,
 }
 
 impl Where {
-    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+    pub(super) fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
         // Each `?` becomes the next numbered parameter.
         let mut out = String::with_capacity(clause.len() + 8);
         let mut values = values.into_iter();
@@ -49,17 +49,17 @@ impl Where {
         self.sql.push(out);
     }
 
-    fn clause(&self) -> String {
+    pub(super) fn clause(&self) -> String {
         self.sql.join(" AND ")
     }
 }
 
 /// `?, ?, ?` for `n` values.
-fn marks(n: usize) -> String {
+pub(super) fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-fn text(s: &str) -> Value {
+pub(super) fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 

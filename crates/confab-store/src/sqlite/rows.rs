@@ -36,7 +36,7 @@ pub(super) fn summary_columns() -> Vec<&'static str> {
         "first_bot_message",
     ];
     cols.extend(DIM_COLUMNS);
-    cols.extend(["metadata", "stamps"]);
+    cols.extend(["metadata", "stamps", "last_step_id", "last_step_type"]);
     cols
 }
 
@@ -44,7 +44,8 @@ pub(super) fn summary_columns() -> Vec<&'static str> {
 pub(super) const CONVERSATION_SELECT: &str = "c.id, b.bot_id, c.conversation_id, c.status, \
     c.started_at, c.last_message_at, c.message_count, c.n_user, c.n_bot, c.n_agent, c.n_system, \
     c.first_user_message, c.first_bot_message, c.channel_type, c.language, c.version, c.user_id, \
-    c.campaign_id, c.campaign_source, c.conv_type, c.session_id, c.metadata, c.stamps";
+    c.campaign_id, c.campaign_source, c.conv_type, c.session_id, c.metadata, c.stamps, \
+    c.last_step_id, c.last_step_type";
 
 pub(super) fn summary_values(s: &Summary) -> Vec<Value> {
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
@@ -63,6 +64,8 @@ pub(super) fn summary_values(s: &Summary) -> Vec<Value> {
         Value::Text(serde_json::to_string(&s.metadata).unwrap_or_default())
     });
     out.push(Value::Text(serde_json::to_string(&s.stamps).unwrap_or_default()));
+    out.push(s.last_step.as_ref().map_or(Value::Null, |st| Value::Text(st.id.clone())));
+    out.push(text(&s.last_step.as_ref().and_then(|st| st.kind.clone())));
     out
 }
 
@@ -81,6 +84,10 @@ pub(super) fn conversation(row: &Row, at: usize) -> rusqlite::Result<Conversatio
         *d = row.get(g(13 + i))?;
     }
     let stamps: String = row.get(g(22))?;
+    let last_step = match row.get::<_, Option<String>>(g(23))? {
+        Some(id) => Some(Step { id, kind: row.get(g(24))? }),
+        None => None,
+    };
     Ok(Conversation {
         pk: row.get(g(0))?,
         bot_id: row.get(g(1))?,
@@ -94,6 +101,7 @@ pub(super) fn conversation(row: &Row, at: usize) -> rusqlite::Result<Conversatio
             first_bot_message: row.get(g(12))?,
             dims,
             metadata: json_object(row.get(g(21))?).unwrap_or_default(),
+            last_step,
             stamps: serde_json::from_str::<Stamps>(&stamps).unwrap_or_default(),
         },
     })

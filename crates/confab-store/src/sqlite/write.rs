@@ -6,12 +6,14 @@ use std::sync::LazyLock;
 
 use confab_core::NewMessage;
 use confab_core::conversation::IngestOutcome;
+use confab_core::flow::StepKey;
+use confab_core::rollup::{Deltas, MessageFacts, is_not_handled};
 use confab_core::summary::Summary;
 use confab_core::time::now_millis;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::rows;
+use super::{rollup, rows};
 use crate::{ApiKeyInfo, NewKey, Result, StoreError, Team};
 
 pub(super) fn bot_pk(c: &Connection, team_id: i64, bot_id: &str) -> Result<Option<i64>> {
@@ -22,8 +24,11 @@ pub(super) fn bot_pk(c: &Connection, team_id: i64, bot_id: &str) -> Result<Optio
 
 struct OpenConversation {
     pk: i64,
+    /// The summary as stored before this job; `None` if the job created the conversation.
+    before: Option<Summary>,
     summary: Summary,
-    dirty: bool,
+    /// What the messages this job stored contribute to the rollups.
+    new: Vec<MessageFacts>,
 }
 
 // The ingest path's statements, built once.
@@ -55,7 +60,12 @@ fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<Ope
     Ok(c.prepare_cached(&LOAD_CONVERSATION)?
         .query_row(params![bot_pk, id], |r| rows::conversation(r, 0))
         .optional()?
-        .map(|conv| OpenConversation { pk: conv.pk, summary: conv.summary, dirty: false }))
+        .map(|conv| OpenConversation {
+            pk: conv.pk,
+            before: Some(conv.summary.clone()),
+            summary: conv.summary,
+            new: vec![],
+        }))
 }
 
 fn insert_conversation(c: &Connection, bot_pk: i64, id: &str, s: &Summary) -> Result<i64> {
@@ -111,13 +121,14 @@ pub(super) fn fold_for_search(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Inserts the message unless its client id is already stored in the conversation.
+/// Inserts the message unless its client id is already stored in the conversation; returns
+/// its row id.
 fn insert_message(
     c: &Connection,
     bot_pk: i64,
     conversation_pk: i64,
     m: &NewMessage,
-) -> Result<bool> {
+) -> Result<Option<i64>> {
     let inserted = c
         .prepare_cached(
             "INSERT OR IGNORE INTO messages \
@@ -136,11 +147,12 @@ fn insert_message(
             m.metadata.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()),
         ])?;
     if inserted == 0 {
-        return Ok(false);
+        return Ok(None);
     }
+    let id = c.last_insert_rowid();
     c.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?
-        .execute(params![c.last_insert_rowid(), fold_for_search(&m.content)])?;
-    Ok(true)
+        .execute(params![id, fold_for_search(&m.content)])?;
+    Ok(Some(id))
 }
 
 pub(super) fn ingest(
@@ -171,25 +183,37 @@ pub(super) fn ingest(
                     created = true;
                     let summary = Summary::first(m);
                     let pk = insert_conversation(c, bot_pk, id, &summary)?;
-                    OpenConversation { pk, summary, dirty: false }
+                    OpenConversation { pk, before: None, summary, new: vec![] }
                 }
             };
             open.insert(id, conv);
         }
         let conv = open.get_mut(id).expect("opened above");
-        if insert_message(c, bot_pk, conv.pk, m)? {
-            if !created {
-                conv.summary.apply(m);
-                conv.dirty = true;
+        match insert_message(c, bot_pk, conv.pk, m)? {
+            Some(rowid) => {
+                if !created {
+                    conv.summary.apply(m);
+                }
+                conv.new.push(MessageFacts {
+                    order: (m.timestamp, rowid),
+                    role: m.role,
+                    not_handled: is_not_handled(m.metadata.as_ref()),
+                    step: m.step.as_ref().map(StepKey::of),
+                });
+                outcomes.push(IngestOutcome::Stored);
             }
-            outcomes.push(IngestOutcome::Stored);
-        } else {
-            outcomes.push(IngestOutcome::Duplicate);
+            None => outcomes.push(IngestOutcome::Duplicate),
         }
     }
-    for conv in open.values().filter(|c| c.dirty) {
-        update_conversation(c, conv.pk, &conv.summary)?;
+    let mut deltas = Deltas::default();
+    for conv in open.into_values().filter(|c| !c.new.is_empty()) {
+        // A conversation this job created was inserted with its first message only.
+        if conv.before.is_some() || conv.new.len() > 1 {
+            update_conversation(c, conv.pk, &conv.summary)?;
+        }
+        rollup::account(c, &mut deltas, conv.pk, conv.before.as_ref(), &conv.summary, conv.new)?;
     }
+    rollup::flush(c, bot_pk, deltas)?;
     Ok(outcomes)
 }
 

@@ -1,0 +1,351 @@
+//! Analytics reads: series summed from rollup rows (with exact counts for range edges inside a
+//! slot), series from stored conversations (distinct users, extreme durations), and flows.
+
+use std::collections::{HashMap, HashSet};
+
+use confab_core::flow::{FlowRequest, FlowTotals, StepKey, walk};
+use confab_core::message::Role;
+use confab_core::rollup::{Counters, Plan, ROLLUP_DIMS, is_not_handled};
+use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
+use confab_core::summary::Dim;
+use confab_core::time::Millis;
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use super::read::{Where, marks, text};
+use super::rollup::message_facts;
+use super::rows::DIM_COLUMNS;
+use crate::{BotSelector, Result, StoreError};
+
+/// The bots a query covers: `(pk, bot_id)`.
+fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<(i64, String)>> {
+    let mut w = Where::default();
+    w.push("team_id = ?", [Value::Integer(team_id)]);
+    match sel {
+        BotSelector::One(id) => w.push("bot_id = ?", [text(id)]),
+        BotSelector::Team(None) => {}
+        BotSelector::Team(Some(ids)) => {
+            w.push(&format!("bot_id IN ({})", marks(ids.len())), ids.iter().map(|s| text(s)))
+        }
+    }
+    let found: Vec<(i64, String)> = c
+        .prepare_cached(&format!("SELECT id, bot_id FROM bots WHERE {} ORDER BY id", w.clause()))?
+        .query_map(params_from_iter(w.values.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if found.is_empty() && matches!(sel, BotSelector::One(_)) {
+        return Err(StoreError::NotFound("bot"));
+    }
+    Ok(found)
+}
+
+fn column(d: Dim) -> &'static str {
+    DIM_COLUMNS[d as usize]
+}
+
+/// `alias.column IN (…)` for each filter. Rollup rows keep `''` for "not set", conversations
+/// `NULL`; filter values are never empty, so neither matches.
+fn push_filters(w: &mut Where, alias: &str, filters: &[(Dim, Vec<String>)]) {
+    for (d, values) in filters {
+        w.push(
+            &format!("{alias}.{} IN ({})", column(*d), marks(values.len())),
+            values.iter().map(|s| text(s)),
+        );
+    }
+}
+
+/// The rollup dimension columns, in [`ROLLUP_DIMS`] order, for a `SELECT` list.
+fn dim_list(alias: &str) -> String {
+    ROLLUP_DIMS.iter().map(|d| format!("{alias}.{}", column(*d))).collect::<Vec<_>>().join(", ")
+}
+
+/// Reads the rollup dimensions selected with [`dim_list`] at `at`, `''` as not set.
+fn dims_at(r: &Row, at: usize) -> rusqlite::Result<[Option<String>; 5]> {
+    let mut out: [Option<String>; 5] = Default::default();
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = r.get::<_, Option<String>>(at + i)?.filter(|s| !s.is_empty());
+    }
+    Ok(out)
+}
+
+fn group_of(groups: &[GroupKey], bot: &str, dims: &[Option<String>; 5]) -> Vec<Option<String>> {
+    groups
+        .iter()
+        .map(|g| match g {
+            GroupKey::Bot => Some(bot.to_owned()),
+            GroupKey::Dim(d) => {
+                ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
+            }
+            GroupKey::Role => None,
+        })
+        .collect()
+}
+
+/// Per bot, the conversations matching `filters` whose `time_col` lies in `[lo, hi)`:
+/// calls `f(bot_id, row)` with the columns `extra` then the rollup dimensions.
+fn each_conversation(
+    c: &Connection,
+    bots: &[(i64, String)],
+    filters: &[(Dim, Vec<String>)],
+    (time_col, lo, hi): (&str, Millis, Millis),
+    extra: &str,
+    more: Option<&str>,
+    mut f: impl FnMut(&str, &Row) -> Result<()>,
+) -> Result<()> {
+    for (pk, bot_id) in bots {
+        let mut w = Where::default();
+        w.push("c.bot_pk = ?", [Value::Integer(*pk)]);
+        w.push(&format!("c.{time_col} >= ? AND c.{time_col} < ?"), [lo, hi].map(Value::Integer));
+        push_filters(&mut w, "c", filters);
+        if let Some(m) = more {
+            w.push(m, []);
+        }
+        let sql =
+            format!("SELECT {extra}, {} FROM conversations c WHERE {}", dim_list("c"), w.clause());
+        let mut stmt = c.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
+        while let Some(r) = rows.next()? {
+            f(bot_id, r)?;
+        }
+    }
+    Ok(())
+}
+
+/// The rollup dimension rows of the bots that match the filters, with their group values.
+fn dims_rows(
+    c: &Connection,
+    bots: &[(i64, String)],
+    filters: &[(Dim, Vec<String>)],
+    groups: &[GroupKey],
+) -> Result<HashMap<i64, Vec<Option<String>>>> {
+    let names: HashMap<i64, &str> = bots.iter().map(|(pk, id)| (*pk, id.as_str())).collect();
+    let mut w = Where::default();
+    w.push(
+        &format!("d.bot_pk IN ({})", marks(bots.len())),
+        bots.iter().map(|(pk, _)| Value::Integer(*pk)),
+    );
+    push_filters(&mut w, "d", filters);
+    let sql =
+        format!("SELECT d.id, d.bot_pk, {} FROM rollup_dims d WHERE {}", dim_list("d"), w.clause());
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(w.values.iter()), |r| {
+        let bot: i64 = r.get(1)?;
+        Ok((r.get(0)?, group_of(groups, names.get(&bot).copied().unwrap_or(""), &dims_at(r, 2)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Runs `sql` (with `{ids}` for the dimension ids) once per range of each level.
+fn each_rollup_row(
+    c: &Connection,
+    plan: &Plan,
+    ids: &[i64],
+    sql: &str,
+    mut f: impl FnMut(&Row) -> Result<()>,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = sql.replace("{ids}", &list);
+    let mut stmt = c.prepare(&sql)?;
+    for (level, ranges) in plan.levels.iter().enumerate() {
+        for &(lo, hi) in ranges {
+            let mut rows = stmt.query(rusqlite::params![level as i64, lo, hi])?;
+            while let Some(r) = rows.next()? {
+                f(r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn series_counters(
+    c: &Connection,
+    team_id: i64,
+    sel: &BotSelector,
+    req: &SeriesRequest,
+) -> Result<Cells<Counters>> {
+    let bots = bots(c, team_id, sel)?;
+    let groups = req.store_groups();
+    let mut cells = Cells::new(req.buckets.len());
+    if bots.is_empty() {
+        return Ok(cells);
+    }
+    let dims = dims_rows(c, &bots, &req.filters, &groups)?;
+    let ids: Vec<i64> = dims.keys().copied().collect();
+    each_rollup_row(
+        c,
+        &req.plan,
+        &ids,
+        "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
+         n_system, not_handled FROM rollups \
+         WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3",
+        |r| {
+            let slot: Millis = r.get(1)?;
+            let Some(bucket) = req.buckets.index_of(slot) else { return Ok(()) };
+            let counters = Counters {
+                conversations: r.get(2)?,
+                duration_ms: r.get(3)?,
+                handoffs: r.get(4)?,
+                messages: [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                not_handled: r.get(9)?,
+            };
+            let group = dims.get(&r.get(0)?).cloned().unwrap_or_default();
+            cells.cell(group, bucket).add(&counters, 1);
+            Ok(())
+        },
+    )?;
+    // Range edges inside a slot: counted exactly from the stored rows.
+    for &(lo, hi) in &req.plan.partial {
+        let Some(bucket) = req.buckets.index_of(lo) else { continue };
+        each_conversation(
+            c,
+            &bots,
+            &req.filters,
+            ("started_at", lo, hi),
+            "c.last_message_at - c.started_at, c.n_agent",
+            None,
+            |bot, r| {
+                let group = group_of(&groups, bot, &dims_at(r, 2)?);
+                let n_agent: i64 = r.get(1)?;
+                let counters = Counters {
+                    conversations: 1,
+                    duration_ms: r.get(0)?,
+                    handoffs: i64::from(n_agent > 0),
+                    ..Counters::default()
+                };
+                cells.cell(group, bucket).add(&counters, 1);
+                Ok(())
+            },
+        )?;
+        for (pk, bot_id) in &bots {
+            let mut w = Where::default();
+            w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [*pk, lo, hi].map(Value::Integer));
+            push_filters(&mut w, "c", &req.filters);
+            let sql = format!(
+                "SELECT m.role, m.metadata, {} FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_pk WHERE {}",
+                dim_list("c"),
+                w.clause()
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
+            while let Some(r) = rows.next()? {
+                let role = Role::from_code(r.get(0)?).unwrap_or(Role::System);
+                let metadata: Option<String> = r.get(1)?;
+                let not_handled = metadata
+                    .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref()));
+                let group = group_of(&groups, bot_id, &dims_at(r, 2)?);
+                cells.cell(group, bucket).add(&Counters::of_message(role, not_handled), 1);
+            }
+        }
+    }
+    Ok(cells)
+}
+
+pub(super) fn series_conversations(
+    c: &Connection,
+    team_id: i64,
+    sel: &BotSelector,
+    req: &SeriesRequest,
+) -> Result<Cells<ConversationCell>> {
+    let bots = bots(c, team_id, sel)?;
+    let groups = req.store_groups();
+    let mut cells: Cells<ConversationCell> = Cells::new(req.buckets.len());
+    each_conversation(
+        c,
+        &bots,
+        &req.filters,
+        ("started_at", req.start, req.end),
+        "c.started_at, c.last_message_at - c.started_at, c.user_id",
+        None,
+        |bot, r| {
+            let Some(bucket) = req.buckets.index_of(r.get(0)?) else { return Ok(()) };
+            let group = group_of(&groups, bot, &dims_at(r, 3)?);
+            cells.cell(group, bucket).add(r.get(1)?, r.get(2)?);
+            Ok(())
+        },
+    )?;
+    Ok(cells)
+}
+
+fn step(id: String, kind: Option<String>) -> StepKey {
+    StepKey { id, kind: kind.unwrap_or_default() }
+}
+
+pub(super) fn flow_totals(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    req: &FlowRequest,
+) -> Result<FlowTotals> {
+    let bots = bots(c, team_id, &BotSelector::One(bot_id.to_owned()))?;
+    let mut totals = FlowTotals::default();
+    let dims = dims_rows(c, &bots, &req.filters, &[])?;
+    let ids: Vec<i64> = dims.keys().copied().collect();
+    each_rollup_row(
+        c,
+        &req.plan,
+        &ids,
+        "SELECT from_id, from_type, to_id, to_type, SUM(n) FROM flow_edges \
+         WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3 \
+         GROUP BY from_id, from_type, to_id, to_type",
+        |r| {
+            totals.add_edge(&step(r.get(0)?, r.get(1)?), &step(r.get(2)?, r.get(3)?), r.get(4)?);
+            Ok(())
+        },
+    )?;
+    each_rollup_row(
+        c,
+        &req.plan,
+        &ids,
+        "SELECT step_id, step_type, SUM(n) FROM flow_exits \
+         WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3 \
+         GROUP BY step_id, step_type",
+        |r| {
+            totals.add_exit(&step(r.get(0)?, r.get(1)?), r.get(2)?);
+            Ok(())
+        },
+    )?;
+    for &(lo, hi) in &req.plan.partial {
+        let mut pks = vec![];
+        each_conversation(
+            c,
+            &bots,
+            &req.filters,
+            ("started_at", lo, hi),
+            "c.id, c.last_step_id, c.last_step_type",
+            None,
+            |_, r| {
+                pks.push(r.get::<_, i64>(0)?);
+                if let Some(id) = r.get::<_, Option<String>>(1)? {
+                    totals.add_exit(&step(id, r.get(2)?), 1);
+                }
+                Ok(())
+            },
+        )?;
+        for pk in pks {
+            let facts = message_facts(c, pk, &HashSet::new())?;
+            walk(None, facts.iter().filter_map(|m| m.step.as_ref()), |from, to| {
+                totals.add_edge(from, to, 1)
+            });
+        }
+    }
+    // Conversations still going on have not dropped off.
+    each_conversation(
+        c,
+        &bots,
+        &req.filters,
+        ("started_at", req.start, req.end),
+        "c.last_step_id, c.last_step_type",
+        Some(&format!(
+            "c.status = 0 AND c.last_message_at > {} AND c.last_step_id IS NOT NULL",
+            req.active_after
+        )),
+        |_, r| {
+            totals.add_exit(&step(r.get(0)?, r.get(1)?), -1);
+            Ok(())
+        },
+    )?;
+    Ok(totals)
+}

@@ -1,0 +1,260 @@
+//! Keeping the analytics rollups in step with the messages, inside the writer's transaction:
+//! what a write changed is gathered as [`Deltas`] (computed by `confab_core::rollup`) and added
+//! to the rows of all three levels at the end of the job.
+
+use std::collections::{HashMap, HashSet};
+
+use confab_core::flow::StepKey;
+use confab_core::message::{Role, Step};
+use confab_core::rollup::{Counters, Deltas, DimsKey, LEVELS, MessageFacts, floor, is_not_handled};
+use confab_core::summary::Summary;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows;
+use crate::Result;
+
+/// The facts of a conversation's stored messages, in order, leaving out `skip` (the messages
+/// the running job stored).
+pub(super) fn message_facts(
+    c: &Connection,
+    conversation_pk: i64,
+    skip: &HashSet<i64>,
+) -> Result<Vec<MessageFacts>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, ts, role, step_id, step_type, metadata FROM messages \
+         WHERE conversation_pk = ?1 ORDER BY ts, id",
+    )?;
+    let rows = stmt.query_map([conversation_pk], |r| {
+        let id: i64 = r.get(0)?;
+        let step_id: Option<String> = r.get(3)?;
+        let metadata: Option<String> = r.get(5)?;
+        Ok((
+            id,
+            MessageFacts {
+                order: (r.get(1)?, id),
+                role: Role::from_code(r.get(2)?).unwrap_or(Role::System),
+                not_handled: metadata
+                    .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref())),
+                step: step_id
+                    .map(|id| {
+                        Ok::<_, rusqlite::Error>(StepKey {
+                            id,
+                            kind: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        })
+                    })
+                    .transpose()?,
+            },
+        ))
+    })?;
+    let mut out = vec![];
+    for row in rows {
+        let (id, facts) = row?;
+        if !skip.contains(&id) {
+            out.push(facts);
+        }
+    }
+    Ok(out)
+}
+
+/// Records what one conversation's newly stored messages change. `before` is the summary as it
+/// was stored (`None` for a conversation this job created), `after` with the new messages
+/// applied.
+pub(super) fn account(
+    c: &Connection,
+    deltas: &mut Deltas,
+    conversation_pk: i64,
+    before: Option<&Summary>,
+    after: &Summary,
+    mut new: Vec<MessageFacts>,
+) -> Result<()> {
+    new.sort_by_key(|m| m.order);
+    let Some(before) = before else {
+        deltas.whole(after, &new, 1);
+        return Ok(());
+    };
+    let moved = DimsKey::of(before) != DimsKey::of(after)
+        || floor(before.started_at, 0) != floor(after.started_at, 0);
+    // A step arriving before the last known one rewrites the path from there.
+    let rewritten = before
+        .stamps
+        .last_step
+        .is_some_and(|last| new.iter().any(|m| m.step.is_some() && m.order.0 < last));
+    if moved || rewritten {
+        let skip: HashSet<i64> = new.iter().map(|m| m.order.1).collect();
+        let old = message_facts(c, conversation_pk, &skip)?;
+        deltas.whole(before, &old, -1);
+        let mut all = old;
+        all.extend(new);
+        all.sort_by_key(|m| m.order);
+        deltas.whole(after, &all, 1);
+        return Ok(());
+    }
+    // The common case: the conversation grows at its end.
+    deltas.conversation(before, -1);
+    deltas.conversation(after, 1);
+    let d = deltas.intern(&DimsKey::of(after));
+    for m in &new {
+        deltas.message(d, m, 1);
+    }
+    let prev = before.last_step.as_ref().map(StepKey::of);
+    deltas.flow(d, after.started_at, prev.as_ref(), new.iter().filter_map(|m| m.step.as_ref()), 1);
+    Ok(())
+}
+
+fn dims_id(c: &Connection, bot_pk: i64, k: &DimsKey) -> Result<i64> {
+    let v: Vec<&str> = k.0.iter().map(|x| x.as_deref().unwrap_or("")).collect();
+    let found: Option<i64> = c
+        .prepare_cached(
+            "SELECT id FROM rollup_dims WHERE bot_pk = ?1 AND version = ?2 AND channel_type = ?3 \
+             AND language = ?4 AND campaign_id = ?5 AND campaign_source = ?6",
+        )?
+        .query_row(params![bot_pk, v[0], v[1], v[2], v[3], v[4]], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    c.prepare_cached(
+        "INSERT INTO rollup_dims (bot_pk, version, channel_type, language, campaign_id, \
+         campaign_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![bot_pk, v[0], v[1], v[2], v[3], v[4]])?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Adds the gathered changes to the rows of every level.
+pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<()> {
+    deltas.prune();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut ids: HashMap<usize, i64> = HashMap::new();
+    let mut id = |c: &Connection, d: usize| -> Result<i64> {
+        if let Some(&id) = ids.get(&d) {
+            return Ok(id);
+        }
+        let id = dims_id(c, bot_pk, &deltas.dims[d])?;
+        ids.insert(d, id);
+        Ok(id)
+    };
+    let mut counters: HashMap<(i64, i64, i64), Counters> = HashMap::new();
+    for ((d, slot), delta) in &deltas.counters {
+        let dims = id(c, *d)?;
+        for level in 0..LEVELS.len() {
+            counters.entry((dims, level as i64, floor(*slot, level))).or_default().add(delta, 1);
+        }
+    }
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
+         n_user, n_bot, n_agent, n_system, not_handled) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (dims_id, level, slot) DO UPDATE SET \
+         conversations = conversations + excluded.conversations, \
+         duration_ms = duration_ms + excluded.duration_ms, \
+         handoffs = handoffs + excluded.handoffs, \
+         n_user = n_user + excluded.n_user, n_bot = n_bot + excluded.n_bot, \
+         n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
+         not_handled = not_handled + excluded.not_handled",
+    )?;
+    for ((dims, level, slot), x) in counters {
+        let [u, b, a, s] = x.messages;
+        upsert.execute(params![
+            dims,
+            level,
+            slot,
+            x.conversations,
+            x.duration_ms,
+            x.handoffs,
+            u,
+            b,
+            a,
+            s,
+            x.not_handled
+        ])?;
+    }
+    let mut edges: HashMap<(i64, i64, i64, &StepKey, &StepKey), i64> = HashMap::new();
+    let mut exits: HashMap<(i64, i64, i64, &StepKey), i64> = HashMap::new();
+    let edge_list: Vec<_> =
+        deltas.edges.iter().map(|((d, s, f, t), n)| (*d, *s, f, t, *n)).collect();
+    let exit_list: Vec<_> = deltas.exits.iter().map(|((d, s, k), n)| (*d, *s, k, *n)).collect();
+    for (d, slot, from, to, n) in edge_list {
+        let dims = id(c, d)?;
+        for level in 0..LEVELS.len() {
+            *edges.entry((dims, level as i64, floor(slot, level), from, to)).or_default() += n;
+        }
+    }
+    for (d, slot, step, n) in exit_list {
+        let dims = id(c, d)?;
+        for level in 0..LEVELS.len() {
+            *exits.entry((dims, level as i64, floor(slot, level), step)).or_default() += n;
+        }
+    }
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO flow_edges (dims_id, level, slot, from_id, from_type, to_id, to_type, n) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (dims_id, level, slot, from_id, from_type, to_id, to_type) \
+         DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((dims, level, slot, from, to), n) in edges {
+        if n != 0 {
+            upsert.execute(params![dims, level, slot, from.id, from.kind, to.id, to.kind, n])?;
+        }
+    }
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO flow_exits (dims_id, level, slot, step_id, step_type, n) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (dims_id, level, slot, step_id, step_type) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((dims, level, slot, step), n) in exits {
+        if n != 0 {
+            upsert.execute(params![dims, level, slot, step.id, step.kind, n])?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the rollups of conversations stored before they existed (migration 2): each
+/// conversation's last step, then its whole contribution.
+pub(super) fn backfill(c: &Connection) -> Result<()> {
+    let convs: Vec<(i64, i64)> = c
+        .prepare("SELECT id, bot_pk FROM conversations ORDER BY bot_pk, id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let load = format!(
+        "SELECT {} FROM conversations c JOIN bots b ON b.id = c.bot_pk WHERE c.id = ?1",
+        rows::CONVERSATION_SELECT
+    );
+    let mut deltas = Deltas::default();
+    let mut bot = None;
+    for (i, (pk, bot_pk)) in convs.into_iter().enumerate() {
+        if bot != Some(bot_pk) || i % 1_000 == 0 {
+            if let Some(prev) = bot {
+                flush(c, prev, std::mem::take(&mut deltas))?;
+            }
+            bot = Some(bot_pk);
+        }
+        let mut summary = c.query_row(&load, [pk], |r| rows::conversation(r, 0))?.summary;
+        let facts = message_facts(c, pk, &HashSet::new())?;
+        if let Some(last) = facts.iter().rev().find_map(|m| Some((m.order.0, m.step.as_ref()?))) {
+            summary.last_step = Some(Step {
+                id: last.1.id.clone(),
+                kind: (!last.1.kind.is_empty()).then(|| last.1.kind.clone()),
+            });
+            summary.stamps.last_step = Some(last.0);
+            c.execute(
+                "UPDATE conversations SET last_step_id = ?2, last_step_type = ?3, stamps = ?4 \
+                 WHERE id = ?1",
+                params![
+                    pk,
+                    last.1.id,
+                    summary.last_step.as_ref().and_then(|s| s.kind.clone()),
+                    serde_json::to_string(&summary.stamps).unwrap_or_default()
+                ],
+            )?;
+        }
+        deltas.whole(&summary, &facts, 1);
+    }
+    if let Some(prev) = bot {
+        flush(c, prev, deltas)?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! IANA time zone so that days and weeks follow the zone's calendar across DST changes (a day
 //! may last 23 or 25 hours; an hour bucket is always 60 minutes of real time).
 
-use jiff::tz::TimeZone;
+pub use jiff::tz::TimeZone;
 use jiff::{RoundMode, Timestamp, ToSpan, Unit, Zoned, ZonedRound};
 
 use crate::FieldError;
@@ -122,6 +122,25 @@ impl Buckets {
         }
         bounds.push(at.timestamp().as_millisecond());
         Ok(Buckets { bucket, bounds, labels })
+    }
+
+    /// One bucket that is exactly `[start, end)`, labelled with its start in the zone: for a
+    /// total over a range rather than a series.
+    pub fn whole(
+        bucket: Bucket,
+        tz: &TimeZone,
+        start: Millis,
+        end: Millis,
+    ) -> Result<Buckets, FieldError> {
+        if end <= start {
+            return Err(FieldError::new("end_time", "must be after start_time"));
+        }
+        let label = Timestamp::from_millisecond(start)
+            .map_err(|_| FieldError::new("start_time", "is out of range"))?
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string();
+        Ok(Buckets { bucket, bounds: vec![start, end], labels: vec![label] })
     }
 
     /// RFC 3339 bucket starts in the zone, as `x_values`.

@@ -87,6 +87,8 @@ impl Stat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupKey {
     Bot,
+    /// The team (one value: team usage as Chatlayer groups it).
+    Team,
     Dim(Dim),
     /// The message's role; `num_messages` only.
     Role,
@@ -96,6 +98,7 @@ impl GroupKey {
     pub fn name(self) -> &'static str {
         match self {
             GroupKey::Bot => "bot_id",
+            GroupKey::Team => "team_id",
             GroupKey::Dim(d) => d.name(),
             GroupKey::Role => "role",
         }
@@ -109,11 +112,12 @@ impl GroupKey {
         }
         match s {
             "bot_id" if bot => Ok(GroupKey::Bot),
+            "team_id" if bot => Ok(GroupKey::Team),
             "role" if role => Ok(GroupKey::Role),
             _ => {
                 let mut names: Vec<&str> = vec![];
                 if bot {
-                    names.push("bot_id");
+                    names.extend(["bot_id", "team_id"]);
                 }
                 names.extend(ROLLUP_DIMS.iter().map(|d| d.name()));
                 if role {
@@ -170,14 +174,124 @@ pub struct SeriesRequest {
     pub plan: Plan,
     /// Rollup dimensions, each matching any of its values.
     pub filters: Vec<(Dim, Vec<String>)>,
-    /// Bots of the team to keep (team usage); `None` for all the caller may see.
-    pub bots: Option<Vec<String>>,
     /// Roles counted by `num_messages` (empty: all).
     pub roles: Vec<Role>,
     pub group_by: Vec<GroupKey>,
 }
 
 impl SeriesRequest {
+    /// Parses a native series query: `start_time` and `end_time` (required, RFC 3339 or
+    /// `YYYY-MM-DD` at midnight in `tz`), `bucket` (default `1d`), `tz` (default UTC), filters
+    /// on the rollup dimensions, `group_by`; `stat` when `fixed` is `None` (else it is not
+    /// accepted), `agg` for durations, `role` for messages; `bot_id` (a filter, returned apart)
+    /// and grouping by it when `team` is set. Lists may be repeated or comma-separated.
+    pub fn from_params(
+        params: &[(String, String)],
+        fixed: Option<Stat>,
+        team: bool,
+    ) -> Result<(SeriesRequest, Option<Vec<String>>), FieldError> {
+        let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let tz = match get("tz") {
+            Some(name) => crate::buckets::parse_tz("tz", name)?,
+            None => TimeZone::UTC,
+        };
+        let mut filters = vec![];
+        let mut group_by = vec![];
+        let mut roles = vec![];
+        let mut bots: Option<Vec<String>> = None;
+        let mut stat = fixed;
+        let mut agg = None;
+        for (k, v) in params {
+            let k = k.as_str();
+            match k {
+                "start_time" | "end_time" | "tz" => {}
+                "bucket" => {
+                    Bucket::parse(k, v)?;
+                }
+                "stat" if fixed.is_none() => stat = Some(Stat::parse(k, v)?),
+                "agg" => {
+                    agg = Some(match v.as_str() {
+                        "mean" => Agg::Mean,
+                        "sum" => Agg::Sum,
+                        "min" => Agg::Min,
+                        "max" => Agg::Max,
+                        _ => return Err(FieldError::new(k, "must be mean, sum, min or max")),
+                    })
+                }
+                "role" => {
+                    for r in list_values(k, v)? {
+                        roles.push(Role::parse(r).ok_or_else(|| {
+                            FieldError::new(
+                                k,
+                                format!("unknown role `{r}`: use user, bot, agent or system"),
+                            )
+                        })?);
+                    }
+                }
+                "group_by" => {
+                    for g in list_values(k, v)? {
+                        group_by.push(GroupKey::parse(k, g, team, true)?);
+                    }
+                }
+                "bot_id" if team => {
+                    bots.get_or_insert_with(Vec::new)
+                        .extend(list_values(k, v)?.into_iter().map(str::to_owned));
+                }
+                _ => match ROLLUP_DIMS.into_iter().find(|d| d.name() == k) {
+                    Some(d) => push_filter(&mut filters, d, &list_values(k, v)?),
+                    None => return Err(FieldError::new(k, "unknown query parameter")),
+                },
+            }
+        }
+        let mut stat = stat.ok_or_else(|| FieldError::new("stat", "is required"))?;
+        match (agg, stat) {
+            (Some(a), Stat::Duration(_)) => stat = Stat::Duration(a),
+            (Some(_), _) => return Err(FieldError::new("agg", "applies to duration_seconds only")),
+            (None, _) => {}
+        }
+        if !roles.is_empty() && stat != Stat::Messages {
+            return Err(FieldError::new("role", "applies to num_messages only"));
+        }
+        let start = parse_bound(
+            "start_time",
+            get("start_time").ok_or_else(|| FieldError::new("start_time", "is required"))?,
+            &tz,
+        )?;
+        let end = parse_bound(
+            "end_time",
+            get("end_time").ok_or_else(|| FieldError::new("end_time", "is required"))?,
+            &tz,
+        )?;
+        let bucket = match get("bucket") {
+            Some(b) => Bucket::parse("bucket", b)?,
+            None => Bucket::Day,
+        };
+        let req = SeriesRequest::new(stat, bucket, &tz, start, end, filters, roles, group_by)?;
+        Ok((req, bots))
+    }
+
+    /// A one-bucket request: the stat over the whole range (Chatlayer's insights).
+    pub fn total(
+        stat: Stat,
+        tz: &TimeZone,
+        start: Millis,
+        end: Millis,
+        filters: Vec<(Dim, Vec<String>)>,
+    ) -> Result<SeriesRequest, FieldError> {
+        let buckets = Buckets::whole(Bucket::Day, tz, start, end)?;
+        let plan = Plan::new(&buckets, start, end);
+        Ok(SeriesRequest {
+            stat,
+            start,
+            end,
+            buckets,
+            plan,
+            filters,
+            roles: vec![],
+            group_by: vec![],
+        })
+    }
+
     /// Checks the range against the bucket and lays the buckets out.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -220,7 +334,7 @@ impl SeriesRequest {
         }
         let buckets = Buckets::new(bucket, tz, start, end)?;
         let plan = Plan::new(&buckets, start, end);
-        Ok(SeriesRequest { stat, start, end, buckets, plan, filters, bots: None, roles, group_by })
+        Ok(SeriesRequest { stat, start, end, buckets, plan, filters, roles, group_by })
     }
 
     /// The group-by keys a store fills (all but `Role`, which splits counters afterwards).
@@ -339,12 +453,11 @@ fn conversation_value(stat: Stat, c: &ConversationCell) -> Option<f64> {
     }
 }
 
+/// One serie before it is summed up: its labels and per-bucket values.
+type Line = (Vec<(String, String)>, Vec<Option<f64>>);
+
 /// Series in a stable order: the largest first, ties by label.
-fn finish(
-    req: &SeriesRequest,
-    mut rows: Vec<(Vec<(String, String)>, Vec<Option<f64>>)>,
-    empty_as_zero: bool,
-) -> SeriesData {
+fn finish(req: &SeriesRequest, mut rows: Vec<Line>, empty_as_zero: bool) -> SeriesData {
     if rows.is_empty() && req.group_by.is_empty() {
         let empty = if req.stat.from_rollups() {
             counter_value(req.stat, &req.roles, &Counters::default())

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
+use confab_core::flow::transitions;
 use confab_core::message::check_id;
 use confab_core::query::ConversationFilter;
 use serde_json::{Value, json};
@@ -13,12 +14,13 @@ use serde_json::{Value, json};
 use super::views;
 use crate::auth::Allow;
 use crate::extract::{NoParams, Params, PathParams};
-use crate::{ApiResult, AppState};
+use crate::{ApiError, ApiResult, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/bots/{bot_id}/conversations", get(list))
         .route("/v1/bots/{bot_id}/conversations/{conversation_id}", get(fetch).delete(erase))
+        .route("/v1/bots/{bot_id}/conversations/{conversation_id}/flow", get(flow))
         .route("/v1/bots/{bot_id}/users/{user_id}", delete(erase_user))
 }
 
@@ -49,7 +51,42 @@ async fn fetch(
         state.store.get_conversation(caller.team_id, &bot_id, &conversation_id).await?;
     let mut body = views::conversation(&conv);
     body["messages"] = messages.iter().map(views::message).collect();
+    body["flow"] = transitions(&messages).iter().map(views::transition).collect();
     Ok(Json(body))
+}
+
+/// The conversation's step transitions, or only those a message made (`message_id`).
+async fn flow(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    check_id("conversation_id", &conversation_id)?;
+    let mut message_id = None;
+    for (k, v) in &params {
+        match k.as_str() {
+            "message_id" => {
+                check_id("message_id", v)?;
+                message_id = Some(v.as_str());
+            }
+            _ => return Err(ApiError::invalid(k.clone(), "unknown query parameter")),
+        }
+    }
+    let (conv, messages) =
+        state.store.get_conversation(caller.team_id, &bot_id, &conversation_id).await?;
+    let transitions: Vec<Value> = transitions(&messages)
+        .iter()
+        .filter(|t| message_id.is_none_or(|id| t.id == id))
+        .map(views::transition)
+        .collect();
+    Ok(Json(json!({
+        "bot_id": conv.bot_id,
+        "conversation_id": conv.conversation_id,
+        "user_id": conv.summary.dim(confab_core::Dim::UserId),
+        "transitions": transitions,
+    })))
 }
 
 async fn erase(

@@ -1,6 +1,7 @@
 //! The native API under `/v1`.
 
 mod admin;
+pub mod analytics;
 mod conversations;
 mod ingest;
 pub mod views;
@@ -10,5 +11,9 @@ use axum::Router;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(ingest::router()).merge(conversations::router()).merge(admin::router())
+    Router::new()
+        .merge(ingest::router())
+        .merge(conversations::router())
+        .merge(analytics::router())
+        .merge(admin::router())
 }

@@ -1,6 +1,7 @@
 //! The native JSON shapes of conversations and messages.
 
 use confab_core::conversation::{Conversation, Message};
+use confab_core::flow::Transition;
 use confab_core::message::Role;
 use confab_core::summary::Dim;
 use confab_core::time::format_rfc3339;
@@ -48,5 +49,16 @@ pub fn message(m: &Message) -> Value {
         "timestamp": format_rfc3339(m.timestamp),
         "step": m.step,
         "metadata": m.metadata,
+    })
+}
+
+/// Chatlayer's `FlowTransition`, natively too.
+pub fn transition(t: &Transition) -> Value {
+    json!({
+        "id": t.id,
+        "from_step": t.from_step,
+        "to_step": t.to_step,
+        "depth": t.depth,
+        "timestamp": format_rfc3339(t.timestamp),
     })
 }

@@ -1,6 +1,7 @@
 //! Drop-in replacements for vendors' public APIs, one file each. Vendor formats live only here.
 
 mod botuj;
+mod chatlayer;
 mod chatzuri;
 
 use axum::Router;
@@ -8,5 +9,8 @@ use axum::Router;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().nest("/chatzuri", chatzuri::router()).nest("/botuj", botuj::router())
+    Router::new()
+        .nest("/chatzuri", chatzuri::router())
+        .nest("/botuj", botuj::router())
+        .nest("/chatlayer", chatlayer::router())
 }

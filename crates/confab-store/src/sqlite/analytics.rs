@@ -17,8 +17,14 @@ use super::rollup::message_facts;
 use super::rows::DIM_COLUMNS;
 use crate::{BotSelector, Result, StoreError};
 
-/// The bots a query covers: `(pk, bot_id)`.
-fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<(i64, String)>> {
+/// A bot a query covers.
+struct BotRef {
+    pk: i64,
+    id: String,
+    team: i64,
+}
+
+fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
     let mut w = Where::default();
     w.push("team_id = ?", [Value::Integer(team_id)]);
     match sel {
@@ -28,9 +34,11 @@ fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<(i64, Str
             w.push(&format!("bot_id IN ({})", marks(ids.len())), ids.iter().map(|s| text(s)))
         }
     }
-    let found: Vec<(i64, String)> = c
+    let found: Vec<BotRef> = c
         .prepare_cached(&format!("SELECT id, bot_id FROM bots WHERE {} ORDER BY id", w.clause()))?
-        .query_map(params_from_iter(w.values.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params_from_iter(w.values.iter()), |r| {
+            Ok(BotRef { pk: r.get(0)?, id: r.get(1)?, team: team_id })
+        })?
         .collect::<rusqlite::Result<_>>()?;
     if found.is_empty() && matches!(sel, BotSelector::One(_)) {
         return Err(StoreError::NotFound("bot"));
@@ -67,11 +75,12 @@ fn dims_at(r: &Row, at: usize) -> rusqlite::Result<[Option<String>; 5]> {
     Ok(out)
 }
 
-fn group_of(groups: &[GroupKey], bot: &str, dims: &[Option<String>; 5]) -> Vec<Option<String>> {
+fn group_of(groups: &[GroupKey], bot: &BotRef, dims: &[Option<String>; 5]) -> Vec<Option<String>> {
     groups
         .iter()
         .map(|g| match g {
-            GroupKey::Bot => Some(bot.to_owned()),
+            GroupKey::Bot => Some(bot.id.clone()),
+            GroupKey::Team => Some(bot.team.to_string()),
             GroupKey::Dim(d) => {
                 ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
             }
@@ -84,16 +93,16 @@ fn group_of(groups: &[GroupKey], bot: &str, dims: &[Option<String>; 5]) -> Vec<O
 /// calls `f(bot_id, row)` with the columns `extra` then the rollup dimensions.
 fn each_conversation(
     c: &Connection,
-    bots: &[(i64, String)],
+    bots: &[BotRef],
     filters: &[(Dim, Vec<String>)],
     (time_col, lo, hi): (&str, Millis, Millis),
     extra: &str,
     more: Option<&str>,
-    mut f: impl FnMut(&str, &Row) -> Result<()>,
+    mut f: impl FnMut(&BotRef, &Row) -> Result<()>,
 ) -> Result<()> {
-    for (pk, bot_id) in bots {
+    for bot in bots {
         let mut w = Where::default();
-        w.push("c.bot_pk = ?", [Value::Integer(*pk)]);
+        w.push("c.bot_pk = ?", [Value::Integer(bot.pk)]);
         w.push(&format!("c.{time_col} >= ? AND c.{time_col} < ?"), [lo, hi].map(Value::Integer));
         push_filters(&mut w, "c", filters);
         if let Some(m) = more {
@@ -104,7 +113,7 @@ fn each_conversation(
         let mut stmt = c.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
         while let Some(r) = rows.next()? {
-            f(bot_id, r)?;
+            f(bot, r)?;
         }
     }
     Ok(())
@@ -113,23 +122,23 @@ fn each_conversation(
 /// The rollup dimension rows of the bots that match the filters, with their group values.
 fn dims_rows(
     c: &Connection,
-    bots: &[(i64, String)],
+    bots: &[BotRef],
     filters: &[(Dim, Vec<String>)],
     groups: &[GroupKey],
 ) -> Result<HashMap<i64, Vec<Option<String>>>> {
-    let names: HashMap<i64, &str> = bots.iter().map(|(pk, id)| (*pk, id.as_str())).collect();
+    let by_pk: HashMap<i64, &BotRef> = bots.iter().map(|b| (b.pk, b)).collect();
     let mut w = Where::default();
     w.push(
         &format!("d.bot_pk IN ({})", marks(bots.len())),
-        bots.iter().map(|(pk, _)| Value::Integer(*pk)),
+        bots.iter().map(|b| Value::Integer(b.pk)),
     );
     push_filters(&mut w, "d", filters);
     let sql =
         format!("SELECT d.id, d.bot_pk, {} FROM rollup_dims d WHERE {}", dim_list("d"), w.clause());
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(w.values.iter()), |r| {
-        let bot: i64 = r.get(1)?;
-        Ok((r.get(0)?, group_of(groups, names.get(&bot).copied().unwrap_or(""), &dims_at(r, 2)?)))
+        let bot = by_pk.get(&r.get::<_, i64>(1)?).copied().ok_or(rusqlite::Error::InvalidQuery)?;
+        Ok((r.get(0)?, group_of(groups, bot, &dims_at(r, 2)?)))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -218,9 +227,9 @@ pub(super) fn series_counters(
                 Ok(())
             },
         )?;
-        for (pk, bot_id) in &bots {
+        for bot in &bots {
             let mut w = Where::default();
-            w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [*pk, lo, hi].map(Value::Integer));
+            w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [bot.pk, lo, hi].map(Value::Integer));
             push_filters(&mut w, "c", &req.filters);
             let sql = format!(
                 "SELECT m.role, m.metadata, {} FROM messages m \
@@ -235,7 +244,7 @@ pub(super) fn series_counters(
                 let metadata: Option<String> = r.get(1)?;
                 let not_handled = metadata
                     .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref()));
-                let group = group_of(&groups, bot_id, &dims_at(r, 2)?);
+                let group = group_of(&groups, bot, &dims_at(r, 2)?);
                 cells.cell(group, bucket).add(&Counters::of_message(role, not_handled), 1);
             }
         }

@@ -1,0 +1,176 @@
+//! Native analytics: series of a bot (`conversations`, `messages`, `users`, `insights`), its
+//! aggregate dialogue flow, and a team's usage across bots. Every series is Chatlayer's
+//! `SeriesData` under `data`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use confab_core::auth::{Caller, Scope};
+use confab_core::flow::{DEFAULT_INACTIVITY_MS, FlowRequest};
+use confab_core::rollup::{Plan, ROLLUP_DIMS};
+use confab_core::series::{
+    self, SeriesData, SeriesRequest, Stat, list_values, parse_bound, push_filter,
+};
+use confab_core::time::{format_rfc3339, now_millis};
+use confab_core::{FieldError, buckets};
+use confab_store::BotSelector;
+use serde_json::{Value, json};
+
+use crate::auth::Allow;
+use crate::extract::{Params, PathParams};
+use crate::{ApiError, ApiResult, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/bots/{bot_id}/analytics/conversations", get(conversations))
+        .route("/v1/bots/{bot_id}/analytics/messages", get(messages))
+        .route("/v1/bots/{bot_id}/analytics/users", get(users))
+        .route("/v1/bots/{bot_id}/analytics/insights", get(insights))
+        .route("/v1/bots/{bot_id}/analytics/flows", get(flows))
+        .route("/v1/teams/{team_id}/analytics/usage", get(usage))
+}
+
+/// Runs a series request on the store: rollups for counters, stored conversations for the rest.
+pub async fn run(
+    state: &AppState,
+    team_id: i64,
+    bots: &BotSelector,
+    req: &SeriesRequest,
+    empty_as_zero: bool,
+) -> ApiResult<SeriesData> {
+    Ok(if req.stat.from_rollups() {
+        let cells = state.store.series_counters(team_id, bots, req).await?;
+        series::from_counters(req, &cells, empty_as_zero)
+    } else {
+        let cells = state.store.series_conversations(team_id, bots, req).await?;
+        series::from_conversations(req, &cells, empty_as_zero)
+    })
+}
+
+async fn bot_series(
+    state: AppState,
+    caller: Caller,
+    bot_id: String,
+    params: Vec<(String, String)>,
+    stat: Option<Stat>,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let (req, _) = SeriesRequest::from_params(&params, stat, false)?;
+    let data = run(&state, caller.team_id, &BotSelector::One(bot_id), &req, false).await?;
+    Ok(Json(json!({ "data": data })))
+}
+
+async fn conversations(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    bot_series(state, caller, bot_id, params, Some(Stat::Conversations)).await
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    bot_series(state, caller, bot_id, params, Some(Stat::Messages)).await
+}
+
+async fn users(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    bot_series(state, caller, bot_id, params, Some(Stat::UniqueUsers)).await
+}
+
+async fn insights(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    bot_series(state, caller, bot_id, params, None).await
+}
+
+async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(team_id): PathParams<String>,
+    Params(mut params): Params,
+) -> ApiResult<Json<Value>> {
+    caller.require(Scope::Read)?;
+    // Another team's id is answered as an unknown one.
+    if team_id.parse::<i64>().ok() != Some(caller.team_id) {
+        return Err(ApiError::NotFound("team"));
+    }
+    if !params.iter().any(|(k, _)| k == "stat") {
+        params.push(("stat".into(), Stat::Conversations.name().into()));
+    }
+    let (req, bots) = SeriesRequest::from_params(&params, None, true)?;
+    let selector = BotSelector::Team(visible_bots(&caller, bots));
+    let data = run(&state, caller.team_id, &selector, &req, false).await?;
+    Ok(Json(json!({ "data": data })))
+}
+
+/// The bots a team-wide query covers: those asked for, within those the key may use.
+pub fn visible_bots(caller: &Caller, asked: Option<Vec<String>>) -> Option<Vec<String>> {
+    match (asked, &caller.bots) {
+        (None, allowed) => allowed.clone(),
+        (Some(asked), None) => Some(asked),
+        (Some(asked), Some(allowed)) => {
+            Some(asked.into_iter().filter(|b| allowed.contains(b)).collect())
+        }
+    }
+}
+
+async fn flows(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let tz = match get("tz") {
+        Some(name) => buckets::parse_tz("tz", name)?,
+        None => buckets::TimeZone::UTC,
+    };
+    let mut filters = vec![];
+    for (k, v) in &params {
+        match k.as_str() {
+            "start_time" | "end_time" | "tz" => {}
+            k => match ROLLUP_DIMS.into_iter().find(|d| d.name() == k) {
+                Some(d) => push_filter(&mut filters, d, &list_values(k, v)?),
+                None => return Err(ApiError::invalid(k.to_owned(), "unknown query parameter")),
+            },
+        }
+    }
+    let required = |k: &'static str| get(k).ok_or_else(|| FieldError::new(k, "is required"));
+    let start = parse_bound("start_time", required("start_time")?, &tz)?;
+    let end = parse_bound("end_time", required("end_time")?, &tz)?;
+    if end <= start {
+        return Err(ApiError::invalid("end_time", "must be after start_time"));
+    }
+    let req = FlowRequest {
+        start,
+        end,
+        plan: Plan::span(start, end),
+        filters,
+        active_after: now_millis() - DEFAULT_INACTIVITY_MS,
+    };
+    let totals = state.store.flow_totals(caller.team_id, &bot_id, &req).await?;
+    let graph = totals.graph();
+    Ok(Json(json!({
+        "data": {
+            "bot_id": bot_id,
+            "start_time": format_rfc3339(start),
+            "end_time": format_rfc3339(end),
+            "nodes": graph.nodes,
+            "edges": graph.edges,
+        }
+    })))
+}

@@ -29,6 +29,10 @@ const HOUR: Millis = 60 * 60 * 1000;
 const DAY: Millis = 24 * HOUR;
 /// The length of a row at each level.
 pub const LEVELS: [Millis; 3] = [SLOT, HOUR, DAY];
+/// The levels flow rows are kept at. A flow is one total over one range, so only its two ends
+/// need rows finer than a day; hour rows would triple the writes of the busiest rollup for
+/// little gain.
+pub const FLOW_LEVELS: [usize; 2] = [0, 2];
 
 /// The start of the row at `level` holding `t`.
 pub fn floor(t: Millis, level: usize) -> Millis {
@@ -206,19 +210,19 @@ impl Plan {
         let mut plan = Plan::default();
         for i in 0..buckets.len() {
             let (lo, hi) = buckets.range(i);
-            plan.add(lo.max(start), hi.min(end));
+            plan.add(lo.max(start), hi.min(end), &[0, 1, 2]);
         }
         plan
     }
 
-    /// The plan of one range, for totals without buckets (flows).
+    /// The plan of one range read from flow rows (see [`FLOW_LEVELS`]).
     pub fn span(start: Millis, end: Millis) -> Plan {
         let mut plan = Plan::default();
-        plan.add(start, end);
+        plan.add(start, end, &FLOW_LEVELS);
         plan
     }
 
-    fn add(&mut self, lo: Millis, hi: Millis) {
+    fn add(&mut self, lo: Millis, hi: Millis, levels: &[usize]) {
         fn push(ranges: &mut Vec<(Millis, Millis)>, lo: Millis, hi: Millis) {
             match ranges.last_mut() {
                 Some(last) if last.1 == lo => last.1 = hi,
@@ -241,8 +245,10 @@ impl Plan {
         // Greedy: at each point the longest row that starts there and fits.
         let mut t = first_slot;
         while t < last_slot {
-            let level = (0..LEVELS.len())
+            let level = levels
+                .iter()
                 .rev()
+                .copied()
                 .find(|&l| t % LEVELS[l] == 0 && t + LEVELS[l] <= last_slot)
                 .unwrap_or(0);
             push(&mut self.levels[level], t, t + LEVELS[level]);
@@ -306,6 +312,18 @@ mod tests {
         assert_eq!(p.levels[2], [(ms("2024-01-01T00:00:00Z"), ms("2024-03-31T00:00:00Z"))]);
         assert!(p.levels[0].is_empty() && p.levels[1].is_empty() && p.partial.is_empty());
         assert_covers(&b, &p, ms("2024-01-01T00:00:00Z"), ms("2024-03-31T00:00:00Z"));
+    }
+
+    #[test]
+    fn flow_plans_skip_hours() {
+        let (start, end) = (ms("2024-03-30T10:00:00Z"), ms("2024-04-02T23:00:00Z"));
+        let p = Plan::span(start, end);
+        assert!(p.levels[1].is_empty());
+        assert_eq!(p.levels[2], [(ms("2024-03-31T00:00:00Z"), ms("2024-04-02T00:00:00Z"))]);
+        assert_eq!(
+            p.levels[0],
+            [(start, ms("2024-03-31T00:00:00Z")), (ms("2024-04-02T00:00:00Z"), end)]
+        );
     }
 
     #[test]

@@ -297,6 +297,24 @@ pub async fn run(store: &Arc<dyn Store>, count: usize, listen: &str) -> Result<(
         "  curl {h} '{base}/compat/chatzuri/api/v1/get-conversations?chatbotId=bank-helpdesk&filteredSources=WhatsApp&size=2'"
     );
     println!("  curl {h} '{base}/compat/botuj/v1/api/conversations?per_page=3'");
+    // Analytics over the demo's 30 days (dates in UTC).
+    let day = |ms: i64| confab_core::time::format_rfc3339(ms)[..10].to_owned();
+    let (from, to) = (day(now - 31 * DAY), day(now + DAY));
+    let range = format!("start_time={from}&end_time={to}");
+    println!(
+        "  curl {h} '{base}/v1/bots/shop-assistant/analytics/conversations?{range}&bucket=1w&group_by=channel_type'"
+    );
+    println!(
+        "  curl {h} '{base}/v1/bots/hotel-concierge/analytics/insights?stat=containment_rate&{range}&tz=Europe/Warsaw'"
+    );
+    println!("  curl {h} '{base}/v1/bots/shop-assistant/analytics/flows?{range}'");
+    println!(
+        "  curl -u '{read}:' '{base}/compat/chatlayer/v1/bots/bank-helpdesk/conversations?version=LIVE&{range}&group_by=language'"
+    );
+    println!(
+        "  curl -u '{read}:' '{base}/compat/chatlayer/v1/teams/{}/conversations?{range}&bucket=1w&group_by=bot_id'",
+        team.id
+    );
     println!(
         "  curl -H 'Authorization: Bearer {ingest}' -d '{{\"conversation_id\":\"try-1\",\"role\":\"user\",\"content\":\"Hello!\"}}' {base}/v1/bots/shop-assistant/messages"
     );

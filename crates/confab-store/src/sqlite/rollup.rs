@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::StepKey;
 use confab_core::message::{Role, Step};
-use confab_core::rollup::{Counters, Deltas, DimsKey, LEVELS, MessageFacts, floor, is_not_handled};
+use confab_core::rollup::{
+    Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, floor, is_not_handled,
+};
 use confab_core::summary::Summary;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -178,13 +180,13 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
     let exit_list: Vec<_> = deltas.exits.iter().map(|((d, s, k), n)| (*d, *s, k, *n)).collect();
     for (d, slot, from, to, n) in edge_list {
         let dims = id(c, d)?;
-        for level in 0..LEVELS.len() {
+        for level in FLOW_LEVELS {
             *edges.entry((dims, level as i64, floor(slot, level), from, to)).or_default() += n;
         }
     }
     for (d, slot, step, n) in exit_list {
         let dims = id(c, d)?;
-        for level in 0..LEVELS.len() {
+        for level in FLOW_LEVELS {
             *exits.entry((dims, level as i64, floor(slot, level), step)).or_default() += n;
         }
     }

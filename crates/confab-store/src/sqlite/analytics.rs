@@ -199,6 +199,11 @@ pub(super) fn series_counters(
                 messages: [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
                 not_handled: r.get(9)?,
             };
+            // Rows are left at zero when everything in them moved elsewhere (a late, earlier
+            // message changed a conversation's start or dimensions): no group of their own.
+            if counters.is_zero() {
+                return Ok(());
+            }
             let group = dims.get(&r.get(0)?).cloned().unwrap_or_default();
             cells.cell(group, bucket).add(&counters, 1);
             Ok(())

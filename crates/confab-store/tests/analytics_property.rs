@@ -1,0 +1,782 @@
+//! Analytics series and flows, read from rollups (15-minute UTC slots at three levels, kept in
+//! the ingest transaction, with exact counts for range edges inside a slot), equal a brute-force
+//! count over what the test itself ingested.
+//!
+//! Per seed: random conversations of one or two bots (and a second team with a bot of the same
+//! id), over ten days around a DST change; dimensions set by random messages, not always the
+//! first; messages sent shuffled in random batches with retries (duplicates must not count).
+//! Then conversations and an end user are erased, and more messages arrive: earlier ones into
+//! existing conversations (their start and dimensions move), new ones under erased ids (a new
+//! conversation). Then random queries: every stat, bucket (1h, 1d, 1w, 1m), zone (DST, half and
+//! quarter-hour offsets), aligned and unaligned edges (often right at a message), filters and
+//! group-bys, one bot or a whole team; and flows. The model: erased conversations keep counting
+//! in counters and flows, except inside the sub-slot windows at range edges (counted from stored
+//! rows); never in unique users or extreme durations.
+//!
+//! A failure names its seed; `ANALYTICS_SEED=n` runs that seed alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use confab_core::buckets::{Bucket, Buckets, parse_tz};
+use confab_core::conversation::IngestOutcome;
+use confab_core::flow::{FlowRequest, FlowTotals, StepKey};
+use confab_core::rollup::{Plan, SLOT};
+use confab_core::series::{self, Agg, GroupKey, SeriesData, SeriesRequest, Stat};
+use confab_core::summary::{DIM_COUNT, Dim};
+use confab_core::time::{self, Millis};
+use confab_core::{MessageInput, NewMessage, Role};
+use confab_store::{BotSelector, Store};
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+const SEEDS: u64 = 8;
+const SERIES_QUERIES: usize = 250;
+const FLOW_QUERIES: usize = 50;
+const MINUTE: Millis = 60_000;
+const HOUR: Millis = 60 * MINUTE;
+const DAY: Millis = 24 * HOUR;
+
+const ZONES: [&str; 6] = [
+    "UTC",
+    "Europe/Warsaw",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+];
+/// The values messages set their conversation's dimensions to.
+const VALUES: [(Dim, &[&str]); 6] = [
+    (Dim::ChannelType, &["web", "sms", "whatsapp"]),
+    (Dim::Language, &["en", "pl", "de"]),
+    (Dim::Version, &["v1", "v2"]),
+    (Dim::UserId, &["u1", "u2", "u3", "u4", "u5", "u6"]),
+    (Dim::CampaignId, &["c1", "c2"]),
+    (Dim::CampaignSource, &["ads", "mail"]),
+];
+const STEPS: [&str; 3] = ["greet", "ask", "answer"];
+
+fn ms(s: &str) -> Millis {
+    time::parse_rfc3339("t", s).unwrap()
+}
+
+fn now() -> Millis {
+    ms("2026-06-01T00:00:00Z")
+}
+
+// --- The model: what the store accepted, and the brute force over it ---
+
+/// A conversation as the test saw it: the messages the store accepted, in ingest order.
+struct Conv {
+    team: i64,
+    bot: String,
+    id: String,
+    erased: bool,
+    msgs: Vec<NewMessage>,
+}
+
+/// Messages in conversation order: by timestamp, ties in ingest order.
+fn ordered(msgs: &[NewMessage]) -> Vec<&NewMessage> {
+    let mut v: Vec<(usize, &NewMessage)> = msgs.iter().enumerate().collect();
+    v.sort_by_key(|(i, m)| (m.timestamp, *i));
+    v.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Each dimension from the earliest message that sets it.
+fn dims_of(msgs: &[NewMessage]) -> [Option<String>; DIM_COUNT] {
+    let ordered = ordered(msgs);
+    std::array::from_fn(|d| ordered.iter().find_map(|m| m.dims[d].clone()))
+}
+
+#[derive(Default)]
+struct Model {
+    convs: Vec<Conv>,
+}
+
+impl Model {
+    /// What the store must answer to `m`; records it when stored.
+    fn ingest(&mut self, team: i64, bot: &str, m: &NewMessage) -> IngestOutcome {
+        let live = |c: &Conv| !c.erased && c.team == team && c.bot == bot;
+        let found = self.convs.iter().position(|c| live(c) && c.id == m.conversation_id);
+        let i = found.unwrap_or_else(|| {
+            let (bot, id) = (bot.to_owned(), m.conversation_id.clone());
+            self.convs.push(Conv { team, bot, id, erased: false, msgs: vec![] });
+            self.convs.len() - 1
+        });
+        let c = &mut self.convs[i];
+        if m.client_id.is_some() && c.msgs.iter().any(|x| x.client_id == m.client_id) {
+            return IngestOutcome::Duplicate;
+        }
+        c.msgs.push(m.clone());
+        IngestOutcome::Stored
+    }
+
+    fn erase_user(&mut self, team: i64, bot: &str, user: &str) -> u64 {
+        let mut n = 0;
+        for c in self.convs.iter_mut().filter(|c| !c.erased && c.team == team && c.bot == bot) {
+            if dims_of(&c.msgs)[Dim::UserId as usize].as_deref() == Some(user) {
+                c.erased = true;
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// A conversation's facts, derived the slow way.
+struct Facts<'a> {
+    conv: &'a Conv,
+    started: Millis,
+    last: Millis,
+    dims: [Option<String>; DIM_COUNT],
+    handoff: bool,
+    /// Step-bearing messages in order, repeats collapsed.
+    path: Vec<StepKey>,
+}
+
+fn not_handled(m: &NewMessage) -> bool {
+    m.metadata.as_ref().and_then(|x| x.get("handled")) == Some(&Value::Bool(false))
+}
+
+fn facts(c: &Conv) -> Facts<'_> {
+    let ordered = ordered(&c.msgs);
+    let mut path: Vec<StepKey> = ordered
+        .iter()
+        .filter_map(|m| m.step.as_ref())
+        .map(|s| StepKey { id: s.id.clone(), kind: s.kind.clone().unwrap_or_default() })
+        .collect();
+    path.dedup();
+    Facts {
+        conv: c,
+        started: ordered[0].timestamp,
+        last: ordered[ordered.len() - 1].timestamp,
+        dims: dims_of(&c.msgs),
+        handoff: c.msgs.iter().any(|m| m.role == Role::Agent),
+        path,
+    }
+}
+
+/// Whether `t` (inside `[start, end)`) lies in a sub-slot window at an edge of the range.
+fn in_partial(start: Millis, end: Millis, t: Millis) -> bool {
+    let head = start + (SLOT - start.rem_euclid(SLOT)) % SLOT;
+    let tail = end - end.rem_euclid(SLOT);
+    t < head || t >= tail
+}
+
+fn matches(f: &Facts, filters: &[(Dim, Vec<String>)]) -> bool {
+    filters.iter().all(|(d, vs)| f.dims[*d as usize].as_ref().is_some_and(|v| vs.contains(v)))
+}
+
+/// What one group counts in one bucket.
+#[derive(Default, Clone)]
+struct Acc {
+    conversations: i64,
+    duration_ms: i64,
+    handoffs: i64,
+    messages: [i64; 4],
+    not_handled: i64,
+    users: BTreeSet<String>,
+    min_ms: Option<Millis>,
+    max_ms: Option<Millis>,
+}
+
+type Labels = BTreeMap<String, String>;
+
+/// Per group (by its labels) and bucket, everything that counts in the range.
+fn brute_force(
+    req: &SeriesRequest,
+    facts: &[Facts],
+    team: i64,
+    sel: &BotSelector,
+) -> BTreeMap<Labels, Vec<Acc>> {
+    let (start, end) = (req.start, req.end);
+    let mut out: BTreeMap<Labels, Vec<Acc>> = BTreeMap::new();
+    fn acc<'a>(
+        out: &'a mut BTreeMap<Labels, Vec<Acc>>,
+        req: &SeriesRequest,
+        labels: &Labels,
+        t: Millis,
+    ) -> &'a mut Acc {
+        let i = req.buckets.index_of(t).expect("a time in the range is in a bucket");
+        &mut out.entry(labels.clone()).or_insert_with(|| vec![Acc::default(); req.buckets.len()])[i]
+    }
+    let selected = |c: &Conv| match sel {
+        BotSelector::One(bot) => c.bot == *bot,
+        BotSelector::Team(bots) => bots.as_ref().is_none_or(|b| b.contains(&c.bot)),
+    };
+    for f in facts.iter().filter(|f| f.conv.team == team && selected(f.conv)) {
+        if !matches(f, &req.filters) {
+            continue;
+        }
+        let erased = f.conv.erased;
+        let counted = |t: Millis| start <= t && t < end && !(erased && in_partial(start, end, t));
+        let labels: Labels = req
+            .group_by
+            .iter()
+            .filter_map(|g| match g {
+                GroupKey::Bot => Some(("bot_id", f.conv.bot.clone())),
+                GroupKey::Team => Some(("team_id", f.conv.team.to_string())),
+                GroupKey::Dim(d) => {
+                    Some((d.name(), f.dims[*d as usize].clone().unwrap_or_default()))
+                }
+                GroupKey::Role => None,
+            })
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        if counted(f.started) {
+            let a = acc(&mut out, req, &labels, f.started);
+            let duration = f.last - f.started;
+            a.conversations += 1;
+            a.duration_ms += duration;
+            a.handoffs += i64::from(f.handoff);
+            if !erased {
+                a.users.extend(f.dims[Dim::UserId as usize].clone());
+                a.min_ms = Some(a.min_ms.map_or(duration, |m| m.min(duration)));
+                a.max_ms = Some(a.max_ms.map_or(duration, |m| m.max(duration)));
+            }
+        }
+        for m in f.conv.msgs.iter().filter(|m| counted(m.timestamp)) {
+            let mut labels = labels.clone();
+            if req.group_by.contains(&GroupKey::Role) {
+                labels.insert("role".into(), m.role.as_str().into());
+            }
+            let a = acc(&mut out, req, &labels, m.timestamp);
+            a.messages[m.role.code() as usize] += 1;
+            a.not_handled += i64::from(not_handled(m));
+        }
+    }
+    out
+}
+
+/// A stat's value from its definition; `None` where it is undefined (shown as `null`).
+fn value(stat: Stat, roles: &[Role], a: &Acc) -> Option<f64> {
+    let per = |num: f64, den: i64| (den > 0).then(|| num / den as f64);
+    let secs = |ms: Millis| ms as f64 / 1000.0;
+    match stat {
+        Stat::Conversations => Some(a.conversations as f64),
+        Stat::Messages => Some(
+            Role::ALL
+                .iter()
+                .filter(|r| roles.is_empty() || roles.contains(r))
+                .map(|r| a.messages[r.code() as usize] as f64)
+                .sum(),
+        ),
+        Stat::Duration(Agg::Mean) => per(secs(a.duration_ms), a.conversations),
+        Stat::Duration(Agg::Sum) => Some(secs(a.duration_ms)),
+        Stat::Duration(Agg::Min) => a.min_ms.map(secs),
+        Stat::Duration(Agg::Max) => a.max_ms.map(secs),
+        Stat::UniqueUsers => Some(a.users.len() as f64),
+        Stat::Handoffs => Some(a.handoffs as f64),
+        Stat::NotHandled => Some(a.not_handled as f64),
+        Stat::ContainmentRate => per((a.conversations - a.handoffs) as f64, a.conversations),
+    }
+}
+
+/// Mismatches by kind.
+type Failures = BTreeMap<&'static str, Vec<String>>;
+
+fn fail(fails: &mut Failures, kind: &'static str, what: String) {
+    fails.entry(kind).or_default().push(what);
+}
+
+/// Compares a served series with the brute force, bucket by bucket. A group missing on either
+/// side reads as empty (zeros, or nulls for means and rates), but a served group must have had
+/// something counted in the range.
+fn compare(
+    req: &SeriesRequest,
+    data: &SeriesData,
+    want: &BTreeMap<Labels, Vec<Acc>>,
+) -> Vec<(&'static str, String)> {
+    let mut fails = vec![];
+    let mut shape = |s: String| fails.push(("series shape", s));
+    let stat = req.stat;
+    let integral = !matches!(stat, Stat::Duration(_) | Stat::ContainmentRate);
+    if data.x_values != req.buckets.labels() {
+        shape(format!("x_values {:?}", data.x_values));
+    }
+    if req.group_by.is_empty() && (data.series.len() != 1 || !data.series[0].labels.is_empty()) {
+        shape(format!("without group_by: {} series, want one", data.series.len()));
+    }
+    let mut got: BTreeMap<&Labels, &[Value]> = BTreeMap::new();
+    for s in &data.series {
+        if s.values.len() != req.buckets.len() {
+            shape(format!("{:?}: {} values", s.labels, s.values.len()));
+        }
+        if got.insert(&s.labels, &s.values).is_some() {
+            shape(format!("{:?}: served twice", s.labels));
+        }
+    }
+    let phantom: Vec<_> = got.keys().filter(|l| !want.contains_key(**l)).collect();
+    if !req.group_by.is_empty() && !phantom.is_empty() {
+        let what = "group served with nothing of it in the range (all zero or null)";
+        fails.push((what, format!("{phantom:?}")));
+    }
+    let empty = value(stat, &req.roles, &Acc::default());
+    let keys: BTreeSet<&Labels> = want.keys().chain(got.keys().copied()).collect();
+    for labels in keys {
+        for i in 0..req.buckets.len() {
+            let expected = want.get(labels).map_or(empty, |v| value(stat, &req.roles, &v[i]));
+            let served = match got.get(labels).map(|v| &v[i]) {
+                None => empty,
+                Some(Value::Null) => None,
+                Some(v) if integral && !v.is_i64() => Some(f64::NAN),
+                Some(v) => Some(v.as_f64().unwrap_or(f64::NAN)),
+            };
+            let same = match (expected, served) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1.001e-3,
+                (a, b) => a == b,
+            };
+            if !same {
+                let x = &req.buckets.labels()[i];
+                let what =
+                    format!("{labels:?} bucket {i} ({x}): want {expected:?}, got {served:?}");
+                fails.push(("wrong value", what));
+            }
+        }
+    }
+    fails
+}
+
+fn expected_flow(facts: &[Facts], team: i64, bot: &str, req: &FlowRequest) -> FlowTotals {
+    let mut t = FlowTotals::default();
+    let (start, end) = (req.start, req.end);
+    for f in facts.iter().filter(|f| f.conv.team == team && f.conv.bot == bot) {
+        if f.started < start || f.started >= end || !matches(f, &req.filters) {
+            continue;
+        }
+        let Some(last) = f.path.last() else { continue };
+        if !(f.conv.erased && in_partial(start, end, f.started)) {
+            let mut at = StepKey::start();
+            for step in &f.path {
+                t.add_edge(&at, step, 1);
+                at = step.clone();
+            }
+            t.add_exit(last, 1);
+        }
+        // Stored conversations are all active; those with recent messages have not dropped off.
+        if !f.conv.erased && f.last > req.active_after {
+            t.add_exit(last, -1);
+        }
+    }
+    t
+}
+
+/// The edges and exits where two flows differ.
+fn flow_diff(want: &FlowTotals, got: &FlowTotals) -> Vec<String> {
+    let name = |s: &StepKey| format!("{}:{}", s.id, s.kind);
+    let edges: BTreeSet<_> = want.edges.keys().chain(got.edges.keys()).collect();
+    let exits: BTreeSet<_> = want.exits.keys().chain(got.exits.keys()).collect();
+    let edges = edges.into_iter().map(|e| {
+        let what = format!("edge {} -> {}", name(&e.0), name(&e.1));
+        (what, want.edges.get(e), got.edges.get(e))
+    });
+    let exits = exits
+        .into_iter()
+        .map(|k| (format!("exit {}", name(k)), want.exits.get(k), got.exits.get(k)));
+    edges
+        .chain(exits)
+        .filter(|(_, w, g)| w != g)
+        .map(|(what, w, g)| format!("{what}: want {w:?}, got {g:?}"))
+        .collect()
+}
+
+// --- Generating and sending histories ---
+
+/// Message `k` of a conversation (its client id `m{k}`, most of the time) at `ts`.
+fn message(rng: &mut StdRng, conv: &str, k: usize, ts: Millis) -> NewMessage {
+    let role = *["user", "user", "bot", "bot", "bot", "agent", "system"].choose(rng).unwrap();
+    let mut v = json!({"conversation_id": conv, "role": role, "content": format!("{role} {k}"),
+                       "timestamp": ts});
+    if rng.random_bool(0.9) {
+        v["id"] = json!(format!("m{k}"));
+    }
+    if role == "bot" && rng.random_bool(0.7) {
+        v["step"] = json!({"id": STEPS.choose(rng).unwrap()});
+        if rng.random_bool(0.8) {
+            v["step"]["type"] = json!("node");
+        }
+    }
+    match rng.random_range(0..10) {
+        0 | 1 => v["metadata"] = json!({"handled": false}),
+        2 => v["metadata"] = json!({"handled": true, "x": 1}),
+        _ => {}
+    }
+    for (dim, values) in VALUES {
+        if rng.random_bool(0.2) {
+            let field = match dim.field().split_once('.') {
+                Some((outer, inner)) => &mut v[outer][inner],
+                None => &mut v[dim.field()],
+            };
+            *field = json!(values.choose(rng).unwrap());
+        }
+    }
+    serde_json::from_value::<MessageInput>(v).unwrap().validate(now()).unwrap()
+}
+
+/// A gap between messages: none (a tie), milliseconds, seconds, minutes, up to the next slot
+/// boundary, or hours.
+fn gap(rng: &mut StdRng, t: Millis) -> Millis {
+    match rng.random_range(0..6) {
+        0 => 0,
+        1 => rng.random_range(1..1_000),
+        2 => rng.random_range(1..120) * 1_000,
+        3 => rng.random_range(1..30) * MINUTE,
+        4 => SLOT - t.rem_euclid(SLOT),
+        _ => rng.random_range(1..30) * HOUR,
+    }
+}
+
+/// 1–12 messages (client ids `m0`, `m1`…) starting in the ten days from `from`.
+fn conversation(rng: &mut StdRng, id: &str, from: Millis) -> Vec<NewMessage> {
+    let mut t = from + rng.random_range(0..10 * DAY);
+    if rng.random_bool(0.3) {
+        t -= t.rem_euclid(SLOT);
+    }
+    (0..rng.random_range(1..=12))
+        .map(|k| {
+            if k > 0 {
+                t += gap(rng, t);
+            }
+            message(rng, id, k, t)
+        })
+        .collect()
+}
+
+/// Sends one bot's messages shuffled, in batches of 1–20, with retries of messages sent before
+/// (sometimes with another time and text) and repeats inside a batch; checks every outcome.
+async fn send(
+    store: &Arc<dyn Store>,
+    model: &mut Model,
+    rng: &mut StdRng,
+    (team, bot): (i64, &str),
+    mut msgs: Vec<NewMessage>,
+    sent: &mut Vec<(i64, String, NewMessage)>,
+) {
+    msgs.shuffle(rng);
+    while !msgs.is_empty() {
+        let n = rng.random_range(1..=20).min(msgs.len());
+        let mut batch: Vec<NewMessage> = msgs.drain(..n).collect();
+        for _ in 0..rng.random_range(0..3) {
+            let before: Vec<&NewMessage> =
+                sent.iter().filter(|(t, b, _)| *t == team && b == bot).map(|x| &x.2).collect();
+            let Some(mut retry) = before.choose(rng).copied().or(batch.choose(rng)).cloned() else {
+                continue;
+            };
+            if rng.random_bool(0.5) {
+                retry.timestamp -= rng.random_range(1..HOUR);
+                retry.content = "retried".into();
+            }
+            batch.insert(rng.random_range(0..=batch.len()), retry);
+        }
+        let want: Vec<IngestOutcome> = batch.iter().map(|m| model.ingest(team, bot, m)).collect();
+        let got = store.ingest(team, bot, true, batch.clone()).await.unwrap();
+        assert_eq!(got, want, "ingest outcomes, team {team} bot {bot}: {batch:#?}");
+        sent.extend(batch.into_iter().map(|m| (team, bot.to_owned(), m)));
+    }
+}
+
+/// Ingests a seed's history: two teams, erasures, late messages. Returns team 1's bots.
+async fn history(
+    store: &Arc<dyn Store>,
+    rng: &mut StdRng,
+    model: &mut Model,
+    (team1, team2): (i64, i64),
+    from: Millis,
+) -> Vec<&'static str> {
+    let bots: Vec<&'static str> = if rng.random_bool(0.5) { vec!["b1"] } else { vec!["b1", "b2"] };
+    let mut sent = vec![];
+    let n = rng.random_range(30..=60);
+    for (b, bot) in bots.iter().enumerate() {
+        // The same conversation ids on every bot, and on team 2's bot of the same id.
+        let msgs = (0..n)
+            .filter(|i| i % bots.len() == b)
+            .flat_map(|i| conversation(rng, &format!("c{}", i / bots.len()), from))
+            .collect();
+        send(store, model, rng, (team1, bot), msgs, &mut sent).await;
+    }
+    let msgs = (0..8).flat_map(|i| conversation(rng, &format!("c{i}"), from)).collect();
+    send(store, model, rng, (team2, "b1"), msgs, &mut sent).await;
+
+    // Erase some conversations and one end user of team 1.
+    for i in 0..model.convs.len() {
+        let c = &model.convs[i];
+        if c.team == team1 && !c.erased && rng.random_bool(0.15) {
+            store.delete_conversation(team1, &c.bot, &c.id).await.unwrap();
+            model.convs[i].erased = true;
+        }
+    }
+    let users: Vec<(String, String)> = model
+        .convs
+        .iter()
+        .filter(|c| c.team == team1 && !c.erased)
+        .filter_map(|c| Some((c.bot.clone(), dims_of(&c.msgs)[Dim::UserId as usize].clone()?)))
+        .collect();
+    if let Some((bot, user)) = users.choose(rng) {
+        let want = model.erase_user(team1, bot, user);
+        assert_eq!(store.delete_user(team1, bot, user).await.unwrap(), want, "delete_user {user}");
+    }
+
+    // Late messages: new conversations under erased ids (reusing their client ids), and
+    // earlier, interleaved and later messages into stored conversations.
+    for bot in &bots {
+        let mut msgs = vec![];
+        let of_bot = |c: &&Conv| c.team == team1 && c.bot == *bot;
+        let erased: Vec<&Conv> = model.convs.iter().filter(of_bot).filter(|c| c.erased).collect();
+        for c in erased.choose_multiple(rng, 2) {
+            msgs.extend(conversation(rng, &c.id, from));
+        }
+        let live: Vec<&Conv> = model.convs.iter().filter(of_bot).filter(|c| !c.erased).collect();
+        for (j, c) in live.choose_multiple(rng, 8).enumerate() {
+            let started = c.msgs.iter().map(|m| m.timestamp).min().unwrap();
+            for k in 0..rng.random_range(1..=3) {
+                let ts = match rng.random_range(0..3) {
+                    0 => started - rng.random_range(1..3 * HOUR),
+                    1 => started + rng.random_range(0..2 * HOUR),
+                    _ => started - rng.random_range(0..2) * SLOT,
+                };
+                msgs.push(message(rng, &c.id, 100 + 10 * j + k, ts));
+            }
+        }
+        send(store, model, rng, (team1, bot), msgs, &mut sent).await;
+    }
+    bots
+}
+
+// --- Queries ---
+
+/// A range for `bucket`: edges at random times, right at (or near) a message, on a slot
+/// boundary or on a bucket boundary in the zone.
+fn pick_range(rng: &mut StdRng, tz: &str, bucket: Bucket, events: &[Millis]) -> (Millis, Millis) {
+    let zone = parse_tz("tz", tz).unwrap();
+    let len = match bucket {
+        Bucket::Hour => rng.random_range(HOUR..4 * DAY),
+        Bucket::Day => rng.random_range(DAY..16 * DAY),
+        Bucket::Week => rng.random_range(7 * DAY..40 * DAY),
+        Bucket::Month => rng.random_range(28 * DAY..75 * DAY),
+    };
+    let edge = |rng: &mut StdRng, t: Millis| match rng.random_range(0..5) {
+        0 => t,
+        1 => t - t.rem_euclid(SLOT),
+        2 => Buckets::new(bucket, &zone, t, t + 1).unwrap().range(0).0,
+        3 => t + rng.random_range(-3 * MINUTE..3 * MINUTE),
+        _ => t + rng.random_range(-DAY..DAY),
+    };
+    let start = *events.choose(rng).unwrap();
+    let start = edge(rng, start);
+    let end = start + len;
+    // The message nearest the end, to put one in the edge window there.
+    let near = events.iter().copied().min_by_key(|e| (e - end).abs()).unwrap();
+    let end = if rng.random_bool(0.5) { near } else { end };
+    let end = edge(rng, end);
+    (start, end.max(start + 1))
+}
+
+fn describe(req: &SeriesRequest, tz: &str, team: i64, sel: &BotSelector) -> String {
+    let (stat, bucket) = (req.stat, req.buckets.bucket.as_str());
+    let (start, end) = (time::format_rfc3339(req.start), time::format_rfc3339(req.end));
+    let (filters, roles, groups, partial) = (&req.filters, &req.roles, &req.group_by, &req.plan);
+    format!(
+        "{stat:?} {bucket} tz {tz} [{start}, {end}) team {team} {sel:?} filters {filters:?} \
+         roles {roles:?} group_by {groups:?} partial windows {:?}",
+        partial.partial
+    )
+}
+
+fn random_filters(rng: &mut StdRng) -> Vec<(Dim, Vec<String>)> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    match rng.random_range(0..8) {
+        0 => vec![(Dim::ChannelType, s(&["web", "sms"]))],
+        1 => vec![(Dim::Version, s(&["v1"]))],
+        2 => vec![(Dim::Language, s(&["en"])), (Dim::ChannelType, s(&["whatsapp", "web"]))],
+        3 => vec![(Dim::CampaignSource, s(&["ads"]))],
+        _ => vec![],
+    }
+}
+
+/// Runs a seed: its history, then series and flow queries; returns what did not match.
+async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
+    // Shown with a failing test's output, for the panics of ingest and erasure checks.
+    eprintln!("analytics_property: seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rng = &mut rng;
+    // Even seeds around New York's spring change (2026-03-08), odd ones around Warsaw's
+    // (2026-03-29), Lord Howe's half-hour change (2026-04-05) and a month boundary.
+    let from =
+        ms(if seed.is_multiple_of(2) { "2026-03-03T00:00:00Z" } else { "2026-03-27T00:00:00Z" });
+    let team1 = store.create_team(&format!("t{seed}")).await.unwrap().id;
+    let team2 = store.create_team(&format!("other{seed}")).await.unwrap().id;
+    let mut model = Model::default();
+    let bots = history(store, rng, &mut model, (team1, team2), from).await;
+    let facts: Vec<Facts> = model.convs.iter().map(facts).collect();
+    // Times to put range edges at: of messages; of erased conversations' messages and starts,
+    // to put those into edge windows.
+    let times = |erased: bool, first: usize| {
+        let of = model.convs.iter().filter(|c| erased <= c.erased);
+        let of = of.flat_map(|c| ordered(&c.msgs).into_iter().take(first).map(|m| m.timestamp));
+        let mut t: Vec<Millis> = of.collect();
+        t.sort();
+        t
+    };
+    let pools = [times(false, usize::MAX), times(true, usize::MAX), times(true, 1)];
+    let events = |rng: &mut StdRng| match rng.random_range(0..4) {
+        i @ 1..=2 if !pools[i].is_empty() => &pools[i],
+        _ => &pools[0],
+    };
+
+    let mut fails = Failures::new();
+    // Every stat: the named ones (duration as its mean) and the other duration aggregates.
+    let stats: Vec<Stat> = (Stat::NAMES.split(", ").map(|n| Stat::parse("stat", n).unwrap()))
+        .chain([Agg::Sum, Agg::Min, Agg::Max].map(Stat::Duration))
+        .collect();
+    let groupings: [&[GroupKey]; 5] = [
+        &[],
+        &[GroupKey::Dim(Dim::ChannelType)],
+        &[GroupKey::Dim(Dim::Language), GroupKey::Dim(Dim::Version)],
+        &[GroupKey::Dim(Dim::CampaignSource)],
+        &[GroupKey::Dim(Dim::CampaignId), GroupKey::Dim(Dim::ChannelType)],
+    ];
+    let buckets = [Bucket::Hour, Bucket::Day, Bucket::Week, Bucket::Month];
+    for q in 0..SERIES_QUERIES {
+        let stat = *stats.choose(rng).unwrap();
+        let mut group_by = groupings.choose(rng).unwrap().to_vec();
+        // The first two queries: team 1, then team 2, per bot.
+        let (team, sel) = match (q, rng.random_range(0..12)) {
+            (0, _) | (_, 7 | 8) => (team1, BotSelector::Team(None)),
+            (_, 10) => (team1, BotSelector::Team(Some(vec![bots[bots.len() - 1].into()]))),
+            (1, _) | (_, 9) => (team2, BotSelector::Team(None)),
+            (_, 6) => (team2, BotSelector::One("b1".into())),
+            _ => (team1, BotSelector::One(bots.choose(rng).unwrap().to_string())),
+        };
+        if matches!(sel, BotSelector::Team(_)) && (q < 2 || rng.random_bool(0.7)) {
+            group_by.insert(0, GroupKey::Bot);
+        }
+        if matches!(sel, BotSelector::Team(_)) && rng.random_bool(0.2) {
+            group_by.push(GroupKey::Team);
+        }
+        let mut roles = vec![];
+        if stat == Stat::Messages {
+            if rng.random_bool(0.3) {
+                group_by.push(GroupKey::Role);
+            }
+            if rng.random_bool(0.4) {
+                roles = Role::ALL.into_iter().filter(|_| rng.random_bool(0.5)).collect();
+            }
+        }
+        let filters = random_filters(rng);
+        let tz = *ZONES.choose(rng).unwrap();
+        let req = loop {
+            let bucket = *buckets.choose(rng).unwrap();
+            let events = events(rng);
+            let (start, end) = pick_range(rng, tz, bucket, events);
+            let (f, r, g) = (filters.clone(), roles.clone(), group_by.clone());
+            let zone = parse_tz("tz", tz).unwrap();
+            if let Ok(req) = SeriesRequest::new(stat, bucket, &zone, start, end, f, r, g) {
+                break req;
+            }
+        };
+        let data = if stat.from_rollups() {
+            let cells = store.series_counters(team, &sel, &req).await.unwrap();
+            series::from_counters(&req, &cells, false)
+        } else {
+            let cells = store.series_conversations(team, &sel, &req).await.unwrap();
+            series::from_conversations(&req, &cells, false)
+        };
+        let want = brute_force(&req, &facts, team, &sel);
+        let what = describe(&req, tz, team, &sel);
+        for (kind, f) in compare(&req, &data, &want).into_iter().take(4) {
+            fail(&mut fails, kind, format!("seed {seed} series query {q}: {what}\n    {f}"));
+        }
+    }
+
+    for q in 0..FLOW_QUERIES {
+        let (team, bot) =
+            if q % 5 == 4 { (team2, "b1") } else { (team1, *bots.choose(rng).unwrap()) };
+        let bucket = *[Bucket::Hour, Bucket::Day, Bucket::Week].choose(rng).unwrap();
+        let tz = *ZONES.choose(rng).unwrap();
+        let near = events(rng);
+        let (start, end) = pick_range(rng, tz, bucket, near);
+        let active_after = *pools[0].choose(rng).unwrap() + rng.random_range(-HOUR..HOUR);
+        let filters = random_filters(rng);
+        let req = FlowRequest { start, end, plan: Plan::span(start, end), filters, active_after };
+        let got = store.flow_totals(team, bot, &req).await.unwrap();
+        let want = expected_flow(&facts, team, bot, &req);
+        if got != want {
+            let (start, end) = (time::format_rfc3339(start), time::format_rfc3339(end));
+            let what = format!(
+                "seed {seed} flow query {q}: team {team} bot {bot} [{start}, {end}) filters {:?} \
+                 active_after {} partial windows {:?}\n    {}",
+                req.filters,
+                req.active_after,
+                req.plan.partial,
+                flow_diff(&want, &got).join("\n    ")
+            );
+            fail(&mut fails, "wrong flow", what);
+        }
+    }
+    fails
+}
+
+/// Runs the seeds of one parity (`ANALYTICS_SEED` picks one) and reports every mismatch.
+async fn run_seeds(store: Arc<dyn Store>, parity: u64) {
+    let seeds: Vec<u64> = match std::env::var("ANALYTICS_SEED") {
+        Ok(s) => vec![s.parse().expect("ANALYTICS_SEED is a number")],
+        Err(_) => (0..SEEDS).collect(),
+    };
+    let mut fails = Failures::new();
+    for seed in seeds.into_iter().filter(|s| s % 2 == parity) {
+        for (kind, f) in run_seed(&store, seed).await {
+            fails.entry(kind).or_default().extend(f);
+        }
+    }
+    let report: Vec<String> = fails
+        .iter()
+        .map(|(kind, f)| {
+            format!("{} × {kind}; the first:\n{}", f.len(), f[..f.len().min(5)].join("\n"))
+        })
+        .collect();
+    assert!(fails.is_empty(), "mismatches:\n{}", report.join("\n\n"));
+}
+
+// --- Scenarios and backends ---
+
+/// Histories around New York's DST change.
+async fn histories_new_york(store: Arc<dyn Store>) {
+    run_seeds(store, 0).await;
+}
+
+/// Histories around Warsaw's and Lord Howe's DST changes and the end of March.
+async fn histories_warsaw_lord_howe(store: Arc<dyn Store>) {
+    run_seeds(store, 1).await;
+}
+
+/// One `#[tokio::test]` per scenario for a backend: `$open` evaluates to
+/// `(guard, Arc<dyn Store>)`, the guard keeping the backend's resources alive.
+macro_rules! backend_tests {
+    ($backend:ident, $open:expr, [$($scenario:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let (_guard, store) = $open;
+                    super::$scenario(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+async fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("confab.db");
+    let store = confab_store::open(path.to_str().unwrap()).await.unwrap();
+    (dir, store)
+}
+
+backend_tests!(
+    sqlite,
+    super::open_sqlite().await,
+    [histories_new_york, histories_warsaw_lord_howe]
+);

@@ -444,6 +444,16 @@ fn counter_value(stat: Stat, roles: &[Role], c: &Counters) -> Option<f64> {
     }
 }
 
+/// Whether a cell holds anything the stat is about: a group whose conversations started
+/// before the range but whose messages fall inside it has no conversations to show.
+fn counts_for(stat: Stat, roles: &[Role], c: &Counters) -> bool {
+    match stat {
+        Stat::Messages => counter_value(stat, roles, c).is_some_and(|v| v > 0.0),
+        Stat::NotHandled => c.messages.iter().any(|&n| n > 0),
+        _ => c.conversations > 0,
+    }
+}
+
 fn conversation_value(stat: Stat, c: &ConversationCell) -> Option<f64> {
     match stat {
         Stat::UniqueUsers => Some(c.users.len() as f64),
@@ -517,7 +527,7 @@ pub fn from_counters(
                 l.insert(at.min(l.len()), ("role".into(), role.as_str().into()));
                 rows.push((l, values));
             }
-        } else {
+        } else if cells.iter().any(|c| counts_for(req.stat, &req.roles, c)) {
             rows.push((
                 base,
                 cells.iter().map(|c| counter_value(req.stat, &req.roles, c)).collect(),

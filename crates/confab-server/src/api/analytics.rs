@@ -104,7 +104,7 @@ async fn usage(
 ) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
     // Another team's id is answered as an unknown one.
-    if team_id.parse::<i64>().ok() != Some(caller.team_id) {
+    if team_id != caller.team_id.to_string() {
         return Err(ApiError::NotFound("team"));
     }
     if !params.iter().any(|(k, _)| k == "stat") {

@@ -132,6 +132,9 @@ async fn conversations(
     )?;
     let (start, end) = q.range()?;
     let bucket = q.bucket(&[Bucket::Hour, Bucket::Day, Bucket::Week], Some(Bucket::Day))?;
+    if q.all("group_by").count() > 1 {
+        return Err(ApiError::invalid("group_by", "give one: channel_type or language"));
+    }
     let group_by = match q.get("group_by") {
         None => vec![],
         Some("channel_type") => vec![GroupKey::Dim(Dim::ChannelType)],
@@ -224,7 +227,7 @@ async fn team_usage(
     Params(params): Params,
 ) -> ApiResult<Json<Value>> {
     caller.require(Scope::Read)?;
-    if team_id.parse::<i64>().ok() != Some(caller.team_id) {
+    if team_id != caller.team_id.to_string() {
         return Err(ApiError::NotFound("team"));
     }
     let q = Query::new(&params, &["start_time", "end_time", "bucket"], &["group_by"])?;

@@ -76,6 +76,11 @@ pub fn parse_tz(field: &str, name: &str) -> Result<TimeZone, FieldError> {
     })
 }
 
+/// A bucket start as RFC 3339 with the zone's offset at that instant.
+fn label(at: &Zoned) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
 /// The buckets covering `[start, end)`: the first is the bucket holding `start`, the last the
 /// one holding the last millisecond before `end`.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +122,7 @@ impl Buckets {
                 ));
             }
             bounds.push(at.timestamp().as_millisecond());
-            labels.push(at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string());
+            labels.push(label(&at));
             at = bucket.next(&at).map_err(out_of_range)?;
         }
         bounds.push(at.timestamp().as_millisecond());
@@ -135,12 +140,10 @@ impl Buckets {
         if end <= start {
             return Err(FieldError::new("end_time", "must be after start_time"));
         }
-        let label = Timestamp::from_millisecond(start)
+        let at = Timestamp::from_millisecond(start)
             .map_err(|_| FieldError::new("start_time", "is out of range"))?
-            .to_zoned(tz.clone())
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string();
-        Ok(Buckets { bucket, bounds: vec![start, end], labels: vec![label] })
+            .to_zoned(tz.clone());
+        Ok(Buckets { bucket, bounds: vec![start, end], labels: vec![label(&at)] })
     }
 
     /// RFC 3339 bucket starts in the zone, as `x_values`.

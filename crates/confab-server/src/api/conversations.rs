@@ -76,17 +76,7 @@ async fn flow(
     }
     let (conv, messages) =
         state.store.get_conversation(caller.team_id, &bot_id, &conversation_id).await?;
-    let transitions: Vec<Value> = transitions(&messages)
-        .iter()
-        .filter(|t| message_id.is_none_or(|id| t.id == id))
-        .map(views::transition)
-        .collect();
-    Ok(Json(json!({
-        "bot_id": conv.bot_id,
-        "conversation_id": conv.conversation_id,
-        "user_id": conv.summary.dim(confab_core::Dim::UserId),
-        "transitions": transitions,
-    })))
+    Ok(Json(views::flow(&conv, &messages, message_id)))
 }
 
 async fn erase(

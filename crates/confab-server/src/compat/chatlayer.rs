@@ -9,7 +9,6 @@ use confab_core::FieldError;
 use confab_core::auth::{Caller, Scope};
 use confab_core::buckets::Bucket;
 use confab_core::buckets::TimeZone;
-use confab_core::flow::transitions;
 use confab_core::message::check_id;
 use confab_core::series::{
     GroupKey, SeriesData, SeriesRequest, Stat, list_values, parse_bound, push_filter,
@@ -207,17 +206,7 @@ async fn flow(
     if s.started_at < start || s.started_at >= end || s.dim(Dim::Version) != Some(version) {
         return Err(ApiError::NotFound("conversation"));
     }
-    let transitions: Vec<Value> = transitions(&messages)
-        .iter()
-        .filter(|t| message_id.is_none_or(|id| t.id == id))
-        .map(views::transition)
-        .collect();
-    Ok(Json(json!({
-        "bot_id": bot_id,
-        "conversation_id": conv.conversation_id,
-        "user_id": s.dim(Dim::UserId),
-        "transitions": transitions,
-    })))
+    Ok(Json(views::flow(&conv, &messages, message_id)))
 }
 
 async fn team_usage(

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod buckets;
 pub mod conversation;
+pub mod datapoints;
 pub mod error;
 pub mod flow;
 pub mod message;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::{Caller, Scopes};
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
+use confab_core::datapoints::SchemaInput;
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
 use confab_core::rollup::Counters;
@@ -183,6 +184,19 @@ pub trait Store: Send + Sync + 'static {
         bot_id: &str,
         req: &FlowRequest,
     ) -> Result<FlowTotals>;
+
+    /// Replaces a bot's datapoint schema (already validated); an unknown bot is created when
+    /// `create_bot` is set, otherwise it is `NotFound`.
+    async fn put_datapoint_schema(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        schema: &SchemaInput,
+    ) -> Result<()>;
+
+    /// A bot's datapoint schema as last put; `None` if it has none.
+    async fn datapoint_schema(&self, team_id: i64, bot_id: &str) -> Result<Option<SchemaInput>>;
 
     async fn create_team(&self, name: &str) -> Result<Team>;
     async fn list_teams(&self) -> Result<Vec<Team>>;

@@ -3,6 +3,7 @@
 mod admin;
 pub mod analytics;
 mod conversations;
+mod datapoints;
 mod ingest;
 pub mod views;
 
@@ -15,5 +16,6 @@ pub fn router() -> Router<AppState> {
         .merge(ingest::router())
         .merge(conversations::router())
         .merge(analytics::router())
+        .merge(datapoints::router())
         .merge(admin::router())
 }

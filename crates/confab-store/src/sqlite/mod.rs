@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::Caller;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
+use confab_core::datapoints::SchemaInput;
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
 use confab_core::rollup::Counters;
@@ -32,6 +33,7 @@ const READERS: usize = 4;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_rollups.sql")),
+    (3, include_str!("migrations/0003_datapoint_schema.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -255,6 +257,24 @@ impl Store for SqliteStore {
     ) -> Result<FlowTotals> {
         let (bot_id, req) = (bot_id.to_owned(), req.clone());
         self.read(move |c| analytics::flow_totals(c, team_id, &bot_id, &req)).await
+    }
+
+    async fn put_datapoint_schema(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        schema: &SchemaInput,
+    ) -> Result<()> {
+        let (bot_id, json) = (bot_id.to_owned(), serde_json::to_string(schema).unwrap_or_default());
+        self.writer
+            .write(move |c| write::put_datapoint_schema(c, team_id, &bot_id, create_bot, &json))
+            .await
+    }
+
+    async fn datapoint_schema(&self, team_id: i64, bot_id: &str) -> Result<Option<SchemaInput>> {
+        let bot_id = bot_id.to_owned();
+        self.read(move |c| read::datapoint_schema(c, team_id, &bot_id)).await
     }
 
     async fn create_team(&self, name: &str) -> Result<Team> {

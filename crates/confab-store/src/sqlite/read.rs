@@ -294,3 +294,20 @@ pub(super) fn caller_for_key(c: &Connection, hash: &[u8; 32]) -> Result<Option<C
     })
     .optional()?)
 }
+
+pub(super) fn datapoint_schema(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+) -> Result<Option<confab_core::datapoints::SchemaInput>> {
+    let json: Option<String> = c
+        .prepare_cached("SELECT datapoint_schema FROM bots WHERE team_id = ?1 AND bot_id = ?2")?
+        .query_row(params![team_id, bot_id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("bot"))?;
+    json.map(|j| {
+        serde_json::from_str(&j)
+            .map_err(|e| StoreError::Database(format!("stored datapoint schema: {e}")))
+    })
+    .transpose()
+}

@@ -155,6 +155,32 @@ fn insert_message(
     Ok(Some(id))
 }
 
+/// The bot's row id, creating the bot when allowed.
+fn bot_pk_or_create(c: &Connection, team_id: i64, bot_id: &str, create: bool) -> Result<i64> {
+    match bot_pk(c, team_id, bot_id)? {
+        Some(pk) => Ok(pk),
+        None if create => {
+            c.prepare_cached("INSERT INTO bots (team_id, bot_id, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![team_id, bot_id, now_millis()])?;
+            Ok(c.last_insert_rowid())
+        }
+        None => Err(StoreError::NotFound("bot")),
+    }
+}
+
+pub(super) fn put_datapoint_schema(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    create_bot: bool,
+    json: &str,
+) -> Result<()> {
+    let pk = bot_pk_or_create(c, team_id, bot_id, create_bot)?;
+    c.prepare_cached("UPDATE bots SET datapoint_schema = ?2 WHERE id = ?1")?
+        .execute(params![pk, json])?;
+    Ok(())
+}
+
 pub(super) fn ingest(
     c: &Connection,
     team_id: i64,
@@ -162,15 +188,7 @@ pub(super) fn ingest(
     create_bot: bool,
     messages: &[NewMessage],
 ) -> Result<Vec<IngestOutcome>> {
-    let bot_pk = match bot_pk(c, team_id, bot_id)? {
-        Some(pk) => pk,
-        None if create_bot => {
-            c.prepare_cached("INSERT INTO bots (team_id, bot_id, created_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![team_id, bot_id, now_millis()])?;
-            c.last_insert_rowid()
-        }
-        None => return Err(StoreError::NotFound("bot")),
-    };
+    let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot)?;
     let mut open: HashMap<&str, OpenConversation> = HashMap::new();
     let mut outcomes = Vec::with_capacity(messages.len());
     for m in messages {

@@ -49,7 +49,7 @@ fn downgrade(from: &Path, to: &Path) {
     c.execute("ATTACH DATABASE ?1 AS new", [from.to_str().unwrap()]).unwrap();
     c.execute_batch(
         "INSERT INTO teams SELECT * FROM new.teams;
-         INSERT INTO bots SELECT * FROM new.bots;
+         INSERT INTO bots SELECT id, team_id, bot_id, created_at, settings FROM new.bots;
          INSERT INTO conversations SELECT id, bot_pk, conversation_id, status, started_at,
              last_message_at, message_count, n_user, n_bot, n_agent, n_system, first_user_message,
              first_bot_message, channel_type, language, version, user_id, campaign_id,

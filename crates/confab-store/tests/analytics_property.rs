@@ -15,6 +15,9 @@
 //!
 //! A failure names its seed; `ANALYTICS_SEED=n` runs that seed alone.
 
+#[macro_use]
+mod backends;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -751,32 +754,4 @@ async fn histories_warsaw_lord_howe(store: Arc<dyn Store>) {
     run_seeds(store, 1).await;
 }
 
-/// One `#[tokio::test]` per scenario for a backend: `$open` evaluates to
-/// `(guard, Arc<dyn Store>)`, the guard keeping the backend's resources alive.
-macro_rules! backend_tests {
-    ($backend:ident, $open:expr, [$($scenario:ident),* $(,)?]) => {
-        mod $backend {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let (_guard, store) = $open;
-                    super::$scenario(store.clone()).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-async fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("confab.db");
-    let store = confab_store::open(path.to_str().unwrap()).await.unwrap();
-    (dir, store)
-}
-
-backend_tests!(
-    sqlite,
-    super::open_sqlite().await,
-    [histories_new_york, histories_warsaw_lord_howe]
-);
+backend_tests!([histories_new_york, histories_warsaw_lord_howe]);

@@ -1,7 +1,10 @@
 //! Store-level tests: the `Store` trait called directly, no HTTP. Every scenario is an
 //! `async fn(Arc<dyn Store>)` that assumes only a fresh, empty store, so the same scenarios can run
-//! on every backend; `backend_tests!` below generates one `#[tokio::test]` per scenario and
-//! backend (SQLite in a tempdir today).
+//! on every backend; `backend_tests!` (in `tests/backends`) generates one `#[tokio::test]` per
+//! scenario and backend (SQLite in a tempdir today).
+
+#[macro_use]
+mod backends;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -904,45 +907,16 @@ async fn team_scoping(store: Arc<dyn Store>) {
 // Backends
 // ---------------------------------------------------------------------------------------------
 
-/// One `#[tokio::test]` per scenario for a backend: `$open` is an expression evaluating to
-/// `(guard, Arc<dyn Store>)`, where the guard keeps the backend's resources alive.
-macro_rules! backend_tests {
-    ($backend:ident, $open:expr, [$($scenario:ident),* $(,)?]) => {
-        mod $backend {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let (_guard, store) = $open;
-                    super::$scenario(store.clone()).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-/// A fresh SQLite store in its own temporary directory.
-async fn open_sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("confab.db");
-    let store = confab_store::open(path.to_str().unwrap()).await.unwrap();
-    (dir, store)
-}
-
-backend_tests!(
-    sqlite,
-    super::open_sqlite().await,
-    [
-        idempotent_ingest,
-        summaries_out_of_order,
-        dimensions_fixed_by_earliest,
-        list_filters,
-        sort_orders,
-        cursor_pagination_stable_under_inserts,
-        delete_conversation_and_user,
-        api_keys,
-        first_team_only_once,
-        first_team_not_after_another,
-        team_scoping,
-    ]
-);
+backend_tests!([
+    idempotent_ingest,
+    summaries_out_of_order,
+    dimensions_fixed_by_earliest,
+    list_filters,
+    sort_orders,
+    cursor_pagination_stable_under_inserts,
+    delete_conversation_and_user,
+    api_keys,
+    first_team_only_once,
+    first_team_not_after_another,
+    team_scoping,
+]);

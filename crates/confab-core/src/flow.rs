@@ -8,11 +8,37 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::FieldError;
 use crate::conversation::Message;
 use crate::message::Step;
-use crate::rollup::Plan;
+use crate::rollup::{Plan, ROLLUP_DIMS};
+use crate::series::{list_values, parse_range, parse_zone, push_filter};
 use crate::summary::Dim;
 use crate::time::Millis;
+
+impl FlowRequest {
+    /// Parses `GET /v1/bots/{bot_id}/analytics/flows`: `start_time`, `end_time` (required),
+    /// `tz` (for date bounds) and filters on the rollup dimensions.
+    pub fn from_params(
+        params: &[(String, String)],
+        active_after: Millis,
+    ) -> Result<FlowRequest, FieldError> {
+        let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let tz = parse_zone(get("tz"))?;
+        let mut filters = vec![];
+        for (k, v) in params {
+            match k.as_str() {
+                "start_time" | "end_time" | "tz" => {}
+                k => match ROLLUP_DIMS.into_iter().find(|d| d.name() == k) {
+                    Some(d) => push_filter(&mut filters, d, &list_values(k, v)?),
+                    None => return Err(FieldError::new(k, "unknown query parameter")),
+                },
+            }
+        }
+        let (start, end) = parse_range(get("start_time"), get("end_time"), &tz)?;
+        Ok(FlowRequest { start, end, plan: Plan::span(start, end), filters, active_after })
+    }
+}
 
 /// The inactivity after which a conversation counts as ended, until bots have their own.
 pub const DEFAULT_INACTIVITY_MS: Millis = 10 * 60 * 1000;

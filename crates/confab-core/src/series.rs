@@ -163,6 +163,33 @@ pub fn parse_bound(field: &str, v: &str, tz: &TimeZone) -> Result<Millis, FieldE
     time::parse_rfc3339(field, v)
 }
 
+/// `start_time` and `end_time`, both required (see [`parse_bound`]), the end after the start.
+pub fn parse_range(
+    start: Option<&str>,
+    end: Option<&str>,
+    tz: &TimeZone,
+) -> Result<(Millis, Millis), FieldError> {
+    let start = parse_bound(
+        "start_time",
+        start.ok_or_else(|| FieldError::new("start_time", "is required"))?,
+        tz,
+    )?;
+    let end = parse_bound(
+        "end_time",
+        end.ok_or_else(|| FieldError::new("end_time", "is required"))?,
+        tz,
+    )?;
+    if end <= start {
+        return Err(FieldError::new("end_time", "must be after start_time"));
+    }
+    Ok((start, end))
+}
+
+/// The `tz` parameter: an IANA name, UTC when absent.
+pub fn parse_zone(name: Option<&str>) -> Result<TimeZone, FieldError> {
+    name.map_or(Ok(TimeZone::UTC), |n| crate::buckets::parse_tz("tz", n))
+}
+
 /// A validated series request; stores read `filters`, `bots`, `group_by` (never `Role`),
 /// `buckets` and `plan`.
 #[derive(Debug, Clone)]
@@ -191,10 +218,7 @@ impl SeriesRequest {
         team: bool,
     ) -> Result<(SeriesRequest, Option<Vec<String>>), FieldError> {
         let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let tz = match get("tz") {
-            Some(name) => crate::buckets::parse_tz("tz", name)?,
-            None => TimeZone::UTC,
-        };
+        let tz = parse_zone(get("tz"))?;
         let mut filters = vec![];
         let mut group_by = vec![];
         let mut roles = vec![];
@@ -252,16 +276,7 @@ impl SeriesRequest {
         if !roles.is_empty() && stat != Stat::Messages {
             return Err(FieldError::new("role", "applies to num_messages only"));
         }
-        let start = parse_bound(
-            "start_time",
-            get("start_time").ok_or_else(|| FieldError::new("start_time", "is required"))?,
-            &tz,
-        )?;
-        let end = parse_bound(
-            "end_time",
-            get("end_time").ok_or_else(|| FieldError::new("end_time", "is required"))?,
-            &tz,
-        )?;
+        let (start, end) = parse_range(get("start_time"), get("end_time"), &tz)?;
         let bucket = match get("bucket") {
             Some(b) => Bucket::parse("bucket", b)?,
             None => Bucket::Day,

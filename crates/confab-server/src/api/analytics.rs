@@ -7,12 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
 use confab_core::flow::{DEFAULT_INACTIVITY_MS, FlowRequest};
-use confab_core::rollup::{Plan, ROLLUP_DIMS};
-use confab_core::series::{
-    self, SeriesData, SeriesRequest, Stat, list_values, parse_bound, push_filter,
-};
+use confab_core::series::{self, SeriesData, SeriesRequest, Stat};
 use confab_core::time::{format_rfc3339, now_millis};
-use confab_core::{FieldError, buckets};
 use confab_store::BotSelector;
 use serde_json::{Value, json};
 
@@ -134,41 +130,14 @@ async fn flows(
     Params(params): Params,
 ) -> ApiResult<Json<Value>> {
     caller.bot(Scope::Read, &bot_id)?;
-    let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let tz = match get("tz") {
-        Some(name) => buckets::parse_tz("tz", name)?,
-        None => buckets::TimeZone::UTC,
-    };
-    let mut filters = vec![];
-    for (k, v) in &params {
-        match k.as_str() {
-            "start_time" | "end_time" | "tz" => {}
-            k => match ROLLUP_DIMS.into_iter().find(|d| d.name() == k) {
-                Some(d) => push_filter(&mut filters, d, &list_values(k, v)?),
-                None => return Err(ApiError::invalid(k.to_owned(), "unknown query parameter")),
-            },
-        }
-    }
-    let required = |k: &'static str| get(k).ok_or_else(|| FieldError::new(k, "is required"));
-    let start = parse_bound("start_time", required("start_time")?, &tz)?;
-    let end = parse_bound("end_time", required("end_time")?, &tz)?;
-    if end <= start {
-        return Err(ApiError::invalid("end_time", "must be after start_time"));
-    }
-    let req = FlowRequest {
-        start,
-        end,
-        plan: Plan::span(start, end),
-        filters,
-        active_after: now_millis() - DEFAULT_INACTIVITY_MS,
-    };
+    let req = FlowRequest::from_params(&params, now_millis() - DEFAULT_INACTIVITY_MS)?;
     let totals = state.store.flow_totals(caller.team_id, &bot_id, &req).await?;
     let graph = totals.graph();
     Ok(Json(json!({
         "data": {
             "bot_id": bot_id,
-            "start_time": format_rfc3339(start),
-            "end_time": format_rfc3339(end),
+            "start_time": format_rfc3339(req.start),
+            "end_time": format_rfc3339(req.end),
             "nodes": graph.nodes,
             "edges": graph.edges,
         }

@@ -11,7 +11,7 @@ use confab_core::buckets::Bucket;
 use confab_core::buckets::TimeZone;
 use confab_core::message::check_id;
 use confab_core::series::{
-    GroupKey, SeriesData, SeriesRequest, Stat, list_values, parse_bound, push_filter,
+    GroupKey, SeriesData, SeriesRequest, Stat, list_values, parse_range, push_filter,
 };
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -78,14 +78,7 @@ impl<'a> Query<'a> {
 
     /// `start_time` and `end_time` (RFC 3339 or a UTC date), end after start.
     fn range(&self) -> Result<(Millis, Millis), FieldError> {
-        let start =
-            parse_bound("start_time", self.get("start_time").unwrap_or_default(), &TimeZone::UTC)?;
-        let end =
-            parse_bound("end_time", self.get("end_time").unwrap_or_default(), &TimeZone::UTC)?;
-        if end <= start {
-            return Err(FieldError::new("end_time", "must be after start_time"));
-        }
-        Ok((start, end))
+        parse_range(self.get("start_time"), self.get("end_time"), &TimeZone::UTC)
     }
 
     /// The required `version` and the optional `channel_type` and `language` lists.

@@ -6,6 +6,7 @@ pub mod buckets;
 pub mod conversation;
 pub mod datapoints;
 pub mod error;
+pub mod extract;
 pub mod flow;
 pub mod message;
 pub mod query;

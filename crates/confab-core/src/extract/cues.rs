@@ -1,0 +1,345 @@
+//! The words around a value that tell what it is: "my name is …", "sorry, it's actually …",
+//! "what's your email?". English first, with the common forms in Spanish, French, German,
+//! Polish, Italian and Portuguese. Everything here is matched on lower-cased text.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::datapoints::Kind;
+
+/// How a user says their name without being asked. The name is the capture.
+static NAME_CUES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:^|[^\p{L}])(?i:my name is|my name's|name's|i am called|call me|i'm|i am|im|this is|me llamo|mi nombre es|je m'appelle|je m’appelle|je suis|mon nom est|ich heiße|ich heisse|ich bin|mein name ist|nazywam się|mam na imię|jestem|mi chiamo|il mio nome è|me chamo|meu nome é|o meu nome é)\s+(\p{L}[\p{L}'’\-]*(?:\s+\p{Lu}[\p{L}'’\-]*){0,2})",
+    )
+    .expect("a valid pattern")
+});
+
+/// The user's own name in a message that says it ("I'm Anna", "call me Bob"), when the words
+/// after the cue look like a name: capitalised, or the whole rest of a short message.
+pub(super) fn name_said(text: &str) -> Option<String> {
+    for caps in NAME_CUES.captures_iter(text) {
+        let m = caps.get(1)?;
+        let first = m.as_str().split_whitespace().next().unwrap_or_default();
+        // "call me on 555…", "I'm looking for…": a cue followed by an ordinary word.
+        if is_common_word(first) {
+            continue;
+        }
+        let rest = text[m.end()..].trim_matches(|c: char| !c.is_alphanumeric());
+        let capitalised = first.chars().next().is_some_and(char::is_uppercase);
+        if capitalised || rest.is_empty() {
+            return super::typed::parse_name(m.as_str());
+        }
+    }
+    None
+}
+
+static NAME_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:(?:hi|hello|hey|sure|yes|yeah|ok|okay|of course|sorry|oops|actually|no|hola|oui|ja|tak|sì|sim)[,!.]?\s+)*(?:(?:it's|it is|its|my name is|my name's|name's|i am|i'm|im|this is|call me|me llamo|soy|mi nombre es|je m'appelle|je suis|c'est|ich heiße|ich heisse|ich bin|mein name ist|nazywam się|mam na imię|jestem|to|mi chiamo|sono|me chamo|sou|actually)\s+)*",
+    )
+    .expect("a valid pattern")
+});
+
+pub(super) fn strip_name_prefix(text: &str) -> &str {
+    match NAME_PREFIX.find(text) {
+        Some(m) => &text[m.end()..],
+        None => text,
+    }
+}
+
+/// Words that are never (part of) a name in an answer, so "I'm fine" or "call me later" do
+/// not make one.
+const COMMON: &[&str] = &[
+    "a",
+    "about",
+    "actually",
+    "after",
+    "again",
+    "all",
+    "already",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "anyone",
+    "are",
+    "as",
+    "at",
+    "available",
+    "back",
+    "bad",
+    "be",
+    "because",
+    "before",
+    "busy",
+    "but",
+    "by",
+    "can",
+    "cannot",
+    "confused",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "done",
+    "dont",
+    "don't",
+    "email",
+    "fine",
+    "for",
+    "from",
+    "going",
+    "good",
+    "great",
+    "happy",
+    "have",
+    "having",
+    "help",
+    "her",
+    "here",
+    "him",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "interested",
+    "is",
+    "it",
+    "just",
+    "later",
+    "like",
+    "looking",
+    "maybe",
+    "me",
+    "mine",
+    "more",
+    "my",
+    "name",
+    "nervous",
+    "new",
+    "no",
+    "nope",
+    "not",
+    "now",
+    "number",
+    "of",
+    "off",
+    "ok",
+    "okay",
+    "on",
+    "one",
+    "or",
+    "our",
+    "phone",
+    "please",
+    "ready",
+    "really",
+    "right",
+    "so",
+    "sorry",
+    "still",
+    "sure",
+    "thanks",
+    "thank",
+    "that",
+    "the",
+    "their",
+    "them",
+    "there",
+    "they",
+    "this",
+    "to",
+    "tomorrow",
+    "too",
+    "trying",
+    "unsure",
+    "up",
+    "us",
+    "very",
+    "want",
+    "wanting",
+    "was",
+    "we",
+    "well",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "yes",
+    "yet",
+    "you",
+    "your",
+    "here's",
+    "calling",
+    "writing",
+    "glad",
+    "sad",
+    "tired",
+    "hungry",
+    "late",
+    "early",
+    "afraid",
+    "not",
+    "asking",
+    "wondering",
+    "curious",
+    "planning",
+    "hoping",
+    "new",
+    "online",
+    "away",
+    "en",
+    "un",
+    "una",
+    "el",
+    "la",
+    "le",
+    "de",
+    "muy",
+    "bien",
+    "très",
+    "bardzo",
+    "gut",
+    "nicht",
+    "sehr",
+    "ein",
+    "eine",
+    "skip",
+    "pass",
+    "nothing",
+    "none",
+    "n/a",
+    "na",
+    "idk",
+    "unknown",
+    "anonymous",
+    "private",
+    "secret",
+    "rather",
+    "prefer",
+    "say",
+];
+
+pub(super) fn is_common_word(w: &str) -> bool {
+    let w = w.to_lowercase();
+    let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+    COMMON.contains(&w)
+}
+
+static REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\W*(?:no|nope|skip|pass|n/?a|none|nothing|idk|i don'?t know|not sure|no idea|rather not( say)?|i'?d rather not( say)?|prefer not( to say)?|why\??|later|no thanks|no thank you|ok|okay|yes|sure)\W*$",
+    )
+    .expect("a valid pattern")
+});
+
+/// An answer that declines or stalls rather than answers.
+pub(super) fn is_refusal(text: &str) -> bool {
+    REFUSAL.is_match(text.trim())
+}
+
+static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:^|[^\p{L}])(?:sorry|actually|i mean|i meant|correction|oops|my bad|typo|wrong|not that|scratch that|instead|perdón|perdon|lo siento|en realidad|quise decir|pardon|désolé|desole|en fait|je voulais dire|entschuldigung|eigentlich|ich meinte|przepraszam|właściwie|wlasciwie|pomyłka|pomylka|scusa|anzi|desculpa|na verdade)(?:[^\p{L}]|$)",
+    )
+    .expect("a valid pattern")
+});
+
+/// Whether the user is correcting what they said before.
+pub(super) fn is_correction(text: &str) -> bool {
+    CORRECTION.is_match(text)
+}
+
+/// Words by which a bot asks for a value of this type, when the schema gives no questions.
+pub(super) fn kind_words(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Email => &["email", "e-mail", "mail address", "correo", "courriel", "adres e-mail"],
+        Kind::Phone => &[
+            "phone",
+            "number",
+            "mobile",
+            "cell",
+            "telephone",
+            "teléfono",
+            "telefono",
+            "téléphone",
+            "telefon",
+            "numer",
+            "handynummer",
+            "whatsapp",
+        ],
+        Kind::Name => &["name", "nombre", "nom", "imię", "imie", "nome", "call you"],
+        Kind::Url => &["website", "url", "link", "site", "web page", "webpage"],
+        Kind::Date => &["date", "which day", "what day", "when", "fecha", "datum", "data", "kiedy"],
+        Kind::Time => &["time", "what time", "when", "hora", "heure", "uhrzeit", "godzin"],
+        Kind::Datetime => &["date", "time", "when", "fecha", "heure", "termin", "kiedy"],
+        Kind::Money => &["budget", "price", "amount", "how much", "cost", "spend", "presupuesto"],
+        Kind::Number => &["how many", "number of", "cuántos", "combien", "wie viele", "ile"],
+        Kind::Text | Kind::Choice | Kind::Regex => &[],
+    }
+}
+
+/// Whether a bot's message asks something, rather than tells.
+pub(super) fn is_question(text: &str) -> bool {
+    static ASK: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)\?|(?:^|[^\p{L}])(?:please (?:enter|type|provide|share|give|tell|send|leave|choose|select|pick)|tell me|let me know|enter your|type your|provide your|share your|what's your|what is your|may i have|can i have|could i have|can you give|podaj|proszę podać|indique|indica|dime|geben sie|bitte)",
+        )
+        .expect("a valid pattern")
+    });
+    ASK.is_match(text)
+}
+
+/// "first" → 1 … "tenth" → 10, for picking a choice by position.
+pub(super) fn ordinal(w: &str) -> Option<usize> {
+    const ORDINALS: [&str; 10] = [
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth",
+    ];
+    ORDINALS.iter().position(|o| *o == w).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_said_with_cues() {
+        assert_eq!(name_said("Hi, I'm Anna and I need help").as_deref(), Some("Anna"));
+        assert_eq!(name_said("my name is John Smith").as_deref(), Some("John Smith"));
+        assert_eq!(name_said("Hola, me llamo Lucía García").as_deref(), Some("Lucía García"));
+        assert_eq!(name_said("Nazywam się Paweł").as_deref(), Some("Paweł"));
+        assert_eq!(name_said("I'm looking for a room"), None);
+        assert_eq!(name_said("call me on 555 0100"), None);
+        assert_eq!(name_said("I'm fine thanks"), None);
+        assert_eq!(name_said("this is urgent, please help"), None);
+    }
+
+    #[test]
+    fn corrections_and_refusals() {
+        assert!(is_correction("Sorry, it's actually bob@example.com"));
+        assert!(is_correction("oops typo: 555 0199"));
+        assert!(is_correction("Przepraszam, mój email to x@y.pl"));
+        assert!(!is_correction("my email is bob@example.com"));
+        assert!(is_refusal("I'd rather not say"));
+        assert!(is_refusal("no"));
+        assert!(!is_refusal("Anna"));
+    }
+
+    #[test]
+    fn questions_are_recognised() {
+        assert!(is_question("What's your email?"));
+        assert!(is_question("Please enter your phone number"));
+        assert!(!is_question("Thanks, got it."));
+    }
+}

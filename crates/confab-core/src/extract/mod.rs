@@ -1,0 +1,362 @@
+//! Datapoint extraction without an LLM: a walk over a conversation's messages that remembers
+//! which value the bot just asked for, reads the user's next message by that value's type, and
+//! also picks up values that announce themselves (an email, a phone, "my name is …"). The walk
+//! is a fold over messages with a small [`State`], so ingest can continue it one message at a
+//! time (provisional values) and the finaliser can run it over the whole transcript.
+
+mod cues;
+pub mod numbers;
+mod typed;
+pub mod when;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use typed::display;
+
+use crate::buckets::TimeZone;
+use crate::datapoints::{Definition, Kind, Schema};
+use crate::time::Millis;
+use crate::{FieldError, Role};
+
+/// What extraction needs to know about the bot besides its schema.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Where a phone number without a country code is read as local.
+    pub region: Option<phonenumber::country::Id>,
+    /// The zone dates and times are said in ("tomorrow", "at 5").
+    pub zone: TimeZone,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context { region: None, zone: TimeZone::UTC }
+    }
+}
+
+impl Context {
+    /// From a bot's settings: a two-letter region (`US`, `PL`) and an IANA zone.
+    pub fn new(region: Option<&str>, zone: Option<&str>) -> Result<Context, FieldError> {
+        let region = match region {
+            Some(r) => Some(r.to_ascii_uppercase().parse().map_err(|_| {
+                FieldError::new("phone_region", format!("`{r}` is not a known region code"))
+            })?),
+            None => None,
+        };
+        let zone = match zone {
+            Some(z) => crate::buckets::parse_tz("timezone", z)?,
+            None => TimeZone::UTC,
+        };
+        Ok(Context { region, zone })
+    }
+}
+
+/// One message as extraction sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    pub role: Role,
+    pub text: &'a str,
+    pub at: Millis,
+}
+
+/// A value found, with the index of the turn it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Found {
+    pub value: Value,
+    pub turn: usize,
+}
+
+/// What the walk remembers between messages; stored with the conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Keys the bot's last question asked for, not yet answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
+    /// The key the user gave last, which a correction ("sorry, it's actually …") replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    /// Keys with a value, so that a second email goes to a second email key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filled: Vec<String>,
+}
+
+/// Runs the whole walk: every value found, the latest for each key.
+pub fn extract(schema: &Schema, turns: &[Turn], ctx: &Context) -> BTreeMap<String, Found> {
+    let mut state = State::default();
+    let mut found = BTreeMap::new();
+    for (i, turn) in turns.iter().enumerate() {
+        for (key, value) in step(schema, &mut state, turn, ctx) {
+            found.insert(key, Found { value, turn: i });
+        }
+    }
+    found
+}
+
+/// Takes one message into the walk; returns the values it gives, which replace earlier ones.
+pub fn step(
+    schema: &Schema,
+    state: &mut State,
+    turn: &Turn,
+    ctx: &Context,
+) -> Vec<(String, Value)> {
+    if schema.definitions.is_empty() {
+        return vec![];
+    }
+    match turn.role {
+        Role::Bot | Role::Agent => {
+            let asked = asked_for(schema, turn.text);
+            if !asked.is_empty() {
+                state.pending = asked;
+            } else if cues::is_question(turn.text) {
+                state.pending.clear();
+            }
+            vec![]
+        }
+        Role::System => vec![],
+        Role::User => {
+            let out = user_turn(schema, state, turn, ctx);
+            for (key, _) in &out {
+                state.pending.retain(|k| k != key);
+                if !state.filled.contains(key) {
+                    state.filled.push(key.clone());
+                }
+                state.last = Some(key.clone());
+            }
+            out
+        }
+    }
+}
+
+/// The keys a bot's message asks for: by the schema's questions, or, for definitions without
+/// any, by the key's words or its type's words in a message that asks something.
+fn asked_for(schema: &Schema, text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let question = cues::is_question(text);
+    schema
+        .definitions
+        .iter()
+        .filter(|d| {
+            if !d.questions.is_empty() {
+                return d.questions.iter().any(|q| q.asked_in(text));
+            }
+            question
+                && (typed::contains_words(&lower, &key_words(&d.key))
+                    || cues::kind_words(d.kind).iter().any(|w| typed::contains_words(&lower, w)))
+        })
+        .map(|d| d.key.clone())
+        .collect()
+}
+
+/// "booking_date", "bookingDate", "Booking Date" → "booking date".
+fn key_words(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c == '_' || c == '-' || c.is_whitespace() {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        out.extend(c.to_lowercase());
+    }
+    out.trim().to_owned()
+}
+
+fn definition<'s>(schema: &'s Schema, key: &str) -> Option<&'s Definition> {
+    schema.definitions.iter().find(|d| d.key == key)
+}
+
+fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<(String, Value)> {
+    let text = turn.text;
+    let now = Timestamp::from_millisecond(turn.at)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(ctx.zone.clone());
+    let lower = text.to_lowercase();
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let put = |out: &mut Vec<(String, Value)>, key: &str, value: Value| {
+        if !out.iter().any(|(k, _)| k == key) {
+            out.push((key.to_owned(), value));
+        }
+    };
+
+    // 1. The answer to what the bot asked.
+    for key in &state.pending {
+        if let Some(d) = definition(schema, key)
+            && let Some(v) = typed::parse_answer(d, text, ctx, &now)
+        {
+            put(&mut out, key, v);
+        }
+    }
+
+    // 2. A correction of the last value given, read by that value's type.
+    if cues::is_correction(text)
+        && let Some(d) = state.last.as_deref().and_then(|k| definition(schema, k))
+        && let Some(v) = typed::parse_answer(d, text, ctx, &now)
+    {
+        put(&mut out, &d.key, v);
+    }
+
+    // 3. Values that say what they are, wherever they appear.
+    for kind in [Kind::Email, Kind::Phone, Kind::Url] {
+        let defs: Vec<&Definition> = schema.definitions.iter().filter(|d| d.kind == kind).collect();
+        if defs.is_empty() {
+            continue;
+        }
+        for value in typed::find_unsolicited(kind, text, ctx) {
+            let value = Value::String(value);
+            if out.iter().any(|(k, v)| *v == value && defs.iter().any(|d| d.key == *k)) {
+                continue;
+            }
+            let target = defs
+                .iter()
+                .find(|d| typed::contains_words(&lower, &key_words(&d.key)))
+                .or_else(|| defs.iter().find(|d| state.pending.contains(&d.key)))
+                .or_else(|| defs.iter().find(|d| !state.filled.contains(&d.key)))
+                .or_else(|| {
+                    // Every key of the kind has a value: a correction replaces the last given.
+                    defs.iter().rev().find(|d| state.last.as_deref() == Some(d.key.as_str()))
+                })
+                .or(defs.first());
+            if let Some(d) = target {
+                put(&mut out, &d.key, value);
+            }
+        }
+    }
+
+    // 4. A name said with a cue ("I'm Anna", "me llamo …").
+    if let Some(d) = schema.definitions.iter().find(|d| d.kind == Kind::Name)
+        && let Some(name) = cues::name_said(text)
+    {
+        put(&mut out, &d.key, Value::String(name));
+    }
+
+    // 5. A key named by the user ("my budget is 500 bucks", "order number AB123456"): what
+    //    follows the key's words, read by its type.
+    for d in &schema.definitions {
+        if matches!(d.kind, Kind::Text | Kind::Name | Kind::Email | Kind::Phone | Kind::Url) {
+            continue;
+        }
+        let words = key_words(&d.key);
+        if let Some(at) = find_words(&lower, &words) {
+            let rest = &text[at + words.len()..];
+            if let Some(v) = typed::parse_answer(d, rest, ctx, &now) {
+                put(&mut out, &d.key, v);
+            }
+        }
+    }
+    out
+}
+
+/// The byte offset of `needle` as whole words in `hay` (both lower-cased).
+fn find_words(hay: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.match_indices(needle).map(|(i, _)| i).find(|&i| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + needle.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapoints::SchemaInput;
+    use serde_json::json;
+
+    fn schema(v: Value) -> Schema {
+        serde_json::from_value::<SchemaInput>(json!({ "datapoints": v }))
+            .unwrap()
+            .validate()
+            .unwrap()
+    }
+
+    fn turns<'a>(script: &[(&'a str, &'a str)]) -> Vec<Turn<'a>> {
+        script
+            .iter()
+            .enumerate()
+            .map(|(i, (role, text))| Turn {
+                role: Role::parse(role).unwrap(),
+                text,
+                at: 1_700_000_000_000 + i as i64 * 1000,
+            })
+            .collect()
+    }
+
+    fn values(found: &BTreeMap<String, Found>) -> BTreeMap<&str, Value> {
+        found.iter().map(|(k, f)| (k.as_str(), f.value.clone())).collect()
+    }
+
+    #[test]
+    fn answers_pair_with_questions_and_corrections_replace() {
+        let s = schema(json!([
+            {"key": "Name", "type": "name"},
+            {"key": "Email", "type": "email"},
+            {"key": "Phone", "type": "phone"},
+            {"key": "Plan", "type": "choice", "values": ["Basic", "Pro"]}
+        ]));
+        let t = turns(&[
+            ("bot", "Hi! Call us at (415) 555-2671. What's your name?"),
+            ("user", "anna kowalska"),
+            ("bot", "Thanks Anna. Your email?"),
+            ("user", "anna@example.com"),
+            ("user", "sorry, it's actually anna.k@example.com"),
+            ("bot", "Which plan would you like?"),
+            ("user", "Pro please, and call me on 212 555 0123"),
+        ]);
+        let ctx = Context::new(Some("US"), None).unwrap();
+        let found = extract(&s, &t, &ctx);
+        assert_eq!(
+            values(&found),
+            BTreeMap::from([
+                ("Name", json!("Anna Kowalska")),
+                ("Email", json!("anna.k@example.com")),
+                ("Phone", json!("+12125550123")),
+                ("Plan", json!("Pro")),
+            ])
+        );
+        assert_eq!(found["Email"].turn, 4);
+    }
+
+    #[test]
+    fn the_walk_resumes_from_its_state() {
+        let s =
+            schema(json!([{"key": "Company", "type": "text"}, {"key": "Name", "type": "name"}]));
+        let t =
+            turns(&[("bot", "What is your company?"), ("user", "Acme Ltd"), ("user", "I'm Bob")]);
+        let ctx = Context::default();
+        let whole = extract(&s, &t, &ctx);
+        let mut state = State::default();
+        let mut one_by_one = BTreeMap::new();
+        for turn in &t {
+            // The state survives a round trip through the store.
+            state = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+            for (k, v) in step(&s, &mut state, turn, &ctx) {
+                one_by_one.insert(k, v);
+            }
+        }
+        assert_eq!(
+            values(&whole),
+            one_by_one.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
+        );
+        assert_eq!(one_by_one["Company"], json!("Acme Ltd"));
+        assert_eq!(one_by_one["Name"], json!("Bob"));
+    }
+
+    #[test]
+    fn key_words_split_every_style() {
+        assert_eq!(key_words("booking_date"), "booking date");
+        assert_eq!(key_words("bookingDate"), "booking date");
+        assert_eq!(key_words("Booking Date"), "booking date");
+    }
+}

@@ -216,6 +216,74 @@ impl SchemaInput {
     }
 }
 
+/// How a value was obtained. Explicit values (posted by the bot) win over extraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Explicit,
+    Rule,
+    Llm,
+}
+
+impl Method {
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(c: i64) -> Option<Method> {
+        [Method::Explicit, Method::Rule, Method::Llm].get(usize::try_from(c).ok()?).copied()
+    }
+}
+
+/// One key's value in a conversation, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datapoint {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub method: Method,
+    /// The message it was read from: its client id (if it had one) and time.
+    pub message_id: Option<String>,
+    pub message_at: Option<crate::time::Millis>,
+    pub updated_at: crate::time::Millis,
+}
+
+/// A value to store: what the store needs besides the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDatapoint {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub method: Method,
+    /// The message's row id, for extracted values.
+    pub message_pk: Option<i64>,
+}
+
+/// A conversation's values as the API shows them: `{key: {value, method, status, …}}`, where
+/// `status` is `final` once the conversation has ended.
+pub fn values_json(values: &[Datapoint], ended: bool) -> serde_json::Value {
+    let status = if ended { "final" } else { "provisional" };
+    let map: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|d| {
+            let v = serde_json::json!({
+                "value": d.value,
+                "method": d.method,
+                "status": status,
+                "message_id": d.message_id,
+                "message_at": d.message_at.map(crate::time::format_rfc3339),
+                "updated_at": crate::time::format_rfc3339(d.updated_at),
+            });
+            (d.key.clone(), v)
+        })
+        .collect();
+    serde_json::Value::Object(map)
+}
+
+impl Schema {
+    pub fn definition(&self, key: &str) -> Option<&Definition> {
+        self.definitions.iter().find(|d| d.key == key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

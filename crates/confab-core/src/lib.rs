@@ -2,6 +2,7 @@
 //! how a conversation's summary is derived. No I/O here: the store persists, the server speaks HTTP.
 
 pub mod auth;
+pub mod bot;
 pub mod buckets;
 pub mod conversation;
 pub mod datapoints;
@@ -14,6 +15,7 @@ pub mod rollup;
 pub mod series;
 pub mod summary;
 pub mod time;
+pub mod webhook;
 
 pub use error::FieldError;
 pub use message::{Campaign, MessageInput, NewMessage, Role, Step};

@@ -18,6 +18,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// A known path with another method; axum adds the `Allow` header.
     #[error("this method is not allowed here; see the Allow header")]
     MethodNotAllowed,
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -58,6 +62,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(why) => ApiError::Conflict(why),
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
             StoreError::Database(m) => ApiError::Internal(m),
         }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod compat;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,11 +27,15 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub struct Config {
     /// Whether a message for an unknown bot creates it in the caller's team.
     pub create_bots: bool,
+    /// Whether [`serve`] runs the finaliser and webhook sender (tests drive them by hand).
+    pub background_jobs: bool,
+    /// The optional LLM pass at finalisation.
+    pub llm: Option<jobs::finalise::LlmConfig>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { create_bots: true }
+        Config { create_bots: true, background_jobs: true, llm: None }
     }
 }
 
@@ -73,7 +78,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let jobs = match state.config.background_jobs {
+        true => jobs::spawn(state.clone(), stop_rx),
+        false => vec![],
+    };
     let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    // Jobs finish their round (a delivery in flight is recorded) before the store closes.
+    let _ = stop_tx.send(true);
+    for job in jobs {
+        let _ = job.await;
+    }
     store.close().await;
     result
 }

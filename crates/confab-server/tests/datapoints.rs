@@ -95,7 +95,12 @@ async fn only_admins_replace_and_keys_stay_in_their_team_and_bots() {
 
 #[tokio::test]
 async fn without_bot_creation_an_unknown_bot_is_not_found() {
-    let app = common::spawn_app_with(Config { create_bots: false }).await;
+    let app = common::spawn_app_with(Config {
+        create_bots: false,
+        background_jobs: false,
+        ..Config::default()
+    })
+    .await;
     let (status, body) = app.call(Method::PUT, &app.admin_key, PATH, Some(&schema())).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     app.stop().await;

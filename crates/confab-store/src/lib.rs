@@ -8,13 +8,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::{Caller, Scopes};
+use confab_core::bot::BotSettings;
+use confab_core::conversation::Status;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
-use confab_core::datapoints::SchemaInput;
+use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
 use confab_core::rollup::Counters;
 use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::Millis;
+use confab_core::webhook::{DeliveryState, Events, NewWebhook};
 
 pub use sqlite::SqliteStore;
 
@@ -23,6 +26,9 @@ pub enum StoreError {
     /// The thing asked for does not exist in the caller's team.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request conflicts with the thing's state (retrying a delivered delivery).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The store is shutting down or its writer has stopped; nothing was written.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -94,6 +100,67 @@ pub struct OffsetFilter {
     pub from: Option<Millis>,
     pub to: Option<Millis>,
     pub channels: Option<ChannelMatch>,
+}
+
+/// A conversation idle past its bot's timeout, with what finalising it needs.
+#[derive(Debug, Clone)]
+pub struct IdleConversation {
+    pub pk: i64,
+    pub team_id: i64,
+    pub bot_id: String,
+    /// Finalising succeeds only if this is still the last message's time (no message came in
+    /// meanwhile).
+    pub last_message_at: Millis,
+    pub schema: Option<SchemaInput>,
+    pub settings: BotSettings,
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: i64,
+    pub bot_id: String,
+    pub url: String,
+    pub events: Events,
+    pub secret: String,
+    pub created_at: Millis,
+}
+
+/// One event's delivery to one subscriber, as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    /// When it is tried next (pending only).
+    pub next_attempt_at: Option<Millis>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub delivered_at: Option<Millis>,
+}
+
+/// A delivery claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub url: String,
+    pub secret: String,
+    pub event_id: String,
+    pub event: String,
+    pub payload: String,
+    /// Tries before this one.
+    pub attempts: u32,
+}
+
+/// How sending a delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryResult {
+    Delivered { status: u16 },
+    Failed { status: Option<u16>, error: String },
 }
 
 #[async_trait]
@@ -197,6 +264,106 @@ pub trait Store: Send + Sync + 'static {
 
     /// A bot's datapoint schema as last put; `None` if it has none.
     async fn datapoint_schema(&self, team_id: i64, bot_id: &str) -> Result<Option<SchemaInput>>;
+
+    /// A bot's settings (defaults until put).
+    async fn bot_settings(&self, team_id: i64, bot_id: &str) -> Result<BotSettings>;
+
+    /// Replaces a bot's settings (already validated).
+    async fn put_bot_settings(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        settings: &BotSettings,
+    ) -> Result<()>;
+
+    /// A conversation's datapoints and status (`ended` = final values).
+    async fn conversation_datapoints(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Status, Vec<Datapoint>)>;
+
+    /// Sets explicit values (checked against the schema by the caller); `None` removes a key's
+    /// explicit value, letting extraction fill it again at finalisation.
+    async fn put_explicit_datapoints(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+        values: Vec<(String, Option<serde_json::Value>)>,
+    ) -> Result<(Status, Vec<Datapoint>)>;
+
+    /// The datapoints of several conversations of `team_id` (by numeric id).
+    async fn datapoints_of(
+        &self,
+        team_id: i64,
+        conversation_pks: &[i64],
+    ) -> Result<Vec<(i64, Vec<Datapoint>)>>;
+
+    /// Active conversations whose bot's inactivity timeout has passed at `now`, oldest first.
+    async fn idle_conversations(&self, now: Millis, limit: u32) -> Result<Vec<IdleConversation>>;
+
+    /// Ends an idle conversation with its final extracted values (explicit values stay), and
+    /// queues its `conversation.ended` (and `datapoints.updated`, when values changed) events —
+    /// only if it is still active with the same last message; returns whether it did. This
+    /// compare-and-set is what makes finalisation happen once, however many finalisers race.
+    async fn finalise(
+        &self,
+        pk: i64,
+        last_message_at: Millis,
+        values: Vec<NewDatapoint>,
+        now: Millis,
+    ) -> Result<bool>;
+
+    async fn create_webhook(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        webhook: &NewWebhook,
+    ) -> Result<Webhook>;
+    async fn list_webhooks(&self, team_id: i64, bot_id: &str) -> Result<Vec<Webhook>>;
+    async fn get_webhook(&self, team_id: i64, bot_id: &str, webhook_id: i64) -> Result<Webhook>;
+    /// Removes a subscription and its deliveries.
+    async fn delete_webhook(&self, team_id: i64, bot_id: &str, webhook_id: i64) -> Result<()>;
+    /// A subscription's deliveries, newest first, optionally in one state; `before` pages on.
+    async fn list_deliveries(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        webhook_id: i64,
+        state: Option<DeliveryState>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+    /// Puts a dead (or pending) delivery back in line to be sent at `now`, attempts reset.
+    async fn retry_delivery(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        webhook_id: i64,
+        delivery_id: i64,
+        now: Millis,
+    ) -> Result<Delivery>;
+    /// Takes up to `limit` pending deliveries due at `now` and leases them until `lease_until`
+    /// (another sender skips them meanwhile; a crashed sender's lease runs out and they are
+    /// taken again).
+    async fn claim_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>>;
+    /// Records a try: delivered, or failed and due again at `retry_at` (dead when `None`).
+    async fn record_delivery(
+        &self,
+        delivery_id: i64,
+        result: DeliveryResult,
+        retry_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<()>;
 
     async fn create_team(&self, name: &str) -> Result<Team>;
     async fn list_teams(&self) -> Result<Vec<Team>>;

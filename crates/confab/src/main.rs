@@ -211,7 +211,8 @@ async fn run_server(store: Arc<dyn Store>, args: &ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let state = AppState::new(store, Config { create_bots: !args.no_create_bots });
+    let state =
+        AppState::new(store, Config { create_bots: !args.no_create_bots, ..Config::default() });
     tracing::info!(address = %args.listen, "Confab is serving");
     println!("Confab is listening on http://{}", listener.local_addr()?);
     confab_server::serve(listener, state, shutdown_signal()).await?;

@@ -85,6 +85,15 @@ pub struct State {
 
 /// Runs the whole walk: every value found, the latest for each key.
 pub fn extract(schema: &Schema, turns: &[Turn], ctx: &Context) -> BTreeMap<String, Found> {
+    extract_with_state(schema, turns, ctx).0
+}
+
+/// [`extract`], with the state the walk ends in (to continue it with later messages).
+pub fn extract_with_state(
+    schema: &Schema,
+    turns: &[Turn],
+    ctx: &Context,
+) -> (BTreeMap<String, Found>, State) {
     let mut state = State::default();
     let mut found = BTreeMap::new();
     for (i, turn) in turns.iter().enumerate() {
@@ -92,7 +101,7 @@ pub fn extract(schema: &Schema, turns: &[Turn], ctx: &Context) -> BTreeMap<Strin
             found.insert(key, Found { value, turn: i });
         }
     }
-    found
+    (found, state)
 }
 
 /// Takes one message into the walk; returns the values it gives, which replace earlier ones.
@@ -171,10 +180,6 @@ fn key_words(key: &str) -> String {
     out.trim().to_owned()
 }
 
-fn definition<'s>(schema: &'s Schema, key: &str) -> Option<&'s Definition> {
-    schema.definitions.iter().find(|d| d.key == key)
-}
-
 fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<(String, Value)> {
     let text = turn.text;
     let now = Timestamp::from_millisecond(turn.at)
@@ -190,7 +195,7 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
 
     // 1. The answer to what the bot asked.
     for key in &state.pending {
-        if let Some(d) = definition(schema, key)
+        if let Some(d) = schema.definition(key)
             && let Some(v) = typed::parse_answer(d, text, ctx, &now)
         {
             put(&mut out, key, v);
@@ -199,7 +204,7 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
 
     // 2. A correction of the last value given, read by that value's type.
     if cues::is_correction(text)
-        && let Some(d) = state.last.as_deref().and_then(|k| definition(schema, k))
+        && let Some(d) = state.last.as_deref().and_then(|k| schema.definition(k))
         && let Some(v) = typed::parse_answer(d, text, ctx, &now)
     {
         put(&mut out, &d.key, v);
@@ -254,6 +259,43 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
         }
     }
     out
+}
+
+/// A value given for `def` from outside the walk — posted by the bot or proposed by the LLM —
+/// checked and put in canonical form by the same parser that reads messages. A number counts
+/// for `number` and `money`; `{amount, currency}` for `money`; anything else must be a string.
+pub fn parse_value(def: &Definition, value: &Value, ctx: &Context, at: Millis) -> Option<Value> {
+    let now =
+        Timestamp::from_millisecond(at).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(ctx.zone.clone());
+    match (def.kind, value) {
+        (Kind::Number, Value::Number(_)) => Some(value.clone()),
+        (Kind::Money, Value::Number(n)) => Some(serde_json::json!({"amount": n, "currency": null})),
+        (Kind::Money, Value::Object(o)) => {
+            let amount = o.get("amount").filter(|a| a.is_number())?;
+            let currency = match o.get("currency") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(c))
+                    if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) =>
+                {
+                    Some(c.to_ascii_uppercase())
+                }
+                Some(_) => return None,
+            };
+            Some(serde_json::json!({"amount": amount, "currency": currency}))
+        }
+        (Kind::Choice, Value::String(s)) => def
+            .values
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(s.trim()))
+            .map(|v| Value::String(v.clone())),
+        (Kind::Regex, Value::String(s)) => {
+            // The whole value must match, not merely contain a match.
+            let m = def.pattern.as_ref()?.find(s.trim())?;
+            (m.len() == s.trim().len()).then(|| Value::String(m.as_str().to_owned()))
+        }
+        (_, Value::String(s)) => typed::parse_answer(def, s, ctx, &now),
+        _ => None,
+    }
 }
 
 /// The byte offset of `needle` as whole words in `hay` (both lower-cased).

@@ -2,43 +2,12 @@
 
 use confab_core::conversation::{Conversation, Message};
 use confab_core::flow::{Transition, transitions};
-use confab_core::message::Role;
 use confab_core::summary::Dim;
 use confab_core::time::format_rfc3339;
 use serde_json::{Value, json};
 
 pub fn conversation(c: &Conversation) -> Value {
-    let s = &c.summary;
-    let campaign = match (s.dim(Dim::CampaignId), s.dim(Dim::CampaignSource)) {
-        (None, None) => Value::Null,
-        (id, source) => json!({ "id": id, "source": source }),
-    };
-    json!({
-        "id": c.conversation_id,
-        "numeric_id": c.pk,
-        "bot_id": c.bot_id,
-        "status": c.status.as_str(),
-        "started_at": format_rfc3339(s.started_at),
-        "last_message_at": format_rfc3339(s.last_message_at),
-        "duration_seconds": s.duration_ms() as f64 / 1000.0,
-        "message_count": s.message_count(),
-        "messages_by_role": {
-            "user": s.count(Role::User),
-            "bot": s.count(Role::Bot),
-            "agent": s.count(Role::Agent),
-            "system": s.count(Role::System),
-        },
-        "first_user_message": s.first_user_message,
-        "first_bot_message": s.first_bot_message,
-        "channel_type": s.dim(Dim::ChannelType),
-        "language": s.dim(Dim::Language),
-        "version": s.dim(Dim::Version),
-        "user_id": s.dim(Dim::UserId),
-        "campaign": campaign,
-        "type": s.dim(Dim::Type),
-        "session_id": s.dim(Dim::SessionId),
-        "metadata": s.metadata,
-    })
+    c.to_json()
 }
 
 pub fn message(m: &Message) -> Value {

@@ -22,8 +22,10 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// A server whose background jobs are off: tests run the finaliser and sender by hand, with
+/// the clock they choose.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Config::default()).await
+    spawn_app_with(Config { background_jobs: false, ..Config::default() }).await
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {

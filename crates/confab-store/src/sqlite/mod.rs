@@ -3,9 +3,11 @@
 //! search.
 
 mod analytics;
+mod datapoints;
 mod read;
 mod rollup;
 mod rows;
+mod webhooks;
 mod write;
 mod writer;
 
@@ -15,16 +17,23 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::Caller;
+use confab_core::bot::BotSettings;
+use confab_core::conversation::Status;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
-use confab_core::datapoints::SchemaInput;
+use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
 use confab_core::rollup::Counters;
 use confab_core::series::{Cells, ConversationCell, SeriesRequest};
+use confab_core::time::{Millis, now_millis};
+use confab_core::webhook::{DeliveryState, NewWebhook};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
-use crate::{ApiKeyInfo, Bot, BotSelector, NewKey, OffsetFilter, Result, Store, StoreError, Team};
+use crate::{
+    ApiKeyInfo, Bot, BotSelector, Delivery, DeliveryResult, DueDelivery, IdleConversation, NewKey,
+    OffsetFilter, Result, Store, StoreError, Team, Webhook,
+};
 use writer::Writer;
 
 const READERS: usize = 4;
@@ -34,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_rollups.sql")),
     (3, include_str!("migrations/0003_datapoint_schema.sql")),
+    (4, include_str!("migrations/0004_datapoints.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -275,6 +285,155 @@ impl Store for SqliteStore {
     async fn datapoint_schema(&self, team_id: i64, bot_id: &str) -> Result<Option<SchemaInput>> {
         let bot_id = bot_id.to_owned();
         self.read(move |c| read::datapoint_schema(c, team_id, &bot_id)).await
+    }
+
+    async fn bot_settings(&self, team_id: i64, bot_id: &str) -> Result<BotSettings> {
+        let bot_id = bot_id.to_owned();
+        self.read(move |c| datapoints::bot_settings(c, team_id, &bot_id)).await
+    }
+
+    async fn put_bot_settings(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        settings: &BotSettings,
+    ) -> Result<()> {
+        let (bot_id, settings) = (bot_id.to_owned(), settings.clone());
+        self.writer
+            .write(move |c| {
+                datapoints::put_bot_settings(c, team_id, &bot_id, create_bot, &settings)
+            })
+            .await
+    }
+
+    async fn conversation_datapoints(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+    ) -> Result<(Status, Vec<Datapoint>)> {
+        let (bot_id, id) = (bot_id.to_owned(), conversation_id.to_owned());
+        self.read(move |c| datapoints::conversation_datapoints(c, team_id, &bot_id, &id)).await
+    }
+
+    async fn put_explicit_datapoints(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        conversation_id: &str,
+        values: Vec<(String, Option<serde_json::Value>)>,
+    ) -> Result<(Status, Vec<Datapoint>)> {
+        let (bot_id, id) = (bot_id.to_owned(), conversation_id.to_owned());
+        let now = now_millis();
+        self.writer
+            .write(move |c| datapoints::put_explicit(c, team_id, &bot_id, &id, &values, now))
+            .await
+    }
+
+    async fn datapoints_of(
+        &self,
+        team_id: i64,
+        conversation_pks: &[i64],
+    ) -> Result<Vec<(i64, Vec<Datapoint>)>> {
+        let pks = conversation_pks.to_vec();
+        self.read(move |c| datapoints::datapoints_of(c, team_id, &pks)).await
+    }
+
+    async fn idle_conversations(&self, now: Millis, limit: u32) -> Result<Vec<IdleConversation>> {
+        self.read(move |c| datapoints::idle_conversations(c, now, limit)).await
+    }
+
+    async fn finalise(
+        &self,
+        pk: i64,
+        last_message_at: Millis,
+        values: Vec<NewDatapoint>,
+        now: Millis,
+    ) -> Result<bool> {
+        self.writer.write(move |c| datapoints::finalise(c, pk, last_message_at, values, now)).await
+    }
+
+    async fn create_webhook(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        create_bot: bool,
+        webhook: &NewWebhook,
+    ) -> Result<Webhook> {
+        let (bot_id, w) = (bot_id.to_owned(), webhook.clone());
+        let now = now_millis();
+        self.writer
+            .write(move |c| webhooks::create_webhook(c, team_id, &bot_id, create_bot, &w, now))
+            .await
+    }
+
+    async fn list_webhooks(&self, team_id: i64, bot_id: &str) -> Result<Vec<Webhook>> {
+        let bot_id = bot_id.to_owned();
+        self.read(move |c| webhooks::list_webhooks(c, team_id, &bot_id)).await
+    }
+
+    async fn get_webhook(&self, team_id: i64, bot_id: &str, webhook_id: i64) -> Result<Webhook> {
+        let bot_id = bot_id.to_owned();
+        self.read(move |c| webhooks::get_webhook(c, team_id, &bot_id, webhook_id)).await
+    }
+
+    async fn delete_webhook(&self, team_id: i64, bot_id: &str, webhook_id: i64) -> Result<()> {
+        let bot_id = bot_id.to_owned();
+        self.writer.write(move |c| webhooks::delete_webhook(c, team_id, &bot_id, webhook_id)).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        webhook_id: i64,
+        state: Option<DeliveryState>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let bot_id = bot_id.to_owned();
+        self.read(move |c| {
+            webhooks::list_deliveries(c, team_id, &bot_id, webhook_id, state, before, limit)
+        })
+        .await
+    }
+
+    async fn retry_delivery(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        webhook_id: i64,
+        delivery_id: i64,
+        now: Millis,
+    ) -> Result<Delivery> {
+        let bot_id = bot_id.to_owned();
+        self.writer
+            .write(move |c| {
+                webhooks::retry_delivery(c, team_id, &bot_id, webhook_id, delivery_id, now)
+            })
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        self.writer.write(move |c| webhooks::claim_deliveries(c, now, lease_until, limit)).await
+    }
+
+    async fn record_delivery(
+        &self,
+        delivery_id: i64,
+        result: DeliveryResult,
+        retry_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<()> {
+        self.writer
+            .write(move |c| webhooks::record_delivery(c, delivery_id, &result, retry_at, now))
+            .await
     }
 
     async fn create_team(&self, name: &str) -> Result<Team> {

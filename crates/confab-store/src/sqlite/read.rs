@@ -141,7 +141,7 @@ pub(super) fn list_conversations(
     Ok(Page { items, next_cursor })
 }
 
-fn messages_of(c: &Connection, conversation_pk: i64) -> Result<Vec<Message>> {
+pub(super) fn messages_of(c: &Connection, conversation_pk: i64) -> Result<Vec<Message>> {
     let sql = format!(
         "SELECT {MESSAGE_SELECT} FROM messages m WHERE m.conversation_pk = ?1 ORDER BY m.ts, m.id"
     );

@@ -13,7 +13,9 @@ use confab_core::time::now_millis;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::{rollup, rows};
+use confab_core::webhook::Event;
+
+use super::{datapoints, rollup, rows};
 use crate::{ApiKeyInfo, NewKey, Result, StoreError, Team};
 
 pub(super) fn bot_pk(c: &Connection, team_id: i64, bot_id: &str) -> Result<Option<i64>> {
@@ -29,6 +31,8 @@ struct OpenConversation {
     summary: Summary,
     /// What the messages this job stored contribute to the rollups.
     new: Vec<MessageFacts>,
+    /// The messages this job stored: row id and index in the job's input.
+    stored: Vec<(i64, usize)>,
 }
 
 // The ingest path's statements, built once.
@@ -53,7 +57,10 @@ static UPDATE_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
         .enumerate()
         .map(|(i, col)| format!("{col} = ?{}", i + 2))
         .collect();
-    format!("UPDATE conversations SET status = 0, {} WHERE id = ?1", sets.join(", "))
+    format!(
+        "UPDATE conversations SET status = 0, ended_at = NULL, {} WHERE id = ?1",
+        sets.join(", ")
+    )
 });
 
 fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<OpenConversation>> {
@@ -65,6 +72,7 @@ fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<Ope
             before: Some(conv.summary.clone()),
             summary: conv.summary,
             new: vec![],
+            stored: vec![],
         }))
 }
 
@@ -156,7 +164,12 @@ fn insert_message(
 }
 
 /// The bot's row id, creating the bot when allowed.
-fn bot_pk_or_create(c: &Connection, team_id: i64, bot_id: &str, create: bool) -> Result<i64> {
+pub(super) fn bot_pk_or_create(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    create: bool,
+) -> Result<i64> {
     match bot_pk(c, team_id, bot_id)? {
         Some(pk) => Ok(pk),
         None if create => {
@@ -191,7 +204,7 @@ pub(super) fn ingest(
     let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot)?;
     let mut open: HashMap<&str, OpenConversation> = HashMap::new();
     let mut outcomes = Vec::with_capacity(messages.len());
-    for m in messages {
+    for (index, m) in messages.iter().enumerate() {
         let id = m.conversation_id.as_str();
         let mut created = false;
         if !open.contains_key(id) {
@@ -201,7 +214,7 @@ pub(super) fn ingest(
                     created = true;
                     let summary = Summary::first(m);
                     let pk = insert_conversation(c, bot_pk, id, &summary)?;
-                    OpenConversation { pk, before: None, summary, new: vec![] }
+                    OpenConversation { pk, before: None, summary, new: vec![], stored: vec![] }
                 }
             };
             open.insert(id, conv);
@@ -218,18 +231,28 @@ pub(super) fn ingest(
                     not_handled: is_not_handled(m.metadata.as_ref()),
                     step: m.step.as_ref().map(StepKey::of),
                 });
+                conv.stored.push((rowid, index));
                 outcomes.push(IngestOutcome::Stored);
             }
             None => outcomes.push(IngestOutcome::Duplicate),
         }
     }
     let mut deltas = Deltas::default();
+    let extractor = datapoints::bot_extractor(c, bot_pk)?;
+    let now = now_millis();
     for conv in open.into_values().filter(|c| !c.new.is_empty()) {
         // A conversation this job created was inserted with its first message only.
         if conv.before.is_some() || conv.new.len() > 1 {
             update_conversation(c, conv.pk, &conv.summary)?;
         }
         rollup::account(c, &mut deltas, conv.pk, conv.before.as_ref(), &conv.summary, conv.new)?;
+        if let Some(ex) = &extractor {
+            let mut stored: Vec<(i64, &NewMessage)> =
+                conv.stored.iter().map(|&(rowid, i)| (rowid, &messages[i])).collect();
+            if datapoints::on_ingest(c, ex, conv.pk, &mut stored, now)? {
+                datapoints::enqueue(c, bot_pk, conv.pk, Event::DatapointsUpdated, now)?;
+            }
+        }
     }
     rollup::flush(c, bot_pk, deltas)?;
     Ok(outcomes)
@@ -252,6 +275,10 @@ fn erase_conversations(c: &Connection, pks: &[i64]) -> Result<()> {
             unindex.execute(params![id, fold_for_search(content)])?;
         }
         c.prepare_cached("DELETE FROM messages WHERE conversation_pk = ?1")?.execute([pk])?;
+        c.prepare_cached("DELETE FROM datapoints WHERE conversation_pk = ?1")?.execute([pk])?;
+        // Queued events carry the conversation's text and values.
+        c.prepare_cached("DELETE FROM webhook_deliveries WHERE conversation_pk = ?1")?
+            .execute([pk])?;
         c.prepare_cached("DELETE FROM conversations WHERE id = ?1")?.execute([pk])?;
     }
     Ok(())

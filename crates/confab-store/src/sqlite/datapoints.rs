@@ -1,0 +1,427 @@
+//! Datapoint values, bot settings, the finaliser's compare-and-set and the webhook outbox.
+//! Ingest continues each conversation's extraction walk here, in the write's transaction, so
+//! provisional values are as durable as the messages they came from.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use confab_core::NewMessage;
+use confab_core::bot::BotSettings;
+use confab_core::conversation::{Conversation, Status};
+use confab_core::datapoints::{Datapoint, Method, NewDatapoint, Schema, SchemaInput};
+use confab_core::extract::{self, Context, State, Turn};
+use confab_core::time::Millis;
+use confab_core::webhook::{self, Event, Events};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::{read, rows, write};
+use crate::{IdleConversation, Result, StoreError};
+
+/// A bot's compiled schema and extraction context.
+pub(super) struct Extractor {
+    schema: Schema,
+    ctx: Context,
+}
+
+/// Compiled schemas by their stored text (schema and settings JSON): compiling the regexes
+/// on every ingest would cost more than the extraction, and keying by content needs no
+/// invalidation when a schema changes.
+static EXTRACTORS: LazyLock<Mutex<HashMap<String, Option<Arc<Extractor>>>>> =
+    LazyLock::new(Mutex::default);
+const MAX_CACHED: usize = 1024;
+
+fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Extractor>> {
+    let cache_key = format!("{schema_json}\u{0}{settings_json}");
+    if let Some(hit) = EXTRACTORS.lock().expect("extractor cache").get(&cache_key) {
+        return hit.clone();
+    }
+    let built = (|| {
+        let input: SchemaInput = serde_json::from_str(schema_json).ok()?;
+        let schema = input.validate().ok()?;
+        let settings: BotSettings = serde_json::from_str(settings_json).unwrap_or_default();
+        let ctx = settings.context().ok()?;
+        (!schema.definitions.is_empty()).then(|| Arc::new(Extractor { schema, ctx }))
+    })();
+    let mut cache = EXTRACTORS.lock().expect("extractor cache");
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(cache_key, built.clone());
+    built
+}
+
+/// The bot's extractor, if it has a schema with definitions.
+pub(super) fn bot_extractor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Extractor>>> {
+    let row: Option<(Option<String>, String)> = c
+        .prepare_cached("SELECT datapoint_schema, settings FROM bots WHERE id = ?1")?
+        .query_row([bot_pk], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(schema), settings)) => extractor(&schema, &settings),
+        _ => None,
+    })
+}
+
+/// Continues a conversation's walk with the messages a write stored (`new`, with their row
+/// ids). Messages in time order extend the walk; one older than the walk's last re-runs it
+/// over the whole stored transcript, so that out-of-order arrival ends with the same values.
+pub(super) fn on_ingest(
+    c: &Connection,
+    ex: &Extractor,
+    conversation_pk: i64,
+    new: &mut [(i64, &NewMessage)],
+    now: Millis,
+) -> Result<bool> {
+    let (state_json, last_ts): (Option<String>, Option<i64>) = c
+        .prepare_cached("SELECT extract_state, extract_last_ts FROM conversations WHERE id = ?1")?
+        .query_row([conversation_pk], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    new.sort_by_key(|(rowid, m)| (m.timestamp, *rowid));
+    let in_order = match (last_ts, new.first()) {
+        (Some(last), Some((_, first))) => first.timestamp >= last,
+        _ => true,
+    };
+    let before = values_map(c, conversation_pk)?;
+    let (state, last_ts) = if in_order {
+        let mut state: State =
+            state_json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+        for (rowid, m) in new.iter() {
+            let turn = Turn { role: m.role, text: &m.content, at: m.timestamp };
+            for (key, value) in extract::step(&ex.schema, &mut state, &turn, &ex.ctx) {
+                upsert_extracted(
+                    c,
+                    conversation_pk,
+                    &key,
+                    &value,
+                    Method::Rule,
+                    Some(*rowid),
+                    now,
+                )?;
+            }
+        }
+        (state, new.last().map(|(_, m)| m.timestamp).or(last_ts))
+    } else {
+        let messages = read::messages_of(c, conversation_pk)?;
+        let turns: Vec<Turn> = messages
+            .iter()
+            .map(|m| Turn { role: m.role, text: &m.content, at: m.timestamp })
+            .collect();
+        let (found, state) = extract::extract_with_state(&ex.schema, &turns, &ex.ctx);
+        let values = found
+            .into_iter()
+            .map(|(key, f)| NewDatapoint {
+                key,
+                value: f.value,
+                method: Method::Rule,
+                message_pk: messages.get(f.turn).map(|m| m.pk),
+            })
+            .collect();
+        replace_extracted(c, conversation_pk, values, now)?;
+        (state, messages.last().map(|m| m.timestamp))
+    };
+    c.prepare_cached(
+        "UPDATE conversations SET extract_state = ?2, extract_last_ts = ?3 WHERE id = ?1",
+    )?
+    .execute(params![
+        conversation_pk,
+        serde_json::to_string(&state).unwrap_or_default(),
+        last_ts
+    ])?;
+    Ok(values_map(c, conversation_pk)? != before)
+}
+
+/// Key → value, to tell whether a write changed anything.
+fn values_map(c: &Connection, conversation_pk: i64) -> Result<HashMap<String, String>> {
+    Ok(c.prepare_cached("SELECT key, value FROM datapoints WHERE conversation_pk = ?1")?
+        .query_map([conversation_pk], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Writes an extracted value unless the bot gave the key explicitly.
+fn upsert_extracted(
+    c: &Connection,
+    conversation_pk: i64,
+    key: &str,
+    value: &Value,
+    method: Method,
+    message_pk: Option<i64>,
+    now: Millis,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (conversation_pk, key) DO UPDATE SET value = excluded.value, \
+         method = excluded.method, message_pk = excluded.message_pk, \
+         updated_at = excluded.updated_at WHERE datapoints.method <> 0 \
+         AND (datapoints.value <> excluded.value OR datapoints.method <> excluded.method)",
+    )?
+    .execute(params![
+        conversation_pk,
+        key,
+        value.to_string(),
+        method.code(),
+        message_pk,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Replaces every extracted value with `values` (explicit ones stay).
+fn replace_extracted(
+    c: &Connection,
+    conversation_pk: i64,
+    values: Vec<NewDatapoint>,
+    now: Millis,
+) -> Result<()> {
+    let keep: Vec<&str> = values.iter().map(|v| v.key.as_str()).collect();
+    let stale: Vec<String> = c
+        .prepare_cached("SELECT key FROM datapoints WHERE conversation_pk = ?1 AND method <> 0")?
+        .query_map([conversation_pk], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?
+        .into_iter()
+        .filter(|k| !keep.contains(&k.as_str()))
+        .collect();
+    for key in stale {
+        c.prepare_cached("DELETE FROM datapoints WHERE conversation_pk = ?1 AND key = ?2")?
+            .execute(params![conversation_pk, key])?;
+    }
+    for v in values {
+        upsert_extracted(c, conversation_pk, &v.key, &v.value, v.method, v.message_pk, now)?;
+    }
+    Ok(())
+}
+
+const DATAPOINT_SELECT: &str = "SELECT d.key, d.value, d.method, m.client_id, m.ts, d.updated_at \
+     FROM datapoints d LEFT JOIN messages m ON m.id = d.message_pk \
+     WHERE d.conversation_pk = ?1 ORDER BY d.key";
+
+pub(super) fn datapoints(c: &Connection, conversation_pk: i64) -> Result<Vec<Datapoint>> {
+    Ok(c.prepare_cached(DATAPOINT_SELECT)?
+        .query_map([conversation_pk], |r| {
+            let value: String = r.get(1)?;
+            Ok(Datapoint {
+                key: r.get(0)?,
+                value: serde_json::from_str(&value).unwrap_or(Value::Null),
+                method: Method::from_code(r.get(2)?).unwrap_or(Method::Rule),
+                message_id: r.get(3)?,
+                message_at: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+fn conversation_by_pk(c: &Connection, pk: i64) -> Result<Conversation> {
+    let sql = format!(
+        "SELECT {} FROM conversations c JOIN bots b ON b.id = c.bot_pk WHERE c.id = ?1",
+        rows::CONVERSATION_SELECT
+    );
+    Ok(c.prepare_cached(&sql)?.query_row([pk], |r| rows::conversation(r, 0))?)
+}
+
+/// Queues `event` for the bot's subscribers to it, with the conversation as it is now.
+pub(super) fn enqueue(
+    c: &Connection,
+    bot_pk: i64,
+    conversation_pk: i64,
+    event: Event,
+    now: Millis,
+) -> Result<()> {
+    let hooks: Vec<i64> = c
+        .prepare_cached("SELECT id, events FROM webhooks WHERE bot_pk = ?1")?
+        .query_map([bot_pk], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, bits)| Events::from_bits(*bits).contains(event))
+        .map(|(id, _)| id)
+        .collect();
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let conversation = conversation_by_pk(c, conversation_pk)?;
+    let values = datapoints(c, conversation_pk)?;
+    let event_id = webhook::event_id();
+    let body = webhook::payload(&event_id, event, now, &conversation, &values);
+    for hook in hooks {
+        c.prepare_cached(
+            "INSERT INTO webhook_deliveries (bot_pk, webhook_id, conversation_pk, event_id, \
+             event, payload, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        )?
+        .execute(params![
+            bot_pk,
+            hook,
+            conversation_pk,
+            event_id,
+            event.as_str(),
+            body,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+fn conversation_pk(c: &Connection, team_id: i64, bot_id: &str, id: &str) -> Result<(i64, i64)> {
+    let bot_pk = write::bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
+    let pk = c
+        .prepare_cached("SELECT id FROM conversations WHERE bot_pk = ?1 AND conversation_id = ?2")?
+        .query_row(params![bot_pk, id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    Ok((bot_pk, pk))
+}
+
+fn status_of(c: &Connection, pk: i64) -> Result<Status> {
+    let code: i64 = c
+        .prepare_cached("SELECT status FROM conversations WHERE id = ?1")?
+        .query_row([pk], |r| r.get(0))?;
+    Ok(if code == 1 { Status::Ended } else { Status::Active })
+}
+
+pub(super) fn conversation_datapoints(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    id: &str,
+) -> Result<(Status, Vec<Datapoint>)> {
+    let (_, pk) = conversation_pk(c, team_id, bot_id, id)?;
+    Ok((status_of(c, pk)?, datapoints(c, pk)?))
+}
+
+pub(super) fn put_explicit(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    id: &str,
+    values: &[(String, Option<Value>)],
+    now: Millis,
+) -> Result<(Status, Vec<Datapoint>)> {
+    let (bot_pk, pk) = conversation_pk(c, team_id, bot_id, id)?;
+    let before = values_map(c, pk)?;
+    for (key, value) in values {
+        match value {
+            Some(v) => {
+                c.prepare_cached(
+                    "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, \
+                     updated_at) VALUES (?1, ?2, ?3, 0, NULL, ?4) \
+                     ON CONFLICT (conversation_pk, key) DO UPDATE SET value = excluded.value, \
+                     method = 0, message_pk = NULL, updated_at = excluded.updated_at",
+                )?
+                .execute(params![pk, key, v.to_string(), now])?;
+            }
+            None => {
+                c.prepare_cached(
+                    "DELETE FROM datapoints WHERE conversation_pk = ?1 AND key = ?2 AND method = 0",
+                )?
+                .execute(params![pk, key])?;
+            }
+        }
+    }
+    if values_map(c, pk)? != before {
+        enqueue(c, bot_pk, pk, Event::DatapointsUpdated, now)?;
+    }
+    Ok((status_of(c, pk)?, datapoints(c, pk)?))
+}
+
+pub(super) fn datapoints_of(
+    c: &Connection,
+    team_id: i64,
+    pks: &[i64],
+) -> Result<Vec<(i64, Vec<Datapoint>)>> {
+    let mut in_team = c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+         WHERE c.id = ?1 AND b.team_id = ?2)",
+    )?;
+    let mut out = Vec::with_capacity(pks.len());
+    for &pk in pks {
+        if in_team.query_row(params![pk, team_id], |r| r.get::<_, bool>(0))? {
+            out.push((pk, datapoints(c, pk)?));
+        }
+    }
+    Ok(out)
+}
+
+/// The shortest inactivity timeout a bot may have; bounds the finaliser's index range.
+const MIN_INACTIVITY_MS: i64 = 60_000;
+
+pub(super) fn idle_conversations(
+    c: &Connection,
+    now: Millis,
+    limit: u32,
+) -> Result<Vec<IdleConversation>> {
+    let rows: Vec<(i64, i64, String, i64, Option<String>, String)> = c
+        .prepare_cached(
+            "SELECT c.id, b.team_id, b.bot_id, c.last_message_at, b.datapoint_schema, b.settings \
+             FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+             WHERE c.status = 0 AND c.last_message_at <= ?1 - ?2 \
+             AND c.last_message_at + b.inactivity_ms <= ?1 \
+             ORDER BY c.last_message_at LIMIT ?3",
+        )?
+        .query_map(params![now, MIN_INACTIVITY_MS, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (pk, team_id, bot_id, last_message_at, schema, settings) in rows {
+        out.push(IdleConversation {
+            pk,
+            team_id,
+            bot_id,
+            last_message_at,
+            schema: schema.and_then(|s| serde_json::from_str(&s).ok()),
+            settings: serde_json::from_str(&settings).unwrap_or_default(),
+            messages: read::messages_of(c, pk)?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn finalise(
+    c: &Connection,
+    pk: i64,
+    last_message_at: Millis,
+    values: Vec<NewDatapoint>,
+    now: Millis,
+) -> Result<bool> {
+    let ended = c
+        .prepare_cached(
+            "UPDATE conversations SET status = 1, ended_at = ?3 \
+             WHERE id = ?1 AND status = 0 AND last_message_at = ?2",
+        )?
+        .execute(params![pk, last_message_at, now])?;
+    if ended == 0 {
+        return Ok(false);
+    }
+    let bot_pk: i64 = c
+        .prepare_cached("SELECT bot_pk FROM conversations WHERE id = ?1")?
+        .query_row([pk], |r| r.get(0))?;
+    let before = values_map(c, pk)?;
+    replace_extracted(c, pk, values, now)?;
+    if values_map(c, pk)? != before {
+        enqueue(c, bot_pk, pk, Event::DatapointsUpdated, now)?;
+    }
+    enqueue(c, bot_pk, pk, Event::ConversationEnded, now)?;
+    Ok(true)
+}
+
+pub(super) fn bot_settings(c: &Connection, team_id: i64, bot_id: &str) -> Result<BotSettings> {
+    let json: String = c
+        .prepare_cached("SELECT settings FROM bots WHERE team_id = ?1 AND bot_id = ?2")?
+        .query_row(params![team_id, bot_id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("bot"))?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Database(format!("stored settings: {e}")))
+}
+
+pub(super) fn put_bot_settings(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    create_bot: bool,
+    settings: &BotSettings,
+) -> Result<()> {
+    let pk = write::bot_pk_or_create(c, team_id, bot_id, create_bot)?;
+    let json = serde_json::to_string(settings).unwrap_or_default();
+    c.prepare_cached("UPDATE bots SET settings = ?2, inactivity_ms = ?3 WHERE id = ?1")?
+        .execute(params![pk, json, settings.inactivity_ms()])?;
+    Ok(())
+}

@@ -37,6 +37,24 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The type's name as a schema spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::Number => "number",
+            Kind::Money => "money",
+            Kind::Date => "date",
+            Kind::Time => "time",
+            Kind::Datetime => "datetime",
+            Kind::Url => "url",
+            Kind::Name => "name",
+            Kind::Choice => "choice",
+            Kind::Regex => "regex",
+        }
+    }
+
     const NAMES: &'static str =
         "text, email, phone, number, money, date, time, datetime, url, name, choice, regex";
 }

@@ -85,6 +85,9 @@ pub struct ConversationFilter {
     /// `metadata.<key>=<value>`: the conversation's merged metadata has `key` equal to `value`
     /// (strings compare as they are; numbers and booleans by their JSON text).
     pub metadata: Vec<(String, String)>,
+    /// `datapoint=<key>` (has a value for the key) or `datapoint=<key>=<value>` (that value;
+    /// numbers by their JSON text).
+    pub datapoints: Vec<(String, Option<String>)>,
     /// Full-text terms, all of which must occur in one of the conversation's messages.
     pub search: Vec<String>,
     pub min_messages: Option<i64>,
@@ -179,6 +182,18 @@ impl ConversationFilter {
                 }
                 "limit" => page.limit = parse_limit(k, v, MAX_LIMIT)?,
                 "cursor" => cursor = Some(Cursor::decode(k, v)?),
+                "datapoint" => {
+                    let (key, value) = match v.split_once('=') {
+                        Some((key, value)) => (key, Some(value.to_owned())),
+                        None => (v.as_str(), None),
+                    };
+                    if key.trim().is_empty()
+                        || key.chars().count() > crate::datapoints::MAX_KEY_CHARS
+                    {
+                        return Err(FieldError::new(k, "must be <key> or <key>=<value>"));
+                    }
+                    f.datapoints.push((key.to_owned(), value));
+                }
                 _ => {
                     if let Some(key) = k.strip_prefix("metadata.") {
                         let plain =

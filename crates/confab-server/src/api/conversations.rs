@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
+use confab_core::conversation::Status;
+use confab_core::datapoints::values_json;
 use confab_core::flow::transitions;
 use confab_core::message::check_id;
 use confab_core::query::ConversationFilter;
@@ -52,6 +54,9 @@ async fn fetch(
     let mut body = views::conversation(&conv);
     body["messages"] = messages.iter().map(views::message).collect();
     body["flow"] = transitions(&messages).iter().map(views::transition).collect();
+    let (status, values) =
+        state.store.conversation_datapoints(caller.team_id, &bot_id, &conversation_id).await?;
+    body["datapoints"] = values_json(&values, status == Status::Ended);
     Ok(Json(body))
 }
 

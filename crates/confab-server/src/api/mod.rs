@@ -4,8 +4,10 @@ mod admin;
 pub mod analytics;
 mod conversations;
 mod datapoints;
+mod export;
 mod ingest;
 pub mod views;
+mod webhooks;
 
 use axum::Router;
 
@@ -17,5 +19,7 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(analytics::router())
         .merge(datapoints::router())
+        .merge(export::router())
+        .merge(webhooks::router())
         .merge(admin::router())
 }

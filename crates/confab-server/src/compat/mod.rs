@@ -1,5 +1,6 @@
 //! Drop-in replacements for vendors' public APIs, one file each. Vendor formats live only here.
 
+mod botsheets;
 mod botuj;
 mod chatlayer;
 mod chatzuri;
@@ -10,6 +11,7 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .nest("/botsheets", botsheets::router())
         .nest("/chatzuri", chatzuri::router())
         .nest("/botuj", botuj::router())
         .nest("/chatlayer", chatlayer::router())

@@ -100,6 +100,17 @@ pub(super) fn list_conversations(
             [text(&path), text(&path), text(v)],
         );
     }
+    for (key, value) in &f.datapoints {
+        w.push(
+            "EXISTS (SELECT 1 FROM datapoints d WHERE d.conversation_pk = c.id AND d.key = ? \
+             AND (? IS NULL OR CAST(json_extract(d.value, '$') AS TEXT) = ?))",
+            [
+                text(key),
+                value.as_deref().map_or(Value::Null, text),
+                value.as_deref().map_or(Value::Null, text),
+            ],
+        );
+    }
     if !f.search.is_empty() {
         w.push(
             "c.id IN (SELECT m.conversation_pk FROM messages m WHERE m.bot_pk = ? AND m.id IN \

@@ -11,7 +11,7 @@ use crate::datapoints::Kind;
 /// How a user says their name without being asked. The name is the capture.
 static NAME_CUES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:^|[^\p{L}])(?i:my name is|my name's|name's|i am called|call me|i'm|i am|im|this is|me llamo|mi nombre es|je m'appelle|je m’appelle|je suis|mon nom est|ich heiße|ich heisse|ich bin|mein name ist|nazywam się|mam na imię|jestem|mi chiamo|il mio nome è|me chamo|meu nome é|o meu nome é)\s+(\p{L}[\p{L}'’\-]*(?:\s+\p{Lu}[\p{L}'’\-]*){0,2})",
+        r"(?:^|[^\p{L}])(?i:my name is|my name's|name's|i am called|call me|soy|chamo-me|au nom de|i'm|i am|im|this is|me llamo|mi nombre es|je m'appelle|je m’appelle|je suis|mon nom est|ich heiße|ich heisse|ich bin|mein name ist|nazywam się|mam na imię|jestem|mi chiamo|il mio nome è|me chamo|meu nome é|o meu nome é)\s+(\p{L}[\p{L}'’\-]*(?:\s+\p{Lu}[\p{L}'’\-]*){0,2})",
     )
     .expect("a valid pattern")
 });
@@ -37,15 +37,20 @@ pub(super) fn name_said(text: &str) -> Option<String> {
 
 static NAME_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^(?:(?:hi|hello|hey|sure|yes|yeah|ok|okay|of course|sorry|oops|actually|no|hola|oui|ja|tak|sì|sim)[,!.]?\s+)*(?:(?:it's|it is|its|my name is|my name's|name's|i am|i'm|im|this is|call me|me llamo|soy|mi nombre es|je m'appelle|je suis|c'est|ich heiße|ich heisse|ich bin|mein name ist|nazywam się|mam na imię|jestem|to|mi chiamo|sono|me chamo|sou|actually)\s+)*",
+        r"(?i)^(?:(?:hi|hello|hey|hiya|yea|yep|sure|yes|yeah|ok|okay|of course|sorry|oops|actually|no|hola|oui|ja|tak|sì|sim)[,!.]?\s+)*((?:(?:it's|it is|its|my name is|my name's|name's|i am|i'm|im|this is|call me|me llamo|soy|mi nombre es|je m'appelle|je suis|c'est|ich heiße|ich heisse|ich bin|mein name ist|nazywam się|mam na imię|jestem|to|mi chiamo|sono|me chamo|sou|actually)\s+)*)",
     )
     .expect("a valid pattern")
 });
 
-pub(super) fn strip_name_prefix(text: &str) -> &str {
-    match NAME_PREFIX.find(text) {
-        Some(m) => &text[m.end()..],
-        None => text,
+/// The text after greetings and name cues, and whether there was a cue ("it's", "I'm"…) rather
+/// than only a greeting.
+pub(super) fn strip_name_prefix(text: &str) -> (&str, bool) {
+    match NAME_PREFIX.captures(text) {
+        Some(c) => {
+            let end = c.get(0).map_or(0, |m| m.end());
+            (&text[end..], c.get(1).is_some_and(|m| !m.as_str().is_empty()))
+        }
+        None => (text, false),
     }
 }
 
@@ -250,7 +255,7 @@ pub(super) fn is_refusal(text: &str) -> bool {
 
 static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:^|[^\p{L}])(?:sorry|actually|i mean|i meant|correction|oops|my bad|typo|wrong|not that|scratch that|instead|perdón|perdon|lo siento|en realidad|quise decir|pardon|désolé|desole|en fait|je voulais dire|entschuldigung|eigentlich|ich meinte|przepraszam|właściwie|wlasciwie|pomyłka|pomylka|scusa|anzi|desculpa|na verdade)(?:[^\p{L}]|$)",
+        r"(?i)(?:^|[^\p{L}])(?:sorry|actually|i mean|i meant|correction|oops|my bad|typo|wrong|not that|scratch that|instead|no wait|wait no|make it|change it to|change that to|rather|perdón|perdon|lo siento|en realidad|quise decir|pardon|désolé|desole|en fait|je voulais dire|entschuldigung|eigentlich|ich meinte|przepraszam|właściwie|wlasciwie|pomyłka|pomylka|scusa|anzi|desculpa|na verdade)(?:[^\p{L}]|$)",
     )
     .expect("a valid pattern")
 });
@@ -258,6 +263,14 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
 /// Whether the user is correcting what they said before.
 pub(super) fn is_correction(text: &str) -> bool {
     CORRECTION.is_match(text)
+}
+
+/// What follows the last correction cue ("4, no wait, 5" → " 5"): the corrected value, when
+/// the message gives the old one too.
+pub(super) fn after_correction(text: &str) -> Option<&str> {
+    let last = CORRECTION.find_iter(text).last()?;
+    let rest = &text[last.end()..];
+    (!rest.trim().is_empty()).then_some(rest)
 }
 
 /// Words by which a bot asks for a value of this type, when the schema gives no questions.
@@ -278,7 +291,31 @@ pub(super) fn kind_words(kind: Kind) -> &'static [&'static str] {
             "handynummer",
             "whatsapp",
         ],
-        Kind::Name => &["name", "nombre", "nom", "imię", "imie", "nome", "call you"],
+        Kind::Name => &[
+            "name",
+            "namen",
+            "nombre",
+            "nom",
+            "imię",
+            "imie",
+            "nome",
+            "call you",
+            "who am i speaking",
+            "who am i chatting",
+            "who am i talking",
+            "te llamas",
+            "se llama",
+            "vous appelez",
+            "t'appelles",
+            "heißen sie",
+            "heisst du",
+            "heißt du",
+            "ti chiami",
+            "si chiama",
+            "jak się nazywasz",
+            "con quién",
+            "chama",
+        ],
         Kind::Url => &["website", "url", "link", "site", "web page", "webpage"],
         Kind::Date => &["date", "which day", "what day", "when", "fecha", "datum", "data", "kiedy"],
         Kind::Time => &["time", "what time", "when", "hora", "heure", "uhrzeit", "godzin"],

@@ -140,23 +140,27 @@ pub fn step(
 }
 
 /// The keys a bot's message asks for: by the schema's questions, or, for definitions without
-/// any, by the key's words or its type's words in a message that asks something.
+/// any, by the key's words in a message that asks something — or, failing those, by the
+/// type's words ("how many guests?" asks for Guests, not also for Nights).
 fn asked_for(schema: &Schema, text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
     let question = cues::is_question(text);
-    schema
-        .definitions
-        .iter()
-        .filter(|d| {
-            if !d.questions.is_empty() {
-                return d.questions.iter().any(|q| q.asked_in(text));
-            }
-            question
-                && (typed::contains_words(&lower, &key_words(&d.key))
-                    || cues::kind_words(d.kind).iter().any(|w| typed::contains_words(&lower, w)))
-        })
-        .map(|d| d.key.clone())
-        .collect()
+    let by_questions = |d: &&Definition| d.questions.iter().any(|q| q.asked_in(text));
+    let by_key = |d: &&Definition| {
+        d.questions.is_empty() && question && typed::contains_words(&lower, &key_words(&d.key))
+    };
+    let by_kind = |d: &&Definition| {
+        d.questions.is_empty()
+            && question
+            && cues::kind_words(d.kind).iter().any(|w| typed::contains_words(&lower, w))
+    };
+    let defs = &schema.definitions;
+    let mut asked: Vec<&Definition> =
+        defs.iter().filter(|d| by_questions(d) || by_key(d)).collect();
+    if asked.is_empty() {
+        asked = defs.iter().filter(by_kind).collect();
+    }
+    asked.into_iter().map(|d| d.key.clone()).collect()
 }
 
 /// "booking_date", "bookingDate", "Booking Date" → "booking date".
@@ -180,6 +184,9 @@ fn key_words(key: &str) -> String {
     out.trim().to_owned()
 }
 
+/// Types whose values are recognisable wherever they appear.
+const SELF_IDENTIFYING: [Kind; 3] = [Kind::Email, Kind::Phone, Kind::Url];
+
 fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<(String, Value)> {
     let text = turn.text;
     let now = Timestamp::from_millisecond(turn.at)
@@ -193,44 +200,87 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
         }
     };
 
-    // 1. The answer to what the bot asked.
+    // What follows "no wait", "I mean"…: in "4, no wait, 5" the answer is 5.
+    let correction = cues::is_correction(text);
+    let corrected = cues::after_correction(text);
+    let answer = |d: &Definition| {
+        corrected
+            .and_then(|t| typed::parse_answer(d, t, ctx, &now))
+            .or_else(|| typed::parse_answer(d, text, ctx, &now))
+    };
+
+    // 1. The answer to what the bot asked (self-identifying values are placed in 3, which
+    //    sorts out several of them in one answer).
     for key in &state.pending {
         if let Some(d) = schema.definition(key)
-            && let Some(v) = typed::parse_answer(d, text, ctx, &now)
+            && !SELF_IDENTIFYING.contains(&d.kind)
+            && let Some(v) = answer(d)
         {
             put(&mut out, key, v);
         }
     }
 
-    // 2. A correction of the last value given, read by that value's type.
-    if cues::is_correction(text)
-        && let Some(d) = state.last.as_deref().and_then(|k| schema.definition(k))
-        && let Some(v) = typed::parse_answer(d, text, ctx, &now)
-    {
-        put(&mut out, &d.key, v);
+    // 2. A correction: of the last value given, or else of the latest-given key whose type
+    //    reads the corrected words ("not friday, saturday" after a time was given).
+    if correction && out.is_empty() {
+        let last = state.last.as_deref();
+        let mut candidates: Vec<&Definition> =
+            last.and_then(|k| schema.definition(k)).into_iter().collect();
+        candidates.extend(
+            state.filled.iter().rev().filter(|k| Some(k.as_str()) != last).filter_map(|k| {
+                schema.definition(k).filter(|d| !matches!(d.kind, Kind::Text | Kind::Name))
+            }),
+        );
+        if let Some((d, v)) = candidates.into_iter().find_map(|d| answer(d).map(|v| (d, v))) {
+            put(&mut out, &d.key, v);
+        }
     }
 
     // 3. Values that say what they are, wherever they appear.
-    for kind in [Kind::Email, Kind::Phone, Kind::Url] {
+    for kind in SELF_IDENTIFYING {
         let defs: Vec<&Definition> = schema.definitions.iter().filter(|d| d.kind == kind).collect();
         if defs.is_empty() {
             continue;
         }
-        for value in typed::find_unsolicited(kind, text, ctx) {
+        let mut found = typed::find_unsolicited(kind, text, ctx);
+        if correction {
+            // "646 555 0199, I mean 646 555 0198": the later value is the one meant.
+            found.reverse();
+        }
+        // The key named nearest before a value claims it ("personal one is a@x, work email is
+        // b@y"); values with no key named before them take the keys left.
+        let named: Vec<Option<&Definition>> = found
+            .iter()
+            .map(|(at, _)| {
+                let before = &lower[..(*at).min(lower.len())];
+                defs.iter()
+                    .filter_map(|d| rfind_words(before, &key_words(&d.key)).map(|i| (i, *d)))
+                    .max_by_key(|(i, _)| *i)
+                    .map(|(_, d)| d)
+            })
+            .collect();
+        let claimed: Vec<&str> = named.iter().flatten().map(|d| d.key.as_str()).collect();
+        for ((_, value), named) in found.into_iter().zip(named) {
             let value = Value::String(value);
             if out.iter().any(|(k, v)| *v == value && defs.iter().any(|d| d.key == *k)) {
                 continue;
             }
-            let target = defs
-                .iter()
-                .find(|d| typed::contains_words(&lower, &key_words(&d.key)))
-                .or_else(|| defs.iter().find(|d| state.pending.contains(&d.key)))
-                .or_else(|| defs.iter().find(|d| !state.filled.contains(&d.key)))
+            let free = |d: &&&Definition| !claimed.contains(&d.key.as_str());
+            let target = named
+                .or_else(|| {
+                    defs.iter().filter(free).find(|d| state.pending.contains(&d.key)).copied()
+                })
+                .or_else(|| {
+                    defs.iter().filter(free).find(|d| !state.filled.contains(&d.key)).copied()
+                })
                 .or_else(|| {
                     // Every key of the kind has a value: a correction replaces the last given.
-                    defs.iter().rev().find(|d| state.last.as_deref() == Some(d.key.as_str()))
+                    defs.iter()
+                        .rev()
+                        .find(|d| state.last.as_deref() == Some(d.key.as_str()))
+                        .copied()
                 })
-                .or(defs.first());
+                .or(defs.first().copied());
             if let Some(d) = target {
                 put(&mut out, &d.key, value);
             }
@@ -296,6 +346,21 @@ pub fn parse_value(def: &Definition, value: &Value, ctx: &Context, at: Millis) -
         (_, Value::String(s)) => typed::parse_answer(def, s, ctx, &now),
         _ => None,
     }
+}
+
+/// The byte offset of the last occurrence of `needle` as whole words in `hay`.
+fn rfind_words(hay: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.match_indices(needle)
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let before = hay[..i].chars().next_back();
+            let after = hay[i + needle.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+        .last()
 }
 
 /// The byte offset of `needle` as whole words in `hay` (both lower-cased).

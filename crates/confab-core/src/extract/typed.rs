@@ -35,7 +35,7 @@ pub(super) fn parse_answer(
             }
             Some(Value::String(text.chars().take(MAX_TEXT_CHARS).collect()))
         }
-        Kind::Name => parse_name(text).map(Value::String),
+        Kind::Name => cues::name_said(text).or_else(|| parse_name(text)).map(Value::String),
         Kind::Email => find_emails(text).into_iter().next().map(Value::String),
         Kind::Url => find_urls(text).into_iter().next().map(Value::String),
         Kind::Phone => find_phones(text, ctx).into_iter().next().map(Value::String),
@@ -66,11 +66,12 @@ pub(super) fn parse_answer(
 
 /// Values of the types that identify themselves (an email is an email wherever it appears),
 /// found in any user message whether or not the bot asked.
-pub(super) fn find_unsolicited(kind: Kind, text: &str, ctx: &Context) -> Vec<String> {
+/// Each value comes with its byte offset, so the key named nearest before it can claim it.
+pub(super) fn find_unsolicited(kind: Kind, text: &str, ctx: &Context) -> Vec<(usize, String)> {
     match kind {
-        Kind::Email => find_emails(text),
-        Kind::Url => find_urls(text),
-        Kind::Phone => find_phones(text, ctx),
+        Kind::Email => find_emails_at(text),
+        Kind::Url => find_urls_at(text),
+        Kind::Phone => find_phones_at(text, ctx),
         _ => vec![],
     }
 }
@@ -99,6 +100,10 @@ pub fn display(value: &Value) -> String {
 }
 
 fn find_emails(text: &str) -> Vec<String> {
+    find_emails_at(text).into_iter().map(|(_, e)| e).collect()
+}
+
+fn find_emails_at(text: &str) -> Vec<(usize, String)> {
     let mut finder = LinkFinder::new();
     finder.kinds(&[LinkKind::Email]);
     finder
@@ -106,19 +111,23 @@ fn find_emails(text: &str) -> Vec<String> {
         .map(|l| {
             // The local part is case-sensitive in theory but never in practice; the domain is
             // case-insensitive by definition. Lower-casing lets a repeat compare equal.
-            l.as_str().trim_end_matches('.').to_lowercase()
+            (l.start(), l.as_str().trim_end_matches('.').to_lowercase())
         })
         .collect()
 }
 
 fn find_urls(text: &str) -> Vec<String> {
+    find_urls_at(text).into_iter().map(|(_, u)| u).collect()
+}
+
+fn find_urls_at(text: &str) -> Vec<(usize, String)> {
     let mut finder = LinkFinder::new();
     finder.kinds(&[LinkKind::Url]).url_must_have_scheme(false);
     finder
         .links(text)
-        .map(|l| l.as_str().to_owned())
+        .map(|l| (l.start(), l.as_str().to_owned()))
         // Without a scheme, linkify takes the domain of an email for a URL.
-        .filter(|u| !u.contains('@'))
+        .filter(|(_, u)| !u.contains('@'))
         .collect()
 }
 
@@ -129,8 +138,20 @@ static PHONE_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("a valid pattern")
 });
 
+/// Words after which a run of digits is an identifier, not a phone number.
+static ID_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:order|ticket|invoice|ref|reference|account|customer|kunden\w*|tracking|booking|confirmation|reservation|case|iban|pesel|nip|zamówieni\w*|pedido|commande|bestell\w*|id|nr|no\.?|#)\W{0,3}(?:number|nummer|numer|número|numéro|no\.?|nr\.?|id|#)?\W{0,3}(?:is|ist|es|est|to|:)?\s*$",
+    )
+    .expect("a valid pattern")
+});
+
 fn find_phones(text: &str, ctx: &Context) -> Vec<String> {
-    let mut out = Vec::new();
+    find_phones_at(text, ctx).into_iter().map(|(_, p)| p).collect()
+}
+
+fn find_phones_at(text: &str, ctx: &Context) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
     for m in PHONE_CANDIDATE.find_iter(text) {
         // A candidate glued to letters or more digits is part of something else (an order
         // number, an IBAN).
@@ -138,6 +159,11 @@ fn find_phones(text: &str, ctx: &Context) -> Vec<String> {
         let after = text[m.end()..].chars().next();
         if before.is_some_and(|c| c.is_alphanumeric()) || after.is_some_and(|c| c.is_alphanumeric())
         {
+            continue;
+        }
+        let before_text =
+            &text[text[..m.start()].char_indices().rev().nth(30).map_or(0, |(i, _)| i)..m.start()];
+        if ID_CONTEXT.is_match(before_text) {
             continue;
         }
         let raw = m.as_str().trim();
@@ -154,8 +180,8 @@ fn find_phones(text: &str, ctx: &Context) -> Vec<String> {
             continue;
         }
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        if !out.contains(&e164) {
-            out.push(e164);
+        if !out.iter().any(|(_, p)| *p == e164) {
+            out.push((m.start(), e164));
         }
     }
     out
@@ -172,11 +198,22 @@ fn looks_like_date(s: &str) -> bool {
 
 /// A person's name in an answer: the cue words dropped ("my name is", "it's", "call me"), then
 /// one to four words of letters. Sentences, refusals and anything with digits are not names.
+/// Of several clauses ("hi Ava, it's Marcus"), one with a cue wins over a bare one.
 pub(super) fn parse_name(text: &str) -> Option<String> {
-    let text = cues::strip_name_prefix(text.trim());
+    let mut bare = None;
+    for clause in text.split([',', '.', '!', '?', ';', '(', '\n']) {
+        let (rest, cued) = cues::strip_name_prefix(clause.trim());
+        let Some(name) = name_words(rest) else { continue };
+        if cued {
+            return Some(name);
+        }
+        bare.get_or_insert(name);
+    }
+    bare
+}
+
+fn name_words(text: &str) -> Option<String> {
     let text = text.trim_matches(|c: char| c.is_whitespace() || ".,!;:\"'".contains(c));
-    // "Anna, thanks" / "Anna. And you?" — the name is what comes before the clause ends.
-    let text = text.split([',', '.', '!', '?', ';', '(', '\n']).next()?.trim();
     let words: Vec<&str> = text.split_whitespace().collect();
     if words.is_empty() || words.len() > MAX_NAME_WORDS || cues::is_refusal(text) {
         return None;

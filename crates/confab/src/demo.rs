@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use confab_core::auth::Scopes;
+use confab_core::bot::BotSettings;
+use confab_core::datapoints::SchemaInput;
 use confab_core::message::{NewMessage, Role, Step};
 use confab_core::summary::{DIM_COUNT, Dim};
 use confab_core::time::{DAY, now_millis};
@@ -247,6 +249,18 @@ pub async fn run(store: &Arc<dyn Store>, count: usize, listen: &str) -> Result<(
         Some(t) => t,
         None => store.create_team("demo").await?,
     };
+    // Every bot collects the same facts; the answers above are written to be found by them.
+    let schema: SchemaInput = serde_json::from_value(json!({"datapoints": [
+        {"key": "Name", "type": "name", "required": true},
+        {"key": "Email", "type": "email", "required": true},
+        {"key": "Phone", "type": "phone"},
+        {"key": "Date", "type": "date", "questions": ["which date", "welches datum", "jaki dzień"]},
+    ]}))?;
+    let settings = BotSettings { phone_region: Some("PL".into()), ..BotSettings::default() };
+    for (bot, _, _) in BOTS {
+        store.put_datapoint_schema(team.id, bot, true, &schema).await?;
+        store.put_bot_settings(team.id, bot, true, &settings).await?;
+    }
     let mut rng = StdRng::seed_from_u64(SEED);
     // Anchor at the start of today's UTC hour so a rerun in the same hour changes nothing.
     let now = now_millis() / 3_600_000 * 3_600_000;
@@ -314,6 +328,15 @@ pub async fn run(store: &Arc<dyn Store>, count: usize, listen: &str) -> Result<(
     println!(
         "  curl -u '{read}:' '{base}/compat/chatlayer/v1/teams/{}/conversations?{range}&bucket=1w&group_by=bot_id'",
         team.id
+    );
+    println!(
+        "  curl {h} '{base}/v1/bots/shop-assistant/conversations/demo-shop-assistant-00000/datapoints'"
+    );
+    println!(
+        "  curl {h} '{base}/v1/bots/shop-assistant/export/datapoints.csv?status=ended' | head"
+    );
+    println!(
+        "  curl {h} -d '{{\"conversationId\":\"demo-shop-assistant-00000\",\"botId\":\"shop-assistant\"}}' {base}/compat/botsheets/api/v0/conversations/datapoints"
     );
     println!(
         "  curl -H 'Authorization: Bearer {ingest}' -d '{{\"conversation_id\":\"try-1\",\"role\":\"user\",\"content\":\"Hello!\"}}' {base}/v1/bots/shop-assistant/messages"

@@ -38,6 +38,34 @@ struct ServeArgs {
     /// Refuse messages for bots that do not exist yet instead of creating them.
     #[arg(long, env = "CONFAB_NO_CREATE_BOTS")]
     no_create_bots: bool,
+    /// An OpenAI-compatible endpoint (base URL ending in /v1) asked to fill datapoints when a
+    /// conversation is finalised; off when unset.
+    #[arg(long, env = "CONFAB_LLM_ENDPOINT", requires = "llm_model")]
+    llm_endpoint: Option<String>,
+    /// The model to ask.
+    #[arg(long, env = "CONFAB_LLM_MODEL")]
+    llm_model: Option<String>,
+    /// Bearer key for the endpoint (read from the environment; never logged).
+    #[arg(long, env = "CONFAB_LLM_API_KEY", hide_env_values = true)]
+    llm_api_key: Option<String>,
+    /// How long finalisation waits for the endpoint before keeping the rule values.
+    #[arg(long, env = "CONFAB_LLM_TIMEOUT_SECONDS", default_value_t = 20)]
+    llm_timeout_seconds: u64,
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let llm = match (&self.llm_endpoint, &self.llm_model) {
+            (Some(endpoint), Some(model)) => Some(confab_server::jobs::finalise::LlmConfig {
+                endpoint: endpoint.clone(),
+                model: model.clone(),
+                api_key: self.llm_api_key.clone(),
+                timeout: std::time::Duration::from_secs(self.llm_timeout_seconds),
+            }),
+            _ => None,
+        };
+        Config { create_bots: !self.no_create_bots, llm, ..Config::default() }
+    }
 }
 
 #[derive(Subcommand)]
@@ -211,8 +239,7 @@ async fn run_server(store: Arc<dyn Store>, args: &ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let state =
-        AppState::new(store, Config { create_bots: !args.no_create_bots, ..Config::default() });
+    let state = AppState::new(store, args.config());
     tracing::info!(address = %args.listen, "Confab is serving");
     println!("Confab is listening on http://{}", listener.local_addr()?);
     confab_server::serve(listener, state, shutdown_signal()).await?;

@@ -188,7 +188,7 @@ pub fn signature(secret: &str, timestamp_secs: i64, body: &[u8]) -> String {
 }
 
 /// When a delivery that failed for the `attempts`-th time is tried again, or `None` when it is
-/// dead: 30 s, doubling, at most an hour apart, [`MAX_ATTEMPTS`] tries in all (about 5 hours).
+/// dead: 30 s, doubling, at most an hour apart, [`MAX_ATTEMPTS`] tries in all (about three hours).
 pub fn next_attempt(attempts: u32, now: Millis) -> Option<Millis> {
     if attempts >= MAX_ATTEMPTS {
         return None;

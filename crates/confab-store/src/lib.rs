@@ -338,7 +338,8 @@ pub trait Store: Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Delivery>>;
-    /// Puts a dead (or pending) delivery back in line to be sent at `now`, attempts reset.
+    /// Puts a dead delivery back in line to be sent at `now`, attempts reset (`Conflict` for
+    /// one that is pending or delivered).
     async fn retry_delivery(
         &self,
         team_id: i64,
@@ -356,7 +357,8 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Millis,
         limit: u32,
     ) -> Result<Vec<DueDelivery>>;
-    /// Records a try: delivered, or failed and due again at `retry_at` (dead when `None`).
+    /// Records a try: delivered, or failed and due again at `retry_at` (dead when `None`). Only
+    /// a pending delivery changes, so a late result never overwrites a settled one.
     async fn record_delivery(
         &self,
         delivery_id: i64,

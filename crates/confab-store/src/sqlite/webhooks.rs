@@ -111,7 +111,7 @@ pub(super) fn retry_delivery(
     let n = c
         .prepare_cached(
             "UPDATE webhook_deliveries SET state = 0, attempts = 0, next_attempt_at = ?3 \
-             WHERE id = ?1 AND webhook_id = ?2 AND state <> 1",
+             WHERE id = ?1 AND webhook_id = ?2 AND state = 2",
         )?
         .execute(params![delivery_id, w.id, now])?;
     let found = c
@@ -120,7 +120,7 @@ pub(super) fn retry_delivery(
         .optional()?
         .ok_or(StoreError::NotFound("delivery"))?;
     if n == 0 {
-        return Err(StoreError::Conflict("the delivery was already delivered"));
+        return Err(StoreError::Conflict("only a dead delivery can be retried"));
     }
     Ok(found)
 }
@@ -167,7 +167,7 @@ pub(super) fn record_delivery(
         DeliveryResult::Delivered { status } => {
             c.prepare_cached(
                 "UPDATE webhook_deliveries SET state = 1, attempts = attempts + 1, \
-                 last_status = ?2, last_error = NULL, delivered_at = ?3 WHERE id = ?1",
+                 last_status = ?2, last_error = NULL, delivered_at = ?3 WHERE id = ?1 AND state = 0",
             )?
             .execute(params![id, status, now])?;
         }
@@ -176,7 +176,8 @@ pub(super) fn record_delivery(
                 if retry_at.is_some() { DeliveryState::Pending } else { DeliveryState::Dead };
             c.prepare_cached(
                 "UPDATE webhook_deliveries SET state = ?2, attempts = attempts + 1, \
-                 last_status = ?3, last_error = ?4, next_attempt_at = ?5 WHERE id = ?1",
+                 last_status = ?3, last_error = ?4, next_attempt_at = ?5 \
+                 WHERE id = ?1 AND state = 0",
             )?
             .execute(params![
                 id,

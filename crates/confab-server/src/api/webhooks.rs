@@ -1,0 +1,220 @@
+//! Webhook subscriptions and their deliveries under `/v1/bots/{bot_id}/webhooks`: `admin` keys
+//! subscribe, unsubscribe and put dead deliveries back in line; `read` keys see subscriptions
+//! (never their secret, which is shown once, at creation) and how their deliveries went.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use confab_core::FieldError;
+use confab_core::auth::{Caller, Scope};
+use confab_core::query::parse_limit;
+use confab_core::time::{format_rfc3339, now_millis};
+use confab_core::webhook::{DeliveryState, WebhookInput};
+use confab_store::{Delivery, Webhook};
+use serde_json::{Value, json};
+
+use crate::auth::Allow;
+use crate::extract::{JsonBody, NoParams, Params, PathParams};
+use crate::{ApiResult, AppState};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 100;
+/// Characters of the secret a listing shows, to tell subscriptions apart …
+const HINT_CHARS: usize = 10;
+/// … but never so many that few are left to guess (a short secret chosen by the client).
+const HIDDEN_CHARS: usize = 12;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/bots/{bot_id}/webhooks", get(list).post(create))
+        .route("/v1/bots/{bot_id}/webhooks/{webhook_id}", get(fetch).delete(remove))
+        .route("/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries", get(deliveries))
+        .route(
+            "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            post(retry),
+        )
+}
+
+fn webhook_view(w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "bot_id": w.bot_id,
+        "url": w.url,
+        "events": w.events.names(),
+        "secret_hint": secret_hint(&w.secret),
+        "created_at": format_rfc3339(w.created_at),
+    })
+}
+
+fn secret_hint(secret: &str) -> String {
+    let shown = HINT_CHARS.min(secret.chars().count().saturating_sub(HIDDEN_CHARS));
+    let mut hint: String = secret.chars().take(shown).collect();
+    hint.push('…');
+    hint
+}
+
+fn delivery_view(d: &Delivery) -> Value {
+    json!({
+        "id": d.id,
+        "event_id": d.event_id,
+        "event": d.event,
+        "state": d.state,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at.map(format_rfc3339),
+        "last_status": d.last_status,
+        "last_error": d.last_error,
+        "created_at": format_rfc3339(d.created_at),
+        "delivered_at": d.delivered_at.map(format_rfc3339),
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    _: NoParams,
+    JsonBody(input): JsonBody<WebhookInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.bot(Scope::Admin, &bot_id)?;
+    let new = input.validate()?;
+    let webhook =
+        state.store.create_webhook(caller.team_id, &bot_id, state.config.create_bots, &new).await?;
+    let mut view = webhook_view(&webhook);
+    view["secret"] = json!(webhook.secret);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    _: NoParams,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let webhooks = state.store.list_webhooks(caller.team_id, &bot_id).await?;
+    Ok(Json(json!({ "webhooks": webhooks.iter().map(webhook_view).collect::<Vec<_>>() })))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, webhook_id)): PathParams<(String, i64)>,
+    _: NoParams,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let webhook = state.store.get_webhook(caller.team_id, &bot_id, webhook_id).await?;
+    Ok(Json(webhook_view(&webhook)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, webhook_id)): PathParams<(String, i64)>,
+    _: NoParams,
+) -> ApiResult<StatusCode> {
+    caller.bot(Scope::Admin, &bot_id)?;
+    state.store.delete_webhook(caller.team_id, &bot_id, webhook_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?state=pending|delivered|dead&limit=1..100&cursor=<id>`.
+struct DeliveryQuery {
+    state: Option<DeliveryState>,
+    limit: u32,
+    before: Option<i64>,
+}
+
+impl DeliveryQuery {
+    fn parse(params: &[(String, String)]) -> Result<DeliveryQuery, FieldError> {
+        let mut q = DeliveryQuery { state: None, limit: DEFAULT_LIMIT, before: None };
+        for (k, v) in params {
+            match k.as_str() {
+                "state" => {
+                    q.state =
+                        Some(DeliveryState::parse(v).ok_or_else(|| {
+                            FieldError::new(k, "must be pending, delivered or dead")
+                        })?)
+                }
+                "limit" => q.limit = parse_limit(k, v, MAX_LIMIT)?,
+                "cursor" => {
+                    q.before =
+                        Some(v.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                            FieldError::new(k, "is not a cursor returned by this API")
+                        })?)
+                }
+                _ => return Err(FieldError::new(k, "unknown query parameter")),
+            }
+        }
+        Ok(q)
+    }
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, webhook_id)): PathParams<(String, i64)>,
+    Params(params): Params,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let q = DeliveryQuery::parse(&params)?;
+    // One more than asked tells whether there is a next page.
+    let mut page = state
+        .store
+        .list_deliveries(caller.team_id, &bot_id, webhook_id, q.state, q.before, q.limit + 1)
+        .await?;
+    let next_cursor = match page.len() > q.limit as usize {
+        true => {
+            page.truncate(q.limit as usize);
+            page.last().map(|d| d.id.to_string())
+        }
+        false => None,
+    };
+    Ok(Json(json!({
+        "deliveries": page.iter().map(delivery_view).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((bot_id, webhook_id, delivery_id)): PathParams<(String, i64, i64)>,
+    _: NoParams,
+) -> ApiResult<Json<Value>> {
+    caller.bot(Scope::Admin, &bot_id)?;
+    let delivery = state
+        .store
+        .retry_delivery(caller.team_id, &bot_id, webhook_id, delivery_id, now_millis())
+        .await?;
+    Ok(Json(delivery_view(&delivery)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_leave_most_of_a_secret_hidden() {
+        assert_eq!(secret_hint("whsec_0123456789abcdefghijklmnopqrstuv"), "whsec_0123…");
+        assert_eq!(secret_hint("0123456789abcdef"), "0123…");
+        assert_eq!(secret_hint("0123456789ab"), "…");
+    }
+
+    #[test]
+    fn delivery_queries_name_the_bad_parameter() {
+        let p = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let q = DeliveryQuery::parse(&p("state", "dead")).unwrap();
+        assert_eq!((q.state, q.limit, q.before), (Some(DeliveryState::Dead), DEFAULT_LIMIT, None));
+        for (k, v) in [
+            ("state", "failed"),
+            ("limit", "0"),
+            ("limit", "101"),
+            ("cursor", "abc"),
+            ("cursor", "-1"),
+            ("page", "2"),
+        ] {
+            assert_eq!(DeliveryQuery::parse(&p(k, v)).err().map(|e| e.field), Some(k.to_owned()));
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod cues;
 pub mod numbers;
 mod typed;
 pub mod when;
+mod words;
 
 use std::collections::BTreeMap;
 

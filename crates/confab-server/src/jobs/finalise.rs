@@ -55,19 +55,24 @@ pub async fn finalise_idle_once(
     now: Millis,
 ) -> Result<FinaliseOutcome> {
     let idle = store.idle_conversations(now, BATCH).await?;
-    let mut outcome = FinaliseOutcome::default();
     // Schemas are compiled once per bot per round.
     let mut schemas: HashMap<(i64, String), Option<(Schema, Context)>> = HashMap::new();
-    for conv in idle {
+    let mut ends = Vec::with_capacity(idle.len());
+    for conv in &idle {
         let prepared = schemas
             .entry((conv.team_id, conv.bot_id.clone()))
-            .or_insert_with(|| prepare(&conv))
+            .or_insert_with(|| prepare(conv))
             .as_ref();
         let values = match prepared {
-            Some((schema, ctx)) => final_values(schema, ctx, &conv, llm).await,
+            Some((schema, ctx)) => final_values(schema, ctx, conv, llm).await,
             None => vec![],
         };
-        if store.finalise(conv.pk, conv.last_message_at, values, now).await? {
+        ends.push(store.finalise(conv.pk, conv.last_message_at, values, now));
+    }
+    // Sent together, the writes share the store's group commit instead of one fsync each.
+    let mut outcome = FinaliseOutcome::default();
+    for ended in futures_util::future::join_all(ends).await {
+        if ended? {
             outcome.finalised += 1;
         } else {
             outcome.skipped += 1;

@@ -108,9 +108,10 @@ pub struct IdleConversation {
     pub pk: i64,
     pub team_id: i64,
     pub bot_id: String,
-    /// Finalising succeeds only if this is still the last message's time (no message came in
-    /// meanwhile).
+    /// Finalising succeeds only if these are still the last message's time and the number of
+    /// messages: no message came in meanwhile, however it was timestamped.
     pub last_message_at: Millis,
+    pub message_count: i64,
     pub schema: Option<SchemaInput>,
     pub settings: BotSettings,
     pub messages: Vec<Message>,
@@ -307,12 +308,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends an idle conversation with its final extracted values (explicit values stay), and
     /// queues its `conversation.ended` (and `datapoints.updated`, when values changed) events —
-    /// only if it is still active with the same last message; returns whether it did. This
-    /// compare-and-set is what makes finalisation happen once, however many finalisers race.
+    /// only if it is still active with the same last message time and message count as when it
+    /// was read idle; returns whether it did. This compare-and-set is what makes finalisation
+    /// happen once, however many finalisers race, and never over a message it did not read.
     async fn finalise(
         &self,
         pk: i64,
         last_message_at: Millis,
+        message_count: i64,
         values: Vec<NewDatapoint>,
         now: Millis,
     ) -> Result<bool>;

@@ -67,7 +67,7 @@ pub async fn finalise_idle_once(
             Some((schema, ctx)) => final_values(schema, ctx, conv, llm).await,
             None => vec![],
         };
-        ends.push(store.finalise(conv.pk, conv.last_message_at, values, now));
+        ends.push(store.finalise(conv.pk, conv.last_message_at, conv.message_count, values, now));
     }
     // Sent together, the writes share the store's group commit instead of one fsync each.
     let mut outcome = FinaliseOutcome::default();

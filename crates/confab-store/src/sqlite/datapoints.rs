@@ -81,14 +81,14 @@ pub(super) fn on_ingest(
         (Some(last), Some((_, first))) => first.timestamp >= last,
         _ => true,
     };
-    let before = values_map(c, conversation_pk)?;
+    let mut changed = false;
     let (state, last_ts) = if in_order {
         let mut state: State =
             state_json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
         for (rowid, m) in new.iter() {
             let turn = Turn { role: m.role, text: &m.content, at: m.timestamp };
             for (key, value) in extract::step(&ex.schema, &mut state, &turn, &ex.ctx) {
-                upsert_extracted(
+                changed |= upsert_extracted(
                     c,
                     conversation_pk,
                     &key,
@@ -101,6 +101,7 @@ pub(super) fn on_ingest(
         }
         (state, new.last().map(|(_, m)| m.timestamp).or(last_ts))
     } else {
+        let before = values_map(c, conversation_pk)?;
         let messages = read::messages_of(c, conversation_pk)?;
         let turns: Vec<Turn> = messages
             .iter()
@@ -117,6 +118,7 @@ pub(super) fn on_ingest(
             })
             .collect();
         replace_extracted(c, conversation_pk, values, now)?;
+        changed = values_map(c, conversation_pk)? != before;
         (state, messages.last().map(|m| m.timestamp))
     };
     c.prepare_cached(
@@ -127,7 +129,7 @@ pub(super) fn on_ingest(
         serde_json::to_string(&state).unwrap_or_default(),
         last_ts
     ])?;
-    Ok(values_map(c, conversation_pk)? != before)
+    Ok(changed)
 }
 
 /// Key → value, to tell whether a write changed anything.
@@ -137,7 +139,8 @@ fn values_map(c: &Connection, conversation_pk: i64) -> Result<HashMap<String, St
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Writes an extracted value unless the bot gave the key explicitly.
+/// Writes an extracted value unless the bot gave the key explicitly; returns whether the stored
+/// value changed.
 fn upsert_extracted(
     c: &Connection,
     conversation_pk: i64,
@@ -146,24 +149,25 @@ fn upsert_extracted(
     method: Method,
     message_pk: Option<i64>,
     now: Millis,
-) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, updated_at) \
+) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (conversation_pk, key) DO UPDATE SET value = excluded.value, \
          method = excluded.method, message_pk = excluded.message_pk, \
          updated_at = excluded.updated_at WHERE datapoints.method <> 0 \
          AND (datapoints.value <> excluded.value OR datapoints.method <> excluded.method)",
-    )?
-    .execute(params![
-        conversation_pk,
-        key,
-        value.to_string(),
-        method.code(),
-        message_pk,
-        now
-    ])?;
-    Ok(())
+        )?
+        .execute(params![
+            conversation_pk,
+            key,
+            value.to_string(),
+            method.code(),
+            message_pk,
+            now
+        ])?;
+    Ok(n > 0)
 }
 
 /// Replaces every extracted value with `values` (explicit ones stay).
@@ -348,25 +352,28 @@ pub(super) fn idle_conversations(
     now: Millis,
     limit: u32,
 ) -> Result<Vec<IdleConversation>> {
-    let rows: Vec<(i64, i64, String, i64, Option<String>, String)> = c
+    type Row = (i64, i64, String, i64, i64, Option<String>, String);
+    let rows: Vec<Row> = c
         .prepare_cached(
-            "SELECT c.id, b.team_id, b.bot_id, c.last_message_at, b.datapoint_schema, b.settings \
+            "SELECT c.id, b.team_id, b.bot_id, c.last_message_at, c.message_count, \
+             b.datapoint_schema, b.settings \
              FROM conversations c JOIN bots b ON b.id = c.bot_pk \
              WHERE c.status = 0 AND c.last_message_at <= ?1 - ?2 \
              AND c.last_message_at + b.inactivity_ms <= ?1 \
              ORDER BY c.last_message_at LIMIT ?3",
         )?
         .query_map(params![now, MIN_INACTIVITY_MS, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(rows.len());
-    for (pk, team_id, bot_id, last_message_at, schema, settings) in rows {
+    for (pk, team_id, bot_id, last_message_at, message_count, schema, settings) in rows {
         out.push(IdleConversation {
             pk,
             team_id,
             bot_id,
             last_message_at,
+            message_count,
             schema: schema.and_then(|s| serde_json::from_str(&s).ok()),
             settings: serde_json::from_str(&settings).unwrap_or_default(),
             messages: read::messages_of(c, pk)?,
@@ -375,19 +382,22 @@ pub(super) fn idle_conversations(
     Ok(out)
 }
 
+/// Ends the conversation if it is as the finaliser read it: still active, with the same last
+/// message time and message count (`seen`) — a message stored meanwhile, even one timestamped
+/// before the last, makes this a no-op, and the next round reads it.
 pub(super) fn finalise(
     c: &Connection,
     pk: i64,
-    last_message_at: Millis,
+    seen: (Millis, i64),
     values: Vec<NewDatapoint>,
     now: Millis,
 ) -> Result<bool> {
     let ended = c
         .prepare_cached(
-            "UPDATE conversations SET status = 1, ended_at = ?3 \
-             WHERE id = ?1 AND status = 0 AND last_message_at = ?2",
+            "UPDATE conversations SET status = 1, ended_at = ?4 \
+             WHERE id = ?1 AND status = 0 AND last_message_at = ?2 AND message_count = ?3",
         )?
-        .execute(params![pk, last_message_at, now])?;
+        .execute(params![pk, seen.0, seen.1, now])?;
     if ended == 0 {
         return Ok(false);
     }

@@ -348,10 +348,15 @@ impl Store for SqliteStore {
         &self,
         pk: i64,
         last_message_at: Millis,
+        message_count: i64,
         values: Vec<NewDatapoint>,
         now: Millis,
     ) -> Result<bool> {
-        self.writer.write(move |c| datapoints::finalise(c, pk, last_message_at, values, now)).await
+        self.writer
+            .write(move |c| {
+                datapoints::finalise(c, pk, (last_message_at, message_count), values, now)
+            })
+            .await
     }
 
     async fn create_webhook(

@@ -255,7 +255,9 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
             .map(|(at, _)| {
                 let before = &lower[..(*at).min(lower.len())];
                 defs.iter()
-                    .filter_map(|d| rfind_words(before, &key_words(&d.key)).map(|i| (i, *d)))
+                    .filter_map(|d| {
+                        typed::word_matches(before, &key_words(&d.key)).last().map(|i| (i, *d))
+                    })
                     .max_by_key(|(i, _)| *i)
                     .map(|(_, d)| d)
             })
@@ -302,7 +304,7 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
             continue;
         }
         let words = key_words(&d.key);
-        if let Some(at) = find_words(&lower, &words) {
+        if let Some(at) = typed::word_matches(&lower, &words).next() {
             let rest = &text[at + words.len()..];
             if let Some(v) = typed::parse_answer(d, rest, ctx, &now) {
                 put(&mut out, &d.key, v);
@@ -347,33 +349,6 @@ pub fn parse_value(def: &Definition, value: &Value, ctx: &Context, at: Millis) -
         (_, Value::String(s)) => typed::parse_answer(def, s, ctx, &now),
         _ => None,
     }
-}
-
-/// The byte offset of the last occurrence of `needle` as whole words in `hay`.
-fn rfind_words(hay: &str, needle: &str) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    hay.match_indices(needle)
-        .map(|(i, _)| i)
-        .filter(|&i| {
-            let before = hay[..i].chars().next_back();
-            let after = hay[i + needle.len()..].chars().next();
-            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-        })
-        .last()
-}
-
-/// The byte offset of `needle` as whole words in `hay` (both lower-cased).
-fn find_words(hay: &str, needle: &str) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    hay.match_indices(needle).map(|(i, _)| i).find(|&i| {
-        let before = hay[..i].chars().next_back();
-        let after = hay[i + needle.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
 }
 
 #[cfg(test)]

@@ -266,21 +266,18 @@ fn parse_choice(values: &[String], text: &str) -> Option<String> {
 
 /// Whether `needle` occurs in `hay` with no letter or digit glued to either end.
 pub(super) fn contains_words(hay: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return false;
-    }
-    let mut from = 0;
-    while let Some(i) = hay[from..].find(needle) {
-        let start = from + i;
-        let end = start + needle.len();
-        let before = hay[..start].chars().next_back();
-        let after = hay[end..].chars().next();
-        if !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric) {
-            return true;
-        }
-        from = start + needle.chars().next().map_or(1, char::len_utf8);
-    }
-    false
+    word_matches(hay, needle).next().is_some()
+}
+
+/// The byte offsets where `needle` occurs in `hay` as whole words, in order.
+pub(super) fn word_matches<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    hay.match_indices(needle).map(|(i, _)| i).filter(move |&i| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + needle.len()..].chars().next();
+        !needle.is_empty()
+            && !before.is_some_and(char::is_alphanumeric)
+            && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 #[cfg(test)]

@@ -331,17 +331,7 @@ pub(super) fn datapoints_of(
     team_id: i64,
     pks: &[i64],
 ) -> Result<Vec<(i64, Vec<Datapoint>)>> {
-    let mut in_team = c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM conversations c JOIN bots b ON b.id = c.bot_pk \
-         WHERE c.id = ?1 AND b.team_id = ?2)",
-    )?;
-    let mut out = Vec::with_capacity(pks.len());
-    for &pk in pks {
-        if in_team.query_row(params![pk, team_id], |r| r.get::<_, bool>(0))? {
-            out.push((pk, datapoints(c, pk)?));
-        }
-    }
-    Ok(out)
+    read::each_in_team(c, team_id, pks, datapoints)
 }
 
 /// The shortest inactivity timeout a bot may have; bounds the finaliser's index range.

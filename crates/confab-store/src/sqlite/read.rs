@@ -252,6 +252,17 @@ pub(super) fn transcripts(
     team_id: i64,
     pks: &[i64],
 ) -> Result<Vec<(i64, Vec<Message>)>> {
+    each_in_team(c, team_id, pks, messages_of)
+}
+
+/// `load` for each of the conversations `pks` that belong to `team_id`, in the order given;
+/// the others are left out, as if they did not exist.
+pub(super) fn each_in_team<T>(
+    c: &Connection,
+    team_id: i64,
+    pks: &[i64],
+    load: impl Fn(&Connection, i64) -> Result<T>,
+) -> Result<Vec<(i64, T)>> {
     let mut in_team = c.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM conversations c JOIN bots b ON b.id = c.bot_pk \
          WHERE c.id = ?1 AND b.team_id = ?2)",
@@ -259,7 +270,7 @@ pub(super) fn transcripts(
     let mut out = Vec::with_capacity(pks.len());
     for &pk in pks {
         if in_team.query_row(params![pk, team_id], |r| r.get::<_, bool>(0))? {
-            out.push((pk, messages_of(c, pk)?));
+            out.push((pk, load(c, pk)?));
         }
     }
     Ok(out)

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod message;
 pub mod query;
 pub mod rollup;
+pub mod search;
 pub mod series;
 pub mod summary;
 pub mod time;

@@ -1,6 +1,9 @@
 //! Confab's storage: one [`Store`] trait shaped by what the server does with conversations, and
 //! its backends. SQL lives only here. The backend is picked once, from the database URL.
 
+mod columns;
+mod extraction;
+mod rollups;
 mod sqlite;
 
 use std::sync::Arc;
@@ -303,8 +306,17 @@ pub trait Store: Send + Sync + 'static {
         conversation_pks: &[i64],
     ) -> Result<Vec<(i64, Vec<Datapoint>)>>;
 
-    /// Active conversations whose bot's inactivity timeout has passed at `now`, oldest first.
-    async fn idle_conversations(&self, now: Millis, limit: u32) -> Result<Vec<IdleConversation>>;
+    /// Takes up to `limit` active conversations whose bot's inactivity timeout has passed at
+    /// `now`, oldest first, and leases them until `lease_until`: another finaliser (on this or
+    /// another server) skips them meanwhile, so the extraction and the LLM pass run once. A
+    /// message stored meanwhile ends the lease. The lease only saves work; [`Store::finalise`]'s
+    /// compare-and-set is what makes finalisation happen once.
+    async fn idle_conversations(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<IdleConversation>>;
 
     /// Ends an idle conversation with its final extracted values (explicit values stay), and
     /// queues its `conversation.ended` (and `datapoints.updated`, when values changed) events —

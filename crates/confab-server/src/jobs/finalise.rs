@@ -14,6 +14,10 @@ use serde_json::{Map, Value, json};
 
 /// Conversations taken per round.
 const BATCH: u32 = 200;
+/// How long a round keeps the conversations it took from other finalisers: longer than a
+/// round takes (the LLM pass is bounded by its timeout), and past it a crashed finaliser's
+/// conversations are taken again.
+const LEASE_MS: Millis = 5 * 60_000;
 
 /// An OpenAI-compatible chat-completions endpoint asked to fill the schema at finalisation.
 #[derive(Debug, Clone)]
@@ -54,7 +58,7 @@ pub async fn finalise_idle_once(
     llm: Option<&Llm>,
     now: Millis,
 ) -> Result<FinaliseOutcome> {
-    let idle = store.idle_conversations(now, BATCH).await?;
+    let idle = store.idle_conversations(now, now + LEASE_MS, BATCH).await?;
     // Schemas are compiled once per bot per round.
     let mut schemas: HashMap<(i64, String), Option<(Schema, Context)>> = HashMap::new();
     let mut ends = Vec::with_capacity(idle.len());

@@ -3,53 +3,20 @@
 //! provisional values are as durable as the messages they came from.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use confab_core::NewMessage;
 use confab_core::bot::BotSettings;
 use confab_core::conversation::{Conversation, Status};
-use confab_core::datapoints::{Datapoint, Method, NewDatapoint, Schema, SchemaInput};
-use confab_core::extract::{self, Context, State, Turn};
+use confab_core::datapoints::{Datapoint, Method, NewDatapoint};
 use confab_core::time::Millis;
 use confab_core::webhook::{self, Event, Events};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{read, rows, write};
+use crate::extraction::{Extractor, extractor};
 use crate::{IdleConversation, Result, StoreError};
-
-/// A bot's compiled schema and extraction context.
-pub(super) struct Extractor {
-    schema: Schema,
-    ctx: Context,
-}
-
-/// Compiled schemas by their stored text (schema and settings JSON): compiling the regexes
-/// on every ingest would cost more than the extraction, and keying by content needs no
-/// invalidation when a schema changes.
-static EXTRACTORS: LazyLock<Mutex<HashMap<String, Option<Arc<Extractor>>>>> =
-    LazyLock::new(Mutex::default);
-const MAX_CACHED: usize = 1024;
-
-fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Extractor>> {
-    let cache_key = format!("{schema_json}\u{0}{settings_json}");
-    if let Some(hit) = EXTRACTORS.lock().expect("extractor cache").get(&cache_key) {
-        return hit.clone();
-    }
-    let built = (|| {
-        let input: SchemaInput = serde_json::from_str(schema_json).ok()?;
-        let schema = input.validate().ok()?;
-        let settings: BotSettings = serde_json::from_str(settings_json).unwrap_or_default();
-        let ctx = settings.context().ok()?;
-        (!schema.definitions.is_empty()).then(|| Arc::new(Extractor { schema, ctx }))
-    })();
-    let mut cache = EXTRACTORS.lock().expect("extractor cache");
-    if cache.len() >= MAX_CACHED {
-        cache.clear();
-    }
-    cache.insert(cache_key, built.clone());
-    built
-}
 
 /// The bot's extractor, if it has a schema with definitions.
 pub(super) fn bot_extractor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Extractor>>> {
@@ -64,8 +31,8 @@ pub(super) fn bot_extractor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Ex
 }
 
 /// Continues a conversation's walk with the messages a write stored (`new`, with their row
-/// ids). Messages in time order extend the walk; one older than the walk's last re-runs it
-/// over the whole stored transcript, so that out-of-order arrival ends with the same values.
+/// ids), or re-runs it over the whole transcript when one arrived out of order (see
+/// [`Extractor::continue_walk`]); returns whether the stored values changed.
 pub(super) fn on_ingest(
     c: &Connection,
     ex: &Extractor,
@@ -73,62 +40,37 @@ pub(super) fn on_ingest(
     new: &mut [(i64, &NewMessage)],
     now: Millis,
 ) -> Result<bool> {
-    let (state_json, last_ts): (Option<String>, Option<i64>) = c
+    let (state, last_ts): (Option<String>, Option<i64>) = c
         .prepare_cached("SELECT extract_state, extract_last_ts FROM conversations WHERE id = ?1")?
         .query_row([conversation_pk], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    new.sort_by_key(|(rowid, m)| (m.timestamp, *rowid));
-    let in_order = match (last_ts, new.first()) {
-        (Some(last), Some((_, first))) => first.timestamp >= last,
-        _ => true,
-    };
     let mut changed = false;
-    let (state, last_ts) = if in_order {
-        let mut state: State =
-            state_json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
-        for (rowid, m) in new.iter() {
-            let turn = Turn { role: m.role, text: &m.content, at: m.timestamp };
-            for (key, value) in extract::step(&ex.schema, &mut state, &turn, &ex.ctx) {
+    let walked = match ex.continue_walk(state.as_deref(), last_ts, new) {
+        Some((found, walked)) => {
+            for (key, value, rowid) in found {
                 changed |= upsert_extracted(
                     c,
                     conversation_pk,
                     &key,
                     &value,
                     Method::Rule,
-                    Some(*rowid),
+                    Some(rowid),
                     now,
                 )?;
             }
+            walked
         }
-        (state, new.last().map(|(_, m)| m.timestamp).or(last_ts))
-    } else {
-        let before = values_map(c, conversation_pk)?;
-        let messages = read::messages_of(c, conversation_pk)?;
-        let turns: Vec<Turn> = messages
-            .iter()
-            .map(|m| Turn { role: m.role, text: &m.content, at: m.timestamp })
-            .collect();
-        let (found, state) = extract::extract_with_state(&ex.schema, &turns, &ex.ctx);
-        let values = found
-            .into_iter()
-            .map(|(key, f)| NewDatapoint {
-                key,
-                value: f.value,
-                method: Method::Rule,
-                message_pk: messages.get(f.turn).map(|m| m.pk),
-            })
-            .collect();
-        replace_extracted(c, conversation_pk, values, now)?;
-        changed = values_map(c, conversation_pk)? != before;
-        (state, messages.last().map(|m| m.timestamp))
+        None => {
+            let before = values_map(c, conversation_pk)?;
+            let (values, walked) = ex.rerun(&read::messages_of(c, conversation_pk)?);
+            replace_extracted(c, conversation_pk, values, now)?;
+            changed = values_map(c, conversation_pk)? != before;
+            walked
+        }
     };
     c.prepare_cached(
         "UPDATE conversations SET extract_state = ?2, extract_last_ts = ?3 WHERE id = ?1",
     )?
-    .execute(params![
-        conversation_pk,
-        serde_json::to_string(&state).unwrap_or_default(),
-        last_ts
-    ])?;
+    .execute(params![conversation_pk, walked.state, walked.last_ts])?;
     Ok(changed)
 }
 
@@ -195,12 +137,16 @@ fn replace_extracted(
     Ok(())
 }
 
-const DATAPOINT_SELECT: &str = "SELECT d.key, d.value, d.method, m.client_id, m.ts, d.updated_at \
-     FROM datapoints d LEFT JOIN messages m ON m.id = d.message_pk \
-     WHERE d.conversation_pk = ?1 ORDER BY d.key";
+static DATAPOINTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM datapoints d LEFT JOIN messages m ON m.id = d.message_pk \
+         WHERE d.conversation_pk = ?1 ORDER BY d.key",
+        crate::columns::DATAPOINT_SELECT
+    )
+});
 
 pub(super) fn datapoints(c: &Connection, conversation_pk: i64) -> Result<Vec<Datapoint>> {
-    Ok(c.prepare_cached(DATAPOINT_SELECT)?
+    Ok(c.prepare_cached(&DATAPOINTS)?
         .query_map([conversation_pk], |r| {
             let value: String = r.get(1)?;
             Ok(Datapoint {
@@ -340,6 +286,7 @@ const MIN_INACTIVITY_MS: i64 = 60_000;
 pub(super) fn idle_conversations(
     c: &Connection,
     now: Millis,
+    lease_until: Millis,
     limit: u32,
 ) -> Result<Vec<IdleConversation>> {
     type Row = (i64, i64, String, i64, i64, Option<String>, String);
@@ -350,14 +297,18 @@ pub(super) fn idle_conversations(
              FROM conversations c JOIN bots b ON b.id = c.bot_pk \
              WHERE c.status = 0 AND c.last_message_at <= ?1 - ?2 \
              AND c.last_message_at + b.inactivity_ms <= ?1 \
+             AND (c.finalise_lease IS NULL OR c.finalise_lease <= ?1) \
              ORDER BY c.last_message_at LIMIT ?3",
         )?
         .query_map(params![now, MIN_INACTIVITY_MS, limit], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let mut lease =
+        c.prepare_cached("UPDATE conversations SET finalise_lease = ?2 WHERE id = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for (pk, team_id, bot_id, last_message_at, message_count, schema, settings) in rows {
+        lease.execute(params![pk, lease_until])?;
         out.push(IdleConversation {
             pk,
             team_id,

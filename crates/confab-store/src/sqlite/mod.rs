@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_rollups.sql")),
     (3, include_str!("migrations/0003_datapoint_schema.sql")),
     (4, include_str!("migrations/0004_datapoints.sql")),
+    (5, include_str!("migrations/0005_finalise_lease.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -340,8 +341,13 @@ impl Store for SqliteStore {
         self.read(move |c| datapoints::datapoints_of(c, team_id, &pks)).await
     }
 
-    async fn idle_conversations(&self, now: Millis, limit: u32) -> Result<Vec<IdleConversation>> {
-        self.read(move |c| datapoints::idle_conversations(c, now, limit)).await
+    async fn idle_conversations(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> Result<Vec<IdleConversation>> {
+        self.writer.write(move |c| datapoints::idle_conversations(c, now, lease_until, limit)).await
     }
 
     async fn finalise(

@@ -6,14 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::StepKey;
 use confab_core::message::{Role, Step};
-use confab_core::rollup::{
-    Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, floor, is_not_handled,
-};
+use confab_core::rollup::{Deltas, DimsKey, MessageFacts, is_not_handled};
 use confab_core::summary::Summary;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows;
-use crate::Result;
+use crate::{Result, rollups};
 
 /// The facts of a conversation's stored messages, in order, leaving out `skip` (the messages
 /// the running job stored).
@@ -58,48 +56,24 @@ pub(super) fn message_facts(
     Ok(out)
 }
 
-/// Records what one conversation's newly stored messages change. `before` is the summary as it
-/// was stored (`None` for a conversation this job created), `after` with the new messages
-/// applied.
+/// Records what one conversation's newly stored messages change (see
+/// [`crate::rollups::account`]), reading its earlier messages when that needs them.
 pub(super) fn account(
     c: &Connection,
     deltas: &mut Deltas,
     conversation_pk: i64,
     before: Option<&Summary>,
     after: &Summary,
-    mut new: Vec<MessageFacts>,
+    new: Vec<MessageFacts>,
 ) -> Result<()> {
-    new.sort_by_key(|m| m.order);
-    let Some(before) = before else {
-        deltas.whole(after, &new, 1);
-        return Ok(());
+    let old = match before {
+        Some(before) if rollups::needs_history(before, after, &new) => {
+            let skip: HashSet<i64> = new.iter().map(|m| m.order.1).collect();
+            Some(message_facts(c, conversation_pk, &skip)?)
+        }
+        _ => None,
     };
-    let moved = DimsKey::of(before) != DimsKey::of(after)
-        || floor(before.started_at, 0) != floor(after.started_at, 0);
-    // A step arriving before the last known one rewrites the path from there.
-    let rewritten = before
-        .stamps
-        .last_step
-        .is_some_and(|last| new.iter().any(|m| m.step.is_some() && m.order.0 < last));
-    if moved || rewritten {
-        let skip: HashSet<i64> = new.iter().map(|m| m.order.1).collect();
-        let old = message_facts(c, conversation_pk, &skip)?;
-        deltas.whole(before, &old, -1);
-        let mut all = old;
-        all.extend(new);
-        all.sort_by_key(|m| m.order);
-        deltas.whole(after, &all, 1);
-        return Ok(());
-    }
-    // The common case: the conversation grows at its end.
-    deltas.conversation(before, -1);
-    deltas.conversation(after, 1);
-    let d = deltas.intern(&DimsKey::of(after));
-    for m in &new {
-        deltas.message(d, m, 1);
-    }
-    let prev = before.last_step.as_ref().map(StepKey::of);
-    deltas.flow(d, after.started_at, prev.as_ref(), new.iter().filter_map(|m| m.step.as_ref()), 1);
+    rollups::account(deltas, before, after, new, old);
     Ok(())
 }
 
@@ -130,21 +104,10 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
         return Ok(());
     }
     let mut ids: HashMap<usize, i64> = HashMap::new();
-    let mut id = |c: &Connection, d: usize| -> Result<i64> {
-        if let Some(&id) = ids.get(&d) {
-            return Ok(id);
-        }
-        let id = dims_id(c, bot_pk, &deltas.dims[d])?;
-        ids.insert(d, id);
-        Ok(id)
-    };
-    let mut counters: HashMap<(i64, i64, i64), Counters> = HashMap::new();
-    for ((d, slot), delta) in &deltas.counters {
-        let dims = id(c, *d)?;
-        for level in 0..LEVELS.len() {
-            counters.entry((dims, level as i64, floor(*slot, level))).or_default().add(delta, 1);
-        }
+    for d in rollups::used_dims(&deltas) {
+        ids.insert(d, dims_id(c, bot_pk, &deltas.dims[d])?);
     }
+    let rows = rollups::level_rows(&deltas, |d| ids[&d]);
     let mut upsert = c.prepare_cached(
         "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
          n_user, n_bot, n_agent, n_system, not_handled) \
@@ -157,7 +120,7 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
          n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
          not_handled = not_handled + excluded.not_handled",
     )?;
-    for ((dims, level, slot), x) in counters {
+    for ((dims, level, slot), x) in rows.counters {
         let [u, b, a, s] = x.messages;
         upsert.execute(params![
             dims,
@@ -173,43 +136,22 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
             x.not_handled
         ])?;
     }
-    let mut edges: HashMap<(i64, i64, i64, &StepKey, &StepKey), i64> = HashMap::new();
-    let mut exits: HashMap<(i64, i64, i64, &StepKey), i64> = HashMap::new();
-    let edge_list: Vec<_> =
-        deltas.edges.iter().map(|((d, s, f, t), n)| (*d, *s, f, t, *n)).collect();
-    let exit_list: Vec<_> = deltas.exits.iter().map(|((d, s, k), n)| (*d, *s, k, *n)).collect();
-    for (d, slot, from, to, n) in edge_list {
-        let dims = id(c, d)?;
-        for level in FLOW_LEVELS {
-            *edges.entry((dims, level as i64, floor(slot, level), from, to)).or_default() += n;
-        }
-    }
-    for (d, slot, step, n) in exit_list {
-        let dims = id(c, d)?;
-        for level in FLOW_LEVELS {
-            *exits.entry((dims, level as i64, floor(slot, level), step)).or_default() += n;
-        }
-    }
     let mut upsert = c.prepare_cached(
         "INSERT INTO flow_edges (dims_id, level, slot, from_id, from_type, to_id, to_type, n) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (dims_id, level, slot, from_id, from_type, to_id, to_type) \
          DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((dims, level, slot, from, to), n) in edges {
-        if n != 0 {
-            upsert.execute(params![dims, level, slot, from.id, from.kind, to.id, to.kind, n])?;
-        }
+    for (((dims, level, slot), from, to), n) in rows.edges {
+        upsert.execute(params![dims, level, slot, from.id, from.kind, to.id, to.kind, n])?;
     }
     let mut upsert = c.prepare_cached(
         "INSERT INTO flow_exits (dims_id, level, slot, step_id, step_type, n) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (dims_id, level, slot, step_id, step_type) DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((dims, level, slot, step), n) in exits {
-        if n != 0 {
-            upsert.execute(params![dims, level, slot, step.id, step.kind, n])?;
-        }
+    for (((dims, level, slot), step), n) in rows.exits {
+        upsert.execute(params![dims, level, slot, step.id, step.kind, n])?;
     }
     Ok(())
 }

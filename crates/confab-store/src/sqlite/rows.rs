@@ -6,46 +6,11 @@ use confab_core::message::{Role, Step};
 use confab_core::summary::{DIM_COUNT, Stamps, Summary};
 use rusqlite::Row;
 use rusqlite::types::Value;
-use serde_json::{Map, Value as Json};
 
 use crate::ApiKeyInfo;
 
-/// The dimension columns, in [`confab_core::Dim`] order.
-pub(super) const DIM_COLUMNS: [&str; DIM_COUNT] = [
-    "channel_type",
-    "language",
-    "version",
-    "user_id",
-    "campaign_id",
-    "campaign_source",
-    "conv_type",
-    "session_id",
-];
-
-/// The summary columns, in the order of [`summary_values`].
-pub(super) fn summary_columns() -> Vec<&'static str> {
-    let mut cols = vec![
-        "started_at",
-        "last_message_at",
-        "message_count",
-        "n_user",
-        "n_bot",
-        "n_agent",
-        "n_system",
-        "first_user_message",
-        "first_bot_message",
-    ];
-    cols.extend(DIM_COLUMNS);
-    cols.extend(["metadata", "stamps", "last_step_id", "last_step_type"]);
-    cols
-}
-
-/// `SELECT` list for [`conversation`]; the query must join `bots b` on `b.id = c.bot_pk`.
-pub(super) const CONVERSATION_SELECT: &str = "c.id, b.bot_id, c.conversation_id, c.status, \
-    c.started_at, c.last_message_at, c.message_count, c.n_user, c.n_bot, c.n_agent, c.n_system, \
-    c.first_user_message, c.first_bot_message, c.channel_type, c.language, c.version, c.user_id, \
-    c.campaign_id, c.campaign_source, c.conv_type, c.session_id, c.metadata, c.stamps, \
-    c.last_step_id, c.last_step_type";
+use crate::columns::json_object;
+pub(super) use crate::columns::{CONVERSATION_SELECT, DIM_COLUMNS, KEY_SELECT, MESSAGE_SELECT};
 
 pub(super) fn summary_values(s: &Summary) -> Vec<Value> {
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
@@ -67,13 +32,6 @@ pub(super) fn summary_values(s: &Summary) -> Vec<Value> {
     out.push(s.last_step.as_ref().map_or(Value::Null, |st| Value::Text(st.id.clone())));
     out.push(text(&s.last_step.as_ref().and_then(|st| st.kind.clone())));
     out
-}
-
-fn json_object(text: Option<String>) -> Option<Map<String, Json>> {
-    match serde_json::from_str(&text?) {
-        Ok(Json::Object(m)) => Some(m),
-        _ => None,
-    }
 }
 
 /// Reads a row selected with [`CONVERSATION_SELECT`], starting at column `at`.
@@ -107,10 +65,6 @@ pub(super) fn conversation(row: &Row, at: usize) -> rusqlite::Result<Conversatio
     })
 }
 
-/// `SELECT` list for [`message`].
-pub(super) const MESSAGE_SELECT: &str =
-    "m.id, m.client_id, m.role, m.content, m.ts, m.step_id, m.step_type, m.metadata";
-
 pub(super) fn message(row: &Row, at: usize) -> rusqlite::Result<Message> {
     let g = |i: usize| at + i;
     let step_id: Option<String> = row.get(g(5))?;
@@ -127,8 +81,6 @@ pub(super) fn message(row: &Row, at: usize) -> rusqlite::Result<Message> {
         metadata: json_object(row.get(g(7))?),
     })
 }
-
-pub(super) const KEY_SELECT: &str = "id, team_id, name, hint, scopes, bots, created_at, revoked_at";
 
 pub(super) fn api_key(row: &Row) -> rusqlite::Result<ApiKeyInfo> {
     let bots: Option<String> = row.get(5)?;
@@ -150,6 +102,9 @@ mod tests {
 
     #[test]
     fn one_value_per_summary_column() {
-        assert_eq!(summary_values(&Summary::default()).len(), summary_columns().len());
+        assert_eq!(
+            summary_values(&Summary::default()).len(),
+            crate::columns::summary_columns().len()
+        );
     }
 }

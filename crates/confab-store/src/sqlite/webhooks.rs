@@ -4,11 +4,15 @@ use confab_core::time::Millis;
 use confab_core::webhook::{DeliveryState, Events, NewWebhook};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use std::sync::LazyLock;
+
 use super::write;
+use crate::columns;
 use crate::{Delivery, DeliveryResult, DueDelivery, Result, StoreError, Webhook};
 
-const WEBHOOK_SELECT: &str = "SELECT w.id, b.bot_id, w.url, w.events, w.secret, w.created_at FROM webhooks w \
-     JOIN bots b ON b.id = w.bot_pk";
+static WEBHOOK_SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {} FROM webhooks w JOIN bots b ON b.id = w.bot_pk", columns::WEBHOOK_SELECT)
+});
 
 fn webhook(r: &Row) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
@@ -21,8 +25,8 @@ fn webhook(r: &Row) -> rusqlite::Result<Webhook> {
     })
 }
 
-const DELIVERY_SELECT: &str = "SELECT id, webhook_id, event_id, event, state, attempts, \
-     next_attempt_at, last_status, last_error, created_at, delivered_at FROM webhook_deliveries";
+static DELIVERY_SELECT: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {} FROM webhook_deliveries", columns::DELIVERY_SELECT));
 
 fn delivery(r: &Row) -> rusqlite::Result<Delivery> {
     let state = DeliveryState::from_code(r.get(4)?).unwrap_or(DeliveryState::Dead);
@@ -56,19 +60,20 @@ pub(super) fn create_webhook(
     )?
     .execute(params![bot_pk, w.url, w.events.bits(), w.secret, now])?;
     let id = c.last_insert_rowid();
-    Ok(c.prepare_cached(&format!("{WEBHOOK_SELECT} WHERE w.id = ?1"))?.query_row([id], webhook)?)
+    Ok(c.prepare_cached(&format!("{} WHERE w.id = ?1", *WEBHOOK_SELECT))?
+        .query_row([id], webhook)?)
 }
 
 pub(super) fn list_webhooks(c: &Connection, team_id: i64, bot_id: &str) -> Result<Vec<Webhook>> {
     let bot_pk = write::bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
-    Ok(c.prepare_cached(&format!("{WEBHOOK_SELECT} WHERE w.bot_pk = ?1 ORDER BY w.id"))?
+    Ok(c.prepare_cached(&format!("{} WHERE w.bot_pk = ?1 ORDER BY w.id", *WEBHOOK_SELECT))?
         .query_map([bot_pk], webhook)?
         .collect::<rusqlite::Result<_>>()?)
 }
 
 pub(super) fn get_webhook(c: &Connection, team_id: i64, bot_id: &str, id: i64) -> Result<Webhook> {
     let bot_pk = write::bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
-    c.prepare_cached(&format!("{WEBHOOK_SELECT} WHERE w.id = ?1 AND w.bot_pk = ?2"))?
+    c.prepare_cached(&format!("{} WHERE w.id = ?1 AND w.bot_pk = ?2", *WEBHOOK_SELECT))?
         .query_row(params![id, bot_pk], webhook)
         .optional()?
         .ok_or(StoreError::NotFound("webhook"))
@@ -92,8 +97,9 @@ pub(super) fn list_deliveries(
 ) -> Result<Vec<Delivery>> {
     let w = get_webhook(c, team_id, bot_id, webhook_id)?;
     Ok(c.prepare_cached(&format!(
-        "{DELIVERY_SELECT} WHERE webhook_id = ?1 AND (?2 IS NULL OR state = ?2) \
-         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+        "{} WHERE webhook_id = ?1 AND (?2 IS NULL OR state = ?2) \
+         AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
+        *DELIVERY_SELECT
     ))?
     .query_map(params![w.id, state.map(DeliveryState::code), before, limit], delivery)?
     .collect::<rusqlite::Result<_>>()?)
@@ -115,7 +121,7 @@ pub(super) fn retry_delivery(
         )?
         .execute(params![delivery_id, w.id, now])?;
     let found = c
-        .prepare_cached(&format!("{DELIVERY_SELECT} WHERE id = ?1 AND webhook_id = ?2"))?
+        .prepare_cached(&format!("{} WHERE id = ?1 AND webhook_id = ?2", *DELIVERY_SELECT))?
         .query_row(params![delivery_id, w.id], delivery)
         .optional()?
         .ok_or(StoreError::NotFound("delivery"))?;

@@ -44,7 +44,7 @@ static LOAD_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 static INSERT_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    let cols = rows::summary_columns();
+    let cols = crate::columns::summary_columns();
     format!(
         "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES (?1, ?2, {})",
         cols.join(", "),
@@ -52,13 +52,14 @@ static INSERT_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 static UPDATE_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    let sets: Vec<String> = rows::summary_columns()
+    let sets: Vec<String> = crate::columns::summary_columns()
         .iter()
         .enumerate()
         .map(|(i, col)| format!("{col} = ?{}", i + 2))
         .collect();
     format!(
-        "UPDATE conversations SET status = 0, ended_at = NULL, {} WHERE id = ?1",
+        "UPDATE conversations SET status = 0, ended_at = NULL, finalise_lease = NULL, {} \
+         WHERE id = ?1",
         sets.join(", ")
     )
 });
@@ -90,43 +91,11 @@ fn update_conversation(c: &Connection, pk: i64, s: &Summary) -> Result<()> {
     Ok(())
 }
 
-/// Folds the letters FTS5's `unicode61 remove_diacritics 2` leaves alone because Unicode gives
-/// them no decomposition (`ł`, `ø`, `đ`, `ß`, `æ`…), so that `zazolc` finds `Zażółć`. Applied
-/// to indexed text and to query terms alike; the tokenizer does the rest (case, accents).
-/// Deleting from the index repeats the indexed text exactly, so a change here needs a migration
-/// that rebuilds the index.
+/// The text FTS5 indexes for a message: letters FTS5's `unicode61 remove_diacritics 2` leaves
+/// alone spelled out (the tokenizer does case and accents). Deleting from the index repeats the
+/// indexed text exactly, so a change here needs a migration that rebuilds the index.
 pub(super) fn fold_for_search(s: &str) -> std::borrow::Cow<'_, str> {
-    fn fold(c: char) -> Option<&'static str> {
-        Some(match c {
-            'ł' | 'Ł' | 'ŀ' | 'Ŀ' => "l",
-            'đ' | 'Đ' | 'ð' | 'Ð' => "d",
-            'ø' | 'Ø' => "o",
-            'ħ' | 'Ħ' => "h",
-            'ı' | 'ɨ' | 'Ɨ' => "i",
-            'ŧ' | 'Ŧ' => "t",
-            'ƀ' | 'Ƀ' => "b",
-            'ǥ' | 'Ǥ' => "g",
-            'ʉ' | 'Ʉ' => "u",
-            'ŋ' | 'Ŋ' => "n",
-            'ĸ' => "k",
-            'ß' | 'ẞ' => "ss",
-            'æ' | 'Æ' => "ae",
-            'œ' | 'Œ' => "oe",
-            'þ' | 'Þ' => "th",
-            _ => return None,
-        })
-    }
-    if s.is_ascii() || !s.chars().any(|c| fold(c).is_some()) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match fold(c) {
-            Some(f) => out.push_str(f),
-            None => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    confab_core::search::fold_letters(s)
 }
 
 /// Inserts the message unless its client id is already stored in the conversation; returns

@@ -1,0 +1,109 @@
+//! The store side of the analytics rollups, the same for every backend: what a write changes
+//! ([`account`], computed by `confab_core::rollup`) and the rows of every level those changes
+//! add to ([`level_rows`]). The backends read the history [`account`] may need and write the
+//! rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use confab_core::flow::StepKey;
+use confab_core::rollup::{Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, floor};
+use confab_core::summary::Summary;
+
+/// Whether recording a write to a stored conversation needs the facts of the messages stored
+/// before it: when its start slot or dimensions moved, or a step arrived before the last known
+/// one (the path is rewritten from there), its whole contribution is taken out and put back.
+pub(crate) fn needs_history(before: &Summary, after: &Summary, new: &[MessageFacts]) -> bool {
+    let moved = DimsKey::of(before) != DimsKey::of(after)
+        || floor(before.started_at, 0) != floor(after.started_at, 0);
+    let rewritten = before
+        .stamps
+        .last_step
+        .is_some_and(|last| new.iter().any(|m| m.step.is_some() && m.order.0 < last));
+    moved || rewritten
+}
+
+/// Records what one conversation's newly stored messages (`new`) change. `before` is the
+/// summary as it was stored (`None` for a conversation the write created), `after` with the new
+/// messages applied; `old` the facts of the messages stored before, which the caller reads
+/// when [`needs_history`] says so.
+pub(crate) fn account(
+    deltas: &mut Deltas,
+    before: Option<&Summary>,
+    after: &Summary,
+    mut new: Vec<MessageFacts>,
+    old: Option<Vec<MessageFacts>>,
+) {
+    new.sort_by_key(|m| m.order);
+    let Some(before) = before else {
+        deltas.whole(after, &new, 1);
+        return;
+    };
+    if let Some(old) = old {
+        deltas.whole(before, &old, -1);
+        let mut all = old;
+        all.extend(new);
+        all.sort_by_key(|m| m.order);
+        deltas.whole(after, &all, 1);
+        return;
+    }
+    // The common case: the conversation grows at its end.
+    deltas.conversation(before, -1);
+    deltas.conversation(after, 1);
+    let d = deltas.intern(&DimsKey::of(after));
+    for m in &new {
+        deltas.message(d, m, 1);
+    }
+    let prev = before.last_step.as_ref().map(StepKey::of);
+    deltas.flow(d, after.started_at, prev.as_ref(), new.iter().filter_map(|m| m.step.as_ref()), 1);
+}
+
+/// The interned dimension combinations the (pruned) changes touch: the ones a backend must
+/// find or create rows for.
+pub(crate) fn used_dims(deltas: &Deltas) -> BTreeSet<usize> {
+    let mut used: BTreeSet<usize> = deltas.counters.keys().map(|(d, _)| *d).collect();
+    used.extend(deltas.edges.keys().map(|(d, ..)| *d));
+    used.extend(deltas.exits.keys().map(|(d, ..)| *d));
+    used
+}
+
+/// A rollup row's key: dimension row id, level, slot.
+pub(crate) type RowKey = (i64, i64, i64);
+
+/// The changes of one write added up per row of every level, in key order (so that concurrent
+/// writers touch rows in the same order). `dims_id` maps an interned combination to its row id.
+pub(crate) struct LevelRows<'a> {
+    pub counters: BTreeMap<RowKey, Counters>,
+    pub edges: BTreeMap<(RowKey, &'a StepKey, &'a StepKey), i64>,
+    pub exits: BTreeMap<(RowKey, &'a StepKey), i64>,
+}
+
+pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64) -> LevelRows<'a> {
+    let mut rows =
+        LevelRows { counters: BTreeMap::new(), edges: BTreeMap::new(), exits: BTreeMap::new() };
+    for ((d, slot), delta) in &deltas.counters {
+        let dims = dims_id(*d);
+        for level in 0..LEVELS.len() {
+            let key = (dims, level as i64, floor(*slot, level));
+            rows.counters.entry(key).or_default().add(delta, 1);
+        }
+    }
+    for ((d, slot, from, to), n) in &deltas.edges {
+        let dims = dims_id(*d);
+        for level in FLOW_LEVELS {
+            *rows
+                .edges
+                .entry(((dims, level as i64, floor(*slot, level)), from, to))
+                .or_default() += n;
+        }
+    }
+    for ((d, slot, step), n) in &deltas.exits {
+        let dims = dims_id(*d);
+        for level in FLOW_LEVELS {
+            *rows.exits.entry(((dims, level as i64, floor(*slot, level)), step)).or_default() += n;
+        }
+    }
+    rows.counters.retain(|_, c| !c.is_zero());
+    rows.edges.retain(|_, n| *n != 0);
+    rows.exits.retain(|_, n| *n != 0);
+    rows
+}

@@ -48,6 +48,9 @@ pub(crate) fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Ex
     built
 }
 
+/// A value a walk found: key, value and the row id of the message it came from.
+pub(crate) type Found = (String, Value, i64);
+
 /// Where a conversation's walk stands after a write: the stored state (JSON) and the time of
 /// the last message it took in.
 pub(crate) struct Walked {
@@ -65,7 +68,7 @@ impl Extractor {
         state: Option<&str>,
         last_ts: Option<Millis>,
         new: &mut [(i64, &NewMessage)],
-    ) -> Option<(Vec<(String, Value, i64)>, Walked)> {
+    ) -> Option<(Vec<Found>, Walked)> {
         new.sort_by_key(|(rowid, m)| (m.timestamp, *rowid));
         if let (Some(last), Some((_, first))) = (last_ts, new.first())
             && first.timestamp < last

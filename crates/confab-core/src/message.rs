@@ -147,6 +147,10 @@ impl MessageInput {
         if self.content.len() > MAX_CONTENT_BYTES {
             return Err(FieldError::new("content", "must be at most 64 KiB"));
         }
+        // No database text type takes NUL everywhere (PostgreSQL refuses it), so no store does.
+        if self.content.contains('\0') {
+            return Err(FieldError::new("content", "must not contain NUL characters"));
+        }
         let timestamp = match &self.timestamp {
             None | Some(Value::Null) => now,
             Some(v) => {
@@ -238,6 +242,7 @@ mod tests {
         assert_eq!(with("conversation_id", json!("")), "conversation_id");
         assert_eq!(with("id", json!("a".repeat(257))), "id");
         assert_eq!(with("content", json!("a".repeat(64 * 1024 + 1))), "content");
+        assert_eq!(with("content", json!("nul \u{0} inside")), "content");
         assert_eq!(with("metadata", json!({"k": "a".repeat(16 * 1024)})), "metadata");
         assert_eq!(with("metadata", json!([1])), "metadata");
         assert_eq!(with("timestamp", json!("1999-12-31T23:59:59Z")), "timestamp");

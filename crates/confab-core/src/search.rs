@@ -45,8 +45,8 @@ pub fn fold_letters(s: &str) -> Cow<'_, str> {
 }
 
 /// The longest word kept, in bytes: longer runs are no words anyone searches for, and stores
-/// limit the size of one indexed term.
-pub const MAX_LEXEME_BYTES: usize = 255;
+/// limit the size of one indexed term (PostgreSQL: under 2 KiB).
+pub const MAX_LEXEME_BYTES: usize = 2046;
 
 /// The words of `text` as a search index keeps them: runs of letters and digits (the split of
 /// [`crate::query::search_terms`]), folded. Over-long runs are left out.

@@ -26,7 +26,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{message}")]
     TooLarge { field: &'static str, message: String },
-    #[error("{0}")]
+    /// The store cannot answer now (database down, restarting, overloaded); the detail is
+    /// logged, the client is told to retry.
+    #[error("the database is unavailable; retry shortly")]
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
@@ -63,7 +65,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(why) => ApiError::Conflict(why),
-            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::Contention(m) => ApiError::Unavailable(m),
             StoreError::Database(m) => ApiError::Internal(m),
         }
     }
@@ -80,9 +82,15 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooLarge { field, .. } => error["field"] = json!(field),
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Unavailable(detail) => tracing::warn!(%detail, "store unavailable"),
             _ => {}
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -92,5 +100,8 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Seconds a client waits before retrying after a 503.
+pub const RETRY_AFTER: &str = "2";
 
 pub type ApiResult<T> = Result<T, ApiError>;

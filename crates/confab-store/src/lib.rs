@@ -3,10 +3,14 @@
 
 mod columns;
 mod extraction;
+mod postgres;
 mod rollups;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_core::NewMessage;
@@ -22,6 +26,7 @@ use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::Millis;
 use confab_core::webhook::{DeliveryState, Events, NewWebhook};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,6 +40,10 @@ pub enum StoreError {
     /// The store is shutting down or its writer has stopped; nothing was written.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The transaction lost to concurrent ones (a deadlock or serialization failure) and kept
+    /// losing when retried; nothing was written, and trying again later can succeed.
+    #[error("contention: {0}")]
+    Contention(String),
     #[error("database error: {0}")]
     Database(String),
 }
@@ -401,9 +410,45 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Opens the store a URL names: `sqlite://path`, `sqlite::memory:`-less plain paths, or an
-/// error naming the schemes Confab knows.
+/// How to connect to a database server (PostgreSQL); the embedded SQLite store has nothing to
+/// set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Connections per server.
+    pub pool_size: u32,
+    /// The longest one SQL statement may run (the server cancels it past that).
+    pub statement_timeout: Duration,
+    /// The longest wait for a connection (new or from the pool).
+    pub connect_timeout: Duration,
+    /// `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`; overrides the
+    /// URL's `sslmode`.
+    pub ssl_mode: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: 16,
+            statement_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            ssl_mode: None,
+        }
+    }
+}
+
+/// Opens the store a URL names, with default options (see [`open_with`]).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
+    open_with(url, &StoreOptions::default()).await
+}
+
+/// Opens the store a URL names: `postgres://…` or `postgresql://…` (PostgreSQL), `sqlite://PATH`,
+/// `sqlite:PATH` or a plain file path (SQLite); any other scheme is an error naming the ones
+/// Confab knows. Runs the store's migrations.
+pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStore::open(url, options).await.map_err(|e| e.to_string())?;
+        return Ok(Arc::new(store));
+    }
     let path = if let Some(p) = url.strip_prefix("sqlite://") {
         p
     } else if let Some(p) = url.strip_prefix("sqlite:") {
@@ -411,7 +456,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
     } else if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(format!(
-            "unsupported database URL scheme `{scheme}`: use sqlite://PATH or a file path"
+            "unsupported database URL scheme `{scheme}`: use postgres://…, sqlite://PATH or a file path"
         ));
     } else {
         url

@@ -25,9 +25,24 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Db {
-    /// The database: a SQLite file path or sqlite://PATH.
+    /// The database: a SQLite file path or sqlite://PATH (embedded), or
+    /// postgres://USER:PASSWORD@HOST:PORT/DB (several servers on one database).
     #[arg(long, env = "CONFAB_DATABASE_URL", default_value = "./confab.db", global = true)]
     database_url: String,
+    /// PostgreSQL: connections per server.
+    #[arg(long, env = "CONFAB_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    db_pool_size: u32,
+    /// PostgreSQL: the longest a statement may run before the database cancels it (the request
+    /// is then answered 503).
+    #[arg(long, env = "CONFAB_DB_STATEMENT_TIMEOUT_SECONDS", default_value_t = 30, global = true)]
+    db_statement_timeout_seconds: u64,
+    /// PostgreSQL: the longest wait for a connection before a request is answered 503.
+    #[arg(long, env = "CONFAB_DB_CONNECT_TIMEOUT_SECONDS", default_value_t = 5, global = true)]
+    db_connect_timeout_seconds: u64,
+    /// PostgreSQL: TLS (disable, allow, prefer, require, verify-ca, verify-full); overrides the
+    /// URL's sslmode.
+    #[arg(long, env = "CONFAB_DB_SSLMODE", global = true)]
+    db_sslmode: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -194,7 +209,13 @@ fn redacted(url: &str) -> String {
 }
 
 async fn open(db: &Db) -> Result<Arc<dyn Store>> {
-    confab_store::open(&db.database_url)
+    let options = confab_store::StoreOptions {
+        pool_size: db.db_pool_size.max(1),
+        statement_timeout: std::time::Duration::from_secs(db.db_statement_timeout_seconds.max(1)),
+        connect_timeout: std::time::Duration::from_secs(db.db_connect_timeout_seconds.max(1)),
+        ssl_mode: db.db_sslmode.clone(),
+    };
+    confab_store::open_with(&db.database_url, &options)
         .await
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("opening the database {}", redacted(&db.database_url)))

@@ -1,0 +1,381 @@
+//! Analytics reads: series summed from rollup rows (with exact counts for range edges inside a
+//! slot), series from stored conversations (distinct users, extreme durations), and flows.
+//! Rows are fetched whole and then looped over: the connection cannot be lent to a callback
+//! while it is also needed for the next query.
+
+use std::collections::{HashMap, HashSet};
+
+use confab_core::flow::{FlowRequest, FlowTotals, StepKey, walk};
+use confab_core::message::Role;
+use confab_core::rollup::{Counters, Plan, ROLLUP_DIMS, is_not_handled};
+use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
+use confab_core::summary::Dim;
+use confab_core::time::Millis;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+use super::rollup::message_facts;
+use crate::columns::DIM_COLUMNS;
+use crate::{BotSelector, Result, StoreError};
+
+/// A bot a query covers.
+struct BotRef {
+    pk: i64,
+    id: String,
+    team: i64,
+}
+
+async fn bots(c: &mut PgConnection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
+    let mut q = QueryBuilder::<Postgres>::new("SELECT id, bot_id FROM bots WHERE team_id = ");
+    q.push_bind(team_id);
+    match sel {
+        BotSelector::One(id) => {
+            q.push(" AND bot_id = ").push_bind(id.as_str());
+        }
+        BotSelector::Team(None) => {}
+        BotSelector::Team(Some(ids)) => {
+            q.push(" AND bot_id = ANY(").push_bind(ids.as_slice()).push(")");
+        }
+    }
+    q.push(" ORDER BY id");
+    let mut found = vec![];
+    for r in q.build().fetch_all(&mut *c).await? {
+        found.push(BotRef { pk: r.try_get(0)?, id: r.try_get(1)?, team: team_id });
+    }
+    if found.is_empty() && matches!(sel, BotSelector::One(_)) {
+        return Err(StoreError::NotFound("bot"));
+    }
+    Ok(found)
+}
+
+fn column(d: Dim) -> &'static str {
+    DIM_COLUMNS[d as usize]
+}
+
+/// ` AND alias.column = ANY(…)` for each filter. Rollup rows keep `''` for "not set",
+/// conversations `NULL`; filter values are never empty, so neither matches.
+fn push_filters<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    alias: &str,
+    filters: &'a [(Dim, Vec<String>)],
+) {
+    for (d, values) in filters {
+        q.push(format!(" AND {alias}.{} = ANY(", column(*d)))
+            .push_bind(values.as_slice())
+            .push(")");
+    }
+}
+
+/// The rollup dimension columns, in [`ROLLUP_DIMS`] order, for a `SELECT` list.
+fn dim_list(alias: &str) -> String {
+    ROLLUP_DIMS.iter().map(|d| format!("{alias}.{}", column(*d))).collect::<Vec<_>>().join(", ")
+}
+
+/// Reads the rollup dimensions selected with [`dim_list`] at `at`, `''` as not set.
+fn dims_at(r: &PgRow, at: usize) -> sqlx::Result<[Option<String>; 5]> {
+    let mut out: [Option<String>; 5] = Default::default();
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = r.try_get::<Option<String>, _>(at + i)?.filter(|s| !s.is_empty());
+    }
+    Ok(out)
+}
+
+fn group_of(groups: &[GroupKey], bot: &BotRef, dims: &[Option<String>; 5]) -> Vec<Option<String>> {
+    groups
+        .iter()
+        .map(|g| match g {
+            GroupKey::Bot => Some(bot.id.clone()),
+            GroupKey::Team => Some(bot.team.to_string()),
+            GroupKey::Dim(d) => {
+                ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
+            }
+            GroupKey::Role => None,
+        })
+        .collect()
+}
+
+/// A bot's conversations matching `filters` whose `time_col` lies in `[lo, hi)`, selecting the
+/// columns `extra` then the rollup dimensions; callers may push more ` AND …` conditions.
+fn conversation_query<'a>(
+    bot: &BotRef,
+    filters: &'a [(Dim, Vec<String>)],
+    (time_col, lo, hi): (&str, Millis, Millis),
+    extra: &str,
+) -> QueryBuilder<'a, Postgres> {
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {extra}, {} FROM conversations c WHERE c.bot_pk = ",
+        dim_list("c")
+    ));
+    q.push_bind(bot.pk);
+    q.push(format!(" AND c.{time_col} >= ")).push_bind(lo);
+    q.push(format!(" AND c.{time_col} < ")).push_bind(hi);
+    push_filters(&mut q, "c", filters);
+    q
+}
+
+/// Per bot, the rows of [`conversation_query`], each with its bot.
+async fn conversations<'b>(
+    c: &mut PgConnection,
+    bots: &'b [BotRef],
+    filters: &[(Dim, Vec<String>)],
+    range: (&str, Millis, Millis),
+    extra: &str,
+) -> Result<Vec<(&'b BotRef, PgRow)>> {
+    let mut out = vec![];
+    for bot in bots {
+        let rows =
+            conversation_query(bot, filters, range, extra).build().fetch_all(&mut *c).await?;
+        out.extend(rows.into_iter().map(|r| (bot, r)));
+    }
+    Ok(out)
+}
+
+/// The rollup dimension rows of the bots that match the filters, with their group values.
+async fn dims_rows(
+    c: &mut PgConnection,
+    bots: &[BotRef],
+    filters: &[(Dim, Vec<String>)],
+    groups: &[GroupKey],
+) -> Result<HashMap<i64, Vec<Option<String>>>> {
+    let by_pk: HashMap<i64, &BotRef> = bots.iter().map(|b| (b.pk, b)).collect();
+    let pks: Vec<i64> = bots.iter().map(|b| b.pk).collect();
+    let mut q = QueryBuilder::new(format!(
+        "SELECT d.id, d.bot_pk, {} FROM rollup_dims d WHERE d.bot_pk = ANY(",
+        dim_list("d")
+    ));
+    q.push_bind(pks).push(")");
+    push_filters(&mut q, "d", filters);
+    let mut out = HashMap::new();
+    for r in q.build().fetch_all(&mut *c).await? {
+        // Only the bots asked for are selected.
+        let Some(bot) = by_pk.get(&r.try_get::<i64, _>(1)?) else { continue };
+        out.insert(r.try_get(0)?, group_of(groups, bot, &dims_at(&r, 2)?));
+    }
+    Ok(out)
+}
+
+/// Runs `sql` (`$1` the bots' pks, `$2` the dimension ids, `$3` the level, `$4`..`$5` the
+/// slots) once per range of each level, returning every row.
+async fn rollup_rows(
+    c: &mut PgConnection,
+    plan: &Plan,
+    bots: &[BotRef],
+    ids: &[i64],
+    sql: &str,
+) -> Result<Vec<PgRow>> {
+    let mut out = vec![];
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let pks: Vec<i64> = bots.iter().map(|b| b.pk).collect();
+    for (level, ranges) in plan.levels.iter().enumerate() {
+        for &(lo, hi) in ranges {
+            let rows = sqlx::query(sql)
+                .bind(pks.as_slice())
+                .bind(ids)
+                .bind(level as i64)
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *c)
+                .await?;
+            out.extend(rows);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn series_counters(
+    c: &mut PgConnection,
+    team_id: i64,
+    sel: &BotSelector,
+    req: &SeriesRequest,
+) -> Result<Cells<Counters>> {
+    let bots = bots(c, team_id, sel).await?;
+    let groups = req.store_groups();
+    let mut cells = Cells::new(req.buckets.len());
+    if bots.is_empty() {
+        return Ok(cells);
+    }
+    let dims = dims_rows(c, &bots, &req.filters, &groups).await?;
+    let ids: Vec<i64> = dims.keys().copied().collect();
+    let rows = rollup_rows(
+        c,
+        &req.plan,
+        &bots,
+        &ids,
+        "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
+         n_system, not_handled FROM rollups \
+         WHERE bot_pk = ANY($1) AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5",
+    )
+    .await?;
+    for r in rows {
+        let slot: Millis = r.try_get(1)?;
+        let Some(bucket) = req.buckets.index_of(slot) else { continue };
+        let counters = Counters {
+            conversations: r.try_get(2)?,
+            duration_ms: r.try_get(3)?,
+            handoffs: r.try_get(4)?,
+            messages: [r.try_get(5)?, r.try_get(6)?, r.try_get(7)?, r.try_get(8)?],
+            not_handled: r.try_get(9)?,
+        };
+        // Rows are left at zero when everything in them moved elsewhere (a late, earlier
+        // message changed a conversation's start or dimensions): no group of their own.
+        if counters.is_zero() {
+            continue;
+        }
+        let group = dims.get(&r.try_get::<i64, _>(0)?).cloned().unwrap_or_default();
+        cells.cell(group, bucket).add(&counters, 1);
+    }
+    // Range edges inside a slot: counted exactly from the stored rows.
+    for &(lo, hi) in &req.plan.partial {
+        let Some(bucket) = req.buckets.index_of(lo) else { continue };
+        let rows = conversations(
+            c,
+            &bots,
+            &req.filters,
+            ("started_at", lo, hi),
+            "c.last_message_at - c.started_at, c.n_agent",
+        )
+        .await?;
+        for (bot, r) in rows {
+            let group = group_of(&groups, bot, &dims_at(&r, 2)?);
+            let n_agent: i64 = r.try_get(1)?;
+            let counters = Counters {
+                conversations: 1,
+                duration_ms: r.try_get(0)?,
+                handoffs: i64::from(n_agent > 0),
+                ..Counters::default()
+            };
+            cells.cell(group, bucket).add(&counters, 1);
+        }
+        for bot in &bots {
+            let mut q = QueryBuilder::new(format!(
+                "SELECT m.role, m.metadata, {} FROM messages m \
+                 JOIN conversations c ON c.bot_pk = m.bot_pk AND c.id = m.conversation_pk \
+                 WHERE m.bot_pk = ",
+                dim_list("c")
+            ));
+            q.push_bind(bot.pk);
+            q.push(" AND m.ts >= ").push_bind(lo);
+            q.push(" AND m.ts < ").push_bind(hi);
+            push_filters(&mut q, "c", &req.filters);
+            for r in q.build().fetch_all(&mut *c).await? {
+                let role = Role::from_code(r.try_get(0)?).unwrap_or(Role::System);
+                let metadata: Option<String> = r.try_get(1)?;
+                let not_handled = metadata
+                    .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref()));
+                let group = group_of(&groups, bot, &dims_at(&r, 2)?);
+                cells.cell(group, bucket).add(&Counters::of_message(role, not_handled), 1);
+            }
+        }
+    }
+    Ok(cells)
+}
+
+pub(super) async fn series_conversations(
+    c: &mut PgConnection,
+    team_id: i64,
+    sel: &BotSelector,
+    req: &SeriesRequest,
+) -> Result<Cells<ConversationCell>> {
+    let bots = bots(c, team_id, sel).await?;
+    let groups = req.store_groups();
+    let mut cells: Cells<ConversationCell> = Cells::new(req.buckets.len());
+    let rows = conversations(
+        c,
+        &bots,
+        &req.filters,
+        ("started_at", req.start, req.end),
+        "c.started_at, c.last_message_at - c.started_at, c.user_id",
+    )
+    .await?;
+    for (bot, r) in rows {
+        let Some(bucket) = req.buckets.index_of(r.try_get(0)?) else { continue };
+        let group = group_of(&groups, bot, &dims_at(&r, 3)?);
+        cells.cell(group, bucket).add(r.try_get(1)?, r.try_get(2)?);
+    }
+    Ok(cells)
+}
+
+fn step(id: String, kind: Option<String>) -> StepKey {
+    StepKey { id, kind: kind.unwrap_or_default() }
+}
+
+pub(super) async fn flow_totals(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    req: &FlowRequest,
+) -> Result<FlowTotals> {
+    let bots = bots(c, team_id, &BotSelector::One(bot_id.to_owned())).await?;
+    let mut totals = FlowTotals::default();
+    let dims = dims_rows(c, &bots, &req.filters, &[]).await?;
+    let ids: Vec<i64> = dims.keys().copied().collect();
+    // `SUM` of bigint is numeric in PostgreSQL: cast back.
+    let edges = rollup_rows(
+        c,
+        &req.plan,
+        &bots,
+        &ids,
+        "SELECT from_id, from_type, to_id, to_type, SUM(n)::bigint FROM flow_edges \
+         WHERE bot_pk = ANY($1) AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5 \
+         GROUP BY from_id, from_type, to_id, to_type",
+    )
+    .await?;
+    for r in edges {
+        let from = step(r.try_get(0)?, r.try_get(1)?);
+        totals.add_edge(&from, &step(r.try_get(2)?, r.try_get(3)?), r.try_get(4)?);
+    }
+    let exits = rollup_rows(
+        c,
+        &req.plan,
+        &bots,
+        &ids,
+        "SELECT step_id, step_type, SUM(n)::bigint FROM flow_exits \
+         WHERE bot_pk = ANY($1) AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5 \
+         GROUP BY step_id, step_type",
+    )
+    .await?;
+    for r in exits {
+        totals.add_exit(&step(r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
+    }
+    for &(lo, hi) in &req.plan.partial {
+        let rows = conversations(
+            c,
+            &bots,
+            &req.filters,
+            ("started_at", lo, hi),
+            "c.id, c.last_step_id, c.last_step_type",
+        )
+        .await?;
+        let mut pks = vec![];
+        for (bot, r) in rows {
+            pks.push((bot.pk, r.try_get::<i64, _>(0)?));
+            if let Some(id) = r.try_get::<Option<String>, _>(1)? {
+                totals.add_exit(&step(id, r.try_get(2)?), 1);
+            }
+        }
+        for (bot_pk, pk) in pks {
+            let facts = message_facts(c, bot_pk, pk, &HashSet::new()).await?;
+            walk(None, facts.iter().filter_map(|m| m.step.as_ref()), |from, to| {
+                totals.add_edge(from, to, 1)
+            });
+        }
+    }
+    // Conversations still going on have not dropped off.
+    for bot in &bots {
+        let mut q = conversation_query(
+            bot,
+            &req.filters,
+            ("started_at", req.start, req.end),
+            "c.last_step_id, c.last_step_type",
+        );
+        q.push(" AND c.status = 0 AND c.last_message_at > ")
+            .push_bind(req.active_after)
+            .push(" AND c.last_step_id IS NOT NULL");
+        for r in q.build().fetch_all(&mut *c).await? {
+            totals.add_exit(&step(r.try_get(0)?, r.try_get(1)?), -1);
+        }
+    }
+    Ok(totals)
+}

@@ -1,0 +1,221 @@
+//! Keeping the analytics rollups in step with the messages, in the write's transaction (see
+//! `crate::rollups`). Rows are upserted in key order, so that concurrent writers on several
+//! servers lock them in the same order.
+
+use std::collections::{HashMap, HashSet};
+
+use confab_core::flow::StepKey;
+use confab_core::message::Role;
+use confab_core::rollup::{Deltas, DimsKey, MessageFacts, is_not_handled};
+use confab_core::summary::Summary;
+use sqlx::{PgConnection, Row};
+
+use crate::{Result, rollups};
+
+/// The facts of a conversation's stored messages, in order, leaving out `skip` (the messages
+/// the running write stored).
+pub(super) async fn message_facts(
+    c: &mut PgConnection,
+    bot_pk: i64,
+    conversation_pk: i64,
+    skip: &HashSet<i64>,
+) -> Result<Vec<MessageFacts>> {
+    let rows = sqlx::query(
+        "SELECT id, ts, role, step_id, step_type, metadata FROM messages \
+         WHERE bot_pk = $1 AND conversation_pk = $2 ORDER BY ts, id",
+    )
+    .bind(bot_pk)
+    .bind(conversation_pk)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get(0)?;
+        if skip.contains(&id) {
+            continue;
+        }
+        let metadata: Option<String> = r.try_get(5)?;
+        let step_id: Option<String> = r.try_get(3)?;
+        out.push(MessageFacts {
+            order: (r.try_get(1)?, id),
+            role: Role::from_code(r.try_get(2)?).unwrap_or(Role::System),
+            not_handled: metadata
+                .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref())),
+            step: match step_id {
+                Some(id) => Some(StepKey {
+                    id,
+                    kind: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+                }),
+                None => None,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Records what one conversation's newly stored messages change (see
+/// [`crate::rollups::account`]), reading its earlier messages when that needs them.
+pub(super) async fn account(
+    c: &mut PgConnection,
+    deltas: &mut Deltas,
+    (bot_pk, conversation_pk): (i64, i64),
+    before: Option<&Summary>,
+    after: &Summary,
+    new: Vec<MessageFacts>,
+) -> Result<()> {
+    let old = match before {
+        Some(before) if rollups::needs_history(before, after, &new) => {
+            let skip: HashSet<i64> = new.iter().map(|m| m.order.1).collect();
+            Some(message_facts(c, bot_pk, conversation_pk, &skip).await?)
+        }
+        _ => None,
+    };
+    rollups::account(deltas, before, after, new, old);
+    Ok(())
+}
+
+/// The row id of a combination of rollup dimensions, created when new.
+async fn dims_id(c: &mut PgConnection, bot_pk: i64, k: &DimsKey) -> Result<i64> {
+    let v: Vec<&str> = k.0.iter().map(|x| x.as_deref().unwrap_or("")).collect();
+    let select = "SELECT id FROM rollup_dims WHERE bot_pk = $1 AND version = $2 \
+         AND channel_type = $3 AND language = $4 AND campaign_id = $5 AND campaign_source = $6";
+    let bind = |q: &'static str| {
+        let mut q = sqlx::query_scalar::<_, i64>(q).bind(bot_pk);
+        for x in &v {
+            q = q.bind(*x);
+        }
+        q
+    };
+    if let Some(id) = bind(select).fetch_optional(&mut *c).await? {
+        return Ok(id);
+    }
+    let inserted = bind(
+        "INSERT INTO rollup_dims (bot_pk, version, channel_type, language, campaign_id, \
+         campaign_source) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .fetch_optional(&mut *c)
+    .await?;
+    match inserted {
+        Some(id) => Ok(id),
+        // Another server created it meanwhile (the insert waited for its commit).
+        None => Ok(bind(select).fetch_one(&mut *c).await?),
+    }
+}
+
+/// Adds the gathered changes to the rows of every level: one statement per table.
+pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas) -> Result<()> {
+    deltas.prune();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut ids: HashMap<usize, i64> = HashMap::new();
+    for d in rollups::used_dims(&deltas) {
+        ids.insert(d, dims_id(c, bot_pk, &deltas.dims[d]).await?);
+    }
+    let rows = rollups::level_rows(&deltas, |d| ids[&d]);
+    if !rows.counters.is_empty() {
+        let mut cols: [Vec<i64>; 11] = Default::default();
+        for ((dims, level, slot), x) in &rows.counters {
+            let values = [
+                *dims,
+                *level,
+                *slot,
+                x.conversations,
+                x.duration_ms,
+                x.handoffs,
+                x.messages[0],
+                x.messages[1],
+                x.messages[2],
+                x.messages[3],
+                x.not_handled,
+            ];
+            for (col, v) in cols.iter_mut().zip(values) {
+                col.push(v);
+            }
+        }
+        let mut q = sqlx::query(
+            "INSERT INTO rollups (bot_pk, dims_id, level, slot, conversations, duration_ms, \
+             handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
+             $11::bigint[], $12::bigint[]) \
+             ON CONFLICT (bot_pk, dims_id, level, slot) DO UPDATE SET \
+             conversations = rollups.conversations + excluded.conversations, \
+             duration_ms = rollups.duration_ms + excluded.duration_ms, \
+             handoffs = rollups.handoffs + excluded.handoffs, \
+             n_user = rollups.n_user + excluded.n_user, n_bot = rollups.n_bot + excluded.n_bot, \
+             n_agent = rollups.n_agent + excluded.n_agent, \
+             n_system = rollups.n_system + excluded.n_system, \
+             not_handled = rollups.not_handled + excluded.not_handled",
+        )
+        .bind(bot_pk);
+        for col in cols {
+            q = q.bind(col);
+        }
+        q.execute(&mut *c).await?;
+    }
+    if !rows.edges.is_empty() {
+        let (mut keys, mut steps, mut n): ([Vec<i64>; 3], [Vec<&str>; 4], Vec<i64>) =
+            Default::default();
+        for (((dims, level, slot), from, to), count) in &rows.edges {
+            for (col, v) in keys.iter_mut().zip([*dims, *level, *slot]) {
+                col.push(v);
+            }
+            for (col, v) in steps.iter_mut().zip([&from.id, &from.kind, &to.id, &to.kind]) {
+                col.push(v.as_str());
+            }
+            n.push(*count);
+        }
+        let [dims, level, slot] = keys;
+        let [from_id, from_type, to_id, to_type] = steps;
+        sqlx::query(
+            "INSERT INTO flow_edges (bot_pk, dims_id, level, slot, from_id, from_type, to_id, \
+             to_type, n) SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[]) \
+             ON CONFLICT (bot_pk, dims_id, level, slot, from_id, from_type, to_id, to_type) \
+             DO UPDATE SET n = flow_edges.n + excluded.n",
+        )
+        .bind(bot_pk)
+        .bind(dims)
+        .bind(level)
+        .bind(slot)
+        .bind(from_id)
+        .bind(from_type)
+        .bind(to_id)
+        .bind(to_type)
+        .bind(n)
+        .execute(&mut *c)
+        .await?;
+    }
+    if !rows.exits.is_empty() {
+        let (mut keys, mut steps, mut n): ([Vec<i64>; 3], [Vec<&str>; 2], Vec<i64>) =
+            Default::default();
+        for (((dims, level, slot), step), count) in &rows.exits {
+            for (col, v) in keys.iter_mut().zip([*dims, *level, *slot]) {
+                col.push(v);
+            }
+            steps[0].push(step.id.as_str());
+            steps[1].push(step.kind.as_str());
+            n.push(*count);
+        }
+        let [dims, level, slot] = keys;
+        let [step_id, step_type] = steps;
+        sqlx::query(
+            "INSERT INTO flow_exits (bot_pk, dims_id, level, slot, step_id, step_type, n) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
+             $6::text[], $7::bigint[]) \
+             ON CONFLICT (bot_pk, dims_id, level, slot, step_id, step_type) \
+             DO UPDATE SET n = flow_exits.n + excluded.n",
+        )
+        .bind(bot_pk)
+        .bind(dims)
+        .bind(level)
+        .bind(slot)
+        .bind(step_id)
+        .bind(step_type)
+        .bind(n)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}

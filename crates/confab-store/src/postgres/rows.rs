@@ -1,0 +1,192 @@
+//! How domain types map to PostgreSQL rows and back (the column lists are shared with SQLite,
+//! in `crate::columns`).
+
+use confab_core::auth::Scopes;
+use confab_core::conversation::{Conversation, Message, Status};
+use confab_core::datapoints::{Datapoint, Method};
+use confab_core::message::{Role, Step};
+use confab_core::summary::{DIM_COUNT, Stamps, Summary};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
+
+use crate::ApiKeyInfo;
+use crate::columns::json_object;
+
+pub(super) type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// Binds the summary columns (`crate::columns::summary_columns`) in order.
+pub(super) fn bind_summary<'q>(q: PgQuery<'q>, s: &'q Summary) -> PgQuery<'q> {
+    let mut q = q.bind(s.started_at).bind(s.last_message_at).bind(s.message_count());
+    for n in s.counts {
+        q = q.bind(n);
+    }
+    q = q.bind(s.first_user_message.as_deref()).bind(s.first_bot_message.as_deref());
+    for d in &s.dims {
+        q = q.bind(d.as_deref());
+    }
+    let metadata =
+        (!s.metadata.is_empty()).then(|| serde_json::to_string(&s.metadata).unwrap_or_default());
+    q.bind(metadata)
+        .bind(serde_json::to_string(&s.stamps).unwrap_or_default())
+        .bind(s.last_step.as_ref().map(|st| st.id.as_str()))
+        .bind(s.last_step.as_ref().and_then(|st| st.kind.as_deref()))
+}
+
+/// Reads a row selected with `CONVERSATION_SELECT`, starting at column `at`.
+pub(super) fn conversation(row: &PgRow, at: usize) -> sqlx::Result<Conversation> {
+    let g = |i: usize| at + i;
+    let mut dims: [Option<String>; DIM_COUNT] = Default::default();
+    for (i, d) in dims.iter_mut().enumerate() {
+        *d = row.try_get(g(13 + i))?;
+    }
+    let stamps: String = row.try_get(g(22))?;
+    let last_step = match row.try_get::<Option<String>, _>(g(23))? {
+        Some(id) => Some(Step { id, kind: row.try_get(g(24))? }),
+        None => None,
+    };
+    Ok(Conversation {
+        pk: row.try_get(g(0))?,
+        bot_id: row.try_get(g(1))?,
+        conversation_id: row.try_get(g(2))?,
+        status: if row.try_get::<i64, _>(g(3))? == 1 { Status::Ended } else { Status::Active },
+        summary: Summary {
+            started_at: row.try_get(g(4))?,
+            last_message_at: row.try_get(g(5))?,
+            counts: [
+                row.try_get(g(7))?,
+                row.try_get(g(8))?,
+                row.try_get(g(9))?,
+                row.try_get(g(10))?,
+            ],
+            first_user_message: row.try_get(g(11))?,
+            first_bot_message: row.try_get(g(12))?,
+            dims,
+            metadata: json_object(row.try_get(g(21))?).unwrap_or_default(),
+            last_step,
+            stamps: serde_json::from_str::<Stamps>(&stamps).unwrap_or_default(),
+        },
+    })
+}
+
+/// Reads a row selected with `MESSAGE_SELECT`, starting at column `at`.
+pub(super) fn message(row: &PgRow, at: usize) -> sqlx::Result<Message> {
+    let g = |i: usize| at + i;
+    let step_id: Option<String> = row.try_get(g(5))?;
+    Ok(Message {
+        pk: row.try_get(g(0))?,
+        client_id: row.try_get(g(1))?,
+        role: Role::from_code(row.try_get(g(2))?).unwrap_or(Role::System),
+        content: row.try_get(g(3))?,
+        timestamp: row.try_get(g(4))?,
+        step: match step_id {
+            Some(id) => Some(Step { id, kind: row.try_get(g(6))? }),
+            None => None,
+        },
+        metadata: json_object(row.try_get(g(7))?),
+    })
+}
+
+/// Reads a row selected with `KEY_SELECT`.
+pub(super) fn api_key(row: &PgRow) -> sqlx::Result<ApiKeyInfo> {
+    let bots: Option<String> = row.try_get(5)?;
+    Ok(ApiKeyInfo {
+        id: row.try_get(0)?,
+        team_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        hint: row.try_get(3)?,
+        scopes: Scopes::from_bits(row.try_get(4)?),
+        bots: bots.and_then(|b| serde_json::from_str(&b).ok()),
+        created_at: row.try_get(6)?,
+        revoked_at: row.try_get(7)?,
+    })
+}
+
+/// Reads a row selected with `DATAPOINT_SELECT`.
+pub(super) fn datapoint(row: &PgRow) -> sqlx::Result<Datapoint> {
+    let value: String = row.try_get(1)?;
+    Ok(Datapoint {
+        key: row.try_get(0)?,
+        value: serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
+        method: Method::from_code(row.try_get(2)?).unwrap_or(Method::Rule),
+        message_id: row.try_get(3)?,
+        message_at: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+    })
+}
+
+/// A message's words as the `search` column keeps them: a `tsvector` literal of the folded
+/// lexemes (`confab_core::search::lexemes`) with their positions.
+pub(super) fn tsvector(content: &str) -> String {
+    use std::collections::BTreeMap;
+    /// PostgreSQL's limits: positions up to 16383, 256 positions per lexeme.
+    const MAX_POSITION: usize = 16_383;
+    const MAX_POSITIONS: usize = 256;
+    let mut positions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, lexeme) in confab_core::search::lexemes(content).enumerate() {
+        let at = positions.entry(lexeme).or_default();
+        if at.len() < MAX_POSITIONS {
+            at.push((i + 1).min(MAX_POSITION));
+        }
+    }
+    let mut out = String::with_capacity(content.len() + positions.len() * 4);
+    for (lexeme, mut at) in positions {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        push_quoted(&mut out, &lexeme);
+        out.push(':');
+        at.dedup();
+        let at: Vec<String> = at.iter().map(usize::to_string).collect();
+        out.push_str(&at.join(","));
+    }
+    out
+}
+
+/// A `tsquery` literal requiring every term (terms are already split into runs of letters and
+/// digits); `None` when a term has no searchable word, so nothing can match.
+pub(super) fn tsquery(terms: &[String]) -> Option<String> {
+    let mut parts = vec![];
+    for term in terms {
+        let lexemes: Vec<String> = confab_core::search::lexemes(term).collect();
+        if lexemes.is_empty() {
+            return None;
+        }
+        for l in lexemes {
+            let mut quoted = String::new();
+            push_quoted(&mut quoted, &l);
+            parts.push(quoted);
+        }
+    }
+    Some(parts.join(" & "))
+}
+
+/// A lexeme in `tsvector`/`tsquery` input syntax: single-quoted, quotes and backslashes
+/// doubled.
+fn push_quoted(out: &mut String, lexeme: &str) {
+    out.push('\'');
+    for c in lexeme.chars() {
+        if c == '\'' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsvector_literal_has_folded_lexemes_with_positions() {
+        assert_eq!(tsvector("Zażółć, zazolc! Straße"), "'strasse':3 'zazolc':1,2");
+        assert_eq!(tsvector("..."), "");
+    }
+
+    #[test]
+    fn tsquery_literal_requires_every_term() {
+        let terms = vec!["gęślą".to_owned(), "42".to_owned()];
+        assert_eq!(tsquery(&terms).unwrap(), "'gesla' & '42'");
+    }
+}

@@ -1,0 +1,488 @@
+//! Ingest, erasure, teams and keys, each inside the caller's transaction. Several servers write
+//! at once: a write locks the conversations it touches (in one order, so writers wait for each
+//! other instead of deadlocking) before it reads their summaries, so every counter stays exact.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
+
+use confab_core::NewMessage;
+use confab_core::conversation::{Conversation, IngestOutcome};
+use confab_core::flow::StepKey;
+use confab_core::rollup::{Deltas, MessageFacts, is_not_handled};
+use confab_core::summary::Summary;
+use confab_core::time::now_millis;
+use confab_core::webhook::Event;
+use sqlx::{PgConnection, Row};
+
+use super::{datapoints, rollup, rows};
+use crate::columns::{CONVERSATION_SELECT, KEY_SELECT, summary_columns};
+use crate::{ApiKeyInfo, NewKey, Result, StoreError, Team};
+
+pub(super) async fn bot_pk(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT id FROM bots WHERE team_id = $1 AND bot_id = $2")
+        .bind(team_id)
+        .bind(bot_id)
+        .fetch_optional(&mut *c)
+        .await?)
+}
+
+/// The bot's row id, creating the bot when allowed (once, however many servers try at once).
+pub(super) async fn bot_pk_or_create(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    create: bool,
+) -> Result<i64> {
+    if let Some(pk) = bot_pk(c, team_id, bot_id).await? {
+        return Ok(pk);
+    }
+    if !create {
+        return Err(StoreError::NotFound("bot"));
+    }
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO bots (team_id, bot_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (team_id, bot_id) DO NOTHING RETURNING id",
+    )
+    .bind(team_id)
+    .bind(bot_id)
+    .bind(now_millis())
+    .fetch_optional(&mut *c)
+    .await?;
+    match inserted {
+        Some(pk) => Ok(pk),
+        // Another server created it meanwhile; the insert waited for its commit.
+        None => bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot")),
+    }
+}
+
+pub(super) async fn put_datapoint_schema(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    create_bot: bool,
+    json: &str,
+) -> Result<()> {
+    let pk = bot_pk_or_create(c, team_id, bot_id, create_bot).await?;
+    sqlx::query("UPDATE bots SET datapoint_schema = $2 WHERE id = $1")
+        .bind(pk)
+        .bind(json)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+// The ingest path's statements, built once.
+static LOCK_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CONVERSATION_SELECT}, c.extract_state, c.extract_last_ts \
+         FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+         WHERE c.bot_pk = $1 AND c.conversation_id = ANY($2) \
+         ORDER BY c.conversation_id COLLATE \"C\" FOR UPDATE OF c"
+    )
+});
+static INSERT_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    let cols = summary_columns();
+    format!(
+        "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES ($1, $2, {}) \
+         ON CONFLICT (bot_pk, conversation_id) DO NOTHING RETURNING id",
+        cols.join(", "),
+        (3..3 + cols.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    )
+});
+static UPDATE_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    let sets: Vec<String> = summary_columns()
+        .iter()
+        .enumerate()
+        .map(|(i, col)| format!("{col} = ${}", i + 3))
+        .collect();
+    format!(
+        "UPDATE conversations SET status = 0, ended_at = NULL, finalise_lease = NULL, {} \
+         WHERE bot_pk = $1 AND id = $2",
+        sets.join(", ")
+    )
+});
+
+/// A conversation a write touches, locked.
+struct Open {
+    pk: i64,
+    /// The summary as stored before this write; `None` if the write created the conversation.
+    before: Option<Summary>,
+    summary: Summary,
+    /// The extraction walk as stored.
+    walk: (Option<String>, Option<i64>),
+    /// The indexes (in the write's input) of the messages this write stores in it.
+    accepted: Vec<usize>,
+}
+
+fn locked(
+    row: &sqlx::postgres::PgRow,
+) -> sqlx::Result<(Conversation, Option<String>, Option<i64>)> {
+    Ok((rows::conversation(row, 0)?, row.try_get(25)?, row.try_get(26)?))
+}
+
+fn opened((conv, state, last_ts): (Conversation, Option<String>, Option<i64>)) -> Open {
+    Open {
+        pk: conv.pk,
+        before: Some(conv.summary.clone()),
+        summary: conv.summary,
+        walk: (state, last_ts),
+        accepted: vec![],
+    }
+}
+
+/// Creates the conversation with its first message, or — when another server created it
+/// meanwhile — locks and reads it.
+async fn create_or_lock(
+    c: &mut PgConnection,
+    bot_pk: i64,
+    id: &str,
+    first: &NewMessage,
+) -> Result<Open> {
+    let summary = Summary::first(first);
+    let q = sqlx::query(&INSERT_CONVERSATION).bind(bot_pk).bind(id);
+    let inserted = rows::bind_summary(q, &summary).fetch_optional(&mut *c).await?;
+    if let Some(row) = inserted {
+        let pk: i64 = row.try_get(0)?;
+        return Ok(Open { pk, before: None, summary, walk: (None, None), accepted: vec![] });
+    }
+    let row =
+        sqlx::query(&LOCK_CONVERSATIONS).bind(bot_pk).bind(vec![id]).fetch_one(&mut *c).await?;
+    Ok(opened(locked(&row)?))
+}
+
+/// The client ids among `ids` already stored in the conversation.
+async fn stored_client_ids(
+    c: &mut PgConnection,
+    bot_pk: i64,
+    conversation_pk: i64,
+    ids: &[&str],
+) -> Result<HashSet<String>> {
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT client_id FROM messages WHERE bot_pk = $1 AND conversation_pk = $2 \
+         AND client_id = ANY($3)",
+    )
+    .bind(bot_pk)
+    .bind(conversation_pk)
+    .bind(ids)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Inserts the messages `(row id, conversation row id, message)` in one statement.
+async fn insert_messages(
+    c: &mut PgConnection,
+    bot_pk: i64,
+    batch: &[(i64, i64, &NewMessage)],
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let n = batch.len();
+    let (mut ids, mut convs, mut roles, mut ts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut client_ids, mut contents, mut step_ids, mut step_types, mut metadata, mut search) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (id, conv, m) in batch {
+        ids.push(*id);
+        convs.push(*conv);
+        roles.push(m.role.code());
+        ts.push(m.timestamp);
+        client_ids.push(m.client_id.as_deref());
+        contents.push(m.content.as_str());
+        step_ids.push(m.step.as_ref().map(|s| s.id.as_str()));
+        step_types.push(m.step.as_ref().and_then(|s| s.kind.as_deref()));
+        metadata.push(m.metadata.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()));
+        search.push(rows::tsvector(&m.content));
+    }
+    sqlx::query(
+        "INSERT INTO messages (bot_pk, id, conversation_pk, client_id, role, content, ts, \
+         step_id, step_type, metadata, search) \
+         SELECT $1, u.id, u.conversation_pk, u.client_id, u.role, u.content, u.ts, u.step_id, \
+         u.step_type, u.metadata, u.search::tsvector \
+         FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], \
+         $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[]) \
+         AS u (id, conversation_pk, client_id, role, content, ts, step_id, step_type, metadata, \
+         search)",
+    )
+    .bind(bot_pk)
+    .bind(ids)
+    .bind(convs)
+    .bind(client_ids)
+    .bind(roles)
+    .bind(contents)
+    .bind(ts)
+    .bind(step_ids)
+    .bind(step_types)
+    .bind(metadata)
+    .bind(search)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn ingest(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    create_bot: bool,
+    messages: &[NewMessage],
+) -> Result<Vec<IngestOutcome>> {
+    let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot).await?;
+    // Each conversation's messages in input order; conversations in id order (the lock order).
+    let mut by_conversation: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        by_conversation.entry(m.conversation_id.as_str()).or_default().push(i);
+    }
+    let ids: Vec<&str> = by_conversation.keys().copied().collect();
+    let mut stored: HashMap<String, Open> = HashMap::new();
+    for row in sqlx::query(&LOCK_CONVERSATIONS).bind(bot_pk).bind(&ids).fetch_all(&mut *c).await? {
+        let open = opened(locked(&row)?);
+        stored.insert(row.try_get::<String, _>(2)?, open);
+    }
+    let mut outcomes = vec![IngestOutcome::Duplicate; messages.len()];
+    let mut open: Vec<Open> = Vec::with_capacity(by_conversation.len());
+    for (id, indexes) in &by_conversation {
+        let mut conv = match stored.remove(*id) {
+            Some(conv) => conv,
+            None => create_or_lock(c, bot_pk, id, &messages[indexes[0]]).await?,
+        };
+        let client_ids: Vec<&str> =
+            indexes.iter().filter_map(|&i| messages[i].client_id.as_deref()).collect();
+        let known = if conv.before.is_some() && !client_ids.is_empty() {
+            stored_client_ids(c, bot_pk, conv.pk, &client_ids).await?
+        } else {
+            HashSet::new()
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        for &i in indexes {
+            if let Some(cid) = messages[i].client_id.as_deref()
+                && (known.contains(cid) || !seen.insert(cid))
+            {
+                continue;
+            }
+            outcomes[i] = IngestOutcome::Stored;
+            conv.accepted.push(i);
+        }
+        open.push(conv);
+    }
+    let total: i64 = open.iter().map(|o| o.accepted.len() as i64).sum();
+    let mut row_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(total)
+    .fetch_all(&mut *c)
+    .await?;
+    row_ids.sort_unstable();
+    let mut next = row_ids.into_iter();
+    let mut batch = Vec::with_capacity(total as usize);
+    let mut per_conversation: Vec<Vec<(i64, usize)>> = Vec::with_capacity(open.len());
+    for conv in &open {
+        let mut stored = Vec::with_capacity(conv.accepted.len());
+        for &i in &conv.accepted {
+            let row_id = next.next().expect("a row id per stored message");
+            batch.push((row_id, conv.pk, &messages[i]));
+            stored.push((row_id, i));
+        }
+        per_conversation.push(stored);
+    }
+    insert_messages(c, bot_pk, &batch).await?;
+
+    let mut deltas = Deltas::default();
+    let extractor = datapoints::bot_extractor(c, bot_pk).await?;
+    let now = now_millis();
+    for (mut conv, stored) in open.into_iter().zip(per_conversation) {
+        if stored.is_empty() {
+            continue;
+        }
+        let created = conv.before.is_none();
+        let mut new = Vec::with_capacity(stored.len());
+        for (n, &(row_id, i)) in stored.iter().enumerate() {
+            let m = &messages[i];
+            // A conversation this write created was inserted with its first message applied.
+            if !(created && n == 0) {
+                conv.summary.apply(m);
+            }
+            new.push(MessageFacts {
+                order: (m.timestamp, row_id),
+                role: m.role,
+                not_handled: is_not_handled(m.metadata.as_ref()),
+                step: m.step.as_ref().map(StepKey::of),
+            });
+        }
+        if !created || stored.len() > 1 {
+            let q = sqlx::query(&UPDATE_CONVERSATION).bind(bot_pk).bind(conv.pk);
+            rows::bind_summary(q, &conv.summary).execute(&mut *c).await?;
+        }
+        rollup::account(
+            c,
+            &mut deltas,
+            (bot_pk, conv.pk),
+            conv.before.as_ref(),
+            &conv.summary,
+            new,
+        )
+        .await?;
+        if let Some(ex) = &extractor {
+            let mut new: Vec<(i64, &NewMessage)> =
+                stored.iter().map(|&(row_id, i)| (row_id, &messages[i])).collect();
+            let (state, last_ts) = &conv.walk;
+            if datapoints::on_ingest(
+                c,
+                ex,
+                (bot_pk, conv.pk),
+                (state.as_deref(), *last_ts),
+                &mut new,
+                now,
+            )
+            .await?
+            {
+                datapoints::enqueue(c, bot_pk, conv.pk, Event::DatapointsUpdated, now).await?;
+            }
+        }
+    }
+    rollup::flush(c, bot_pk, deltas).await?;
+    Ok(outcomes)
+}
+
+/// Removes conversations with their messages (and so their search entries), values and queued
+/// events.
+async fn erase_conversations(c: &mut PgConnection, bot_pk: i64, pks: &[i64]) -> Result<()> {
+    for table in ["messages", "datapoints", "webhook_deliveries"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE bot_pk = $1 AND conversation_pk = ANY($2)"
+        ))
+        .bind(bot_pk)
+        .bind(pks)
+        .execute(&mut *c)
+        .await?;
+    }
+    sqlx::query("DELETE FROM conversations WHERE bot_pk = $1 AND id = ANY($2)")
+        .bind(bot_pk)
+        .bind(pks)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn delete_conversation(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    id: &str,
+) -> Result<()> {
+    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
+    let pk: i64 = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE bot_pk = $1 AND conversation_id = $2 FOR UPDATE",
+    )
+    .bind(bot_pk)
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or(StoreError::NotFound("conversation"))?;
+    erase_conversations(c, bot_pk, &[pk]).await
+}
+
+pub(super) async fn delete_user(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    user_id: &str,
+) -> Result<u64> {
+    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
+    let pks: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE bot_pk = $1 AND user_id = $2 \
+         ORDER BY conversation_id COLLATE \"C\" FOR UPDATE",
+    )
+    .bind(bot_pk)
+    .bind(user_id)
+    .fetch_all(&mut *c)
+    .await?;
+    erase_conversations(c, bot_pk, &pks).await?;
+    Ok(pks.len() as u64)
+}
+
+pub(super) async fn create_team(c: &mut PgConnection, name: &str) -> Result<Team> {
+    let created_at = now_millis();
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO teams (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(created_at)
+            .fetch_one(&mut *c)
+            .await?;
+    Ok(Team { id, name: name.to_owned(), created_at })
+}
+
+/// The advisory lock that makes "create the first team" happen once when servers start
+/// together.
+const FIRST_TEAM_LOCK: i64 = 0x636f_6e66_6174;
+
+pub(super) async fn create_first_team(c: &mut PgConnection) -> Result<Option<Team>> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FIRST_TEAM_LOCK).execute(&mut *c).await?;
+    let any: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM teams)").fetch_one(&mut *c).await?;
+    if any {
+        return Ok(None);
+    }
+    create_team(c, "default").await.map(Some)
+}
+
+pub(super) async fn create_key(c: &mut PgConnection, k: &NewKey) -> Result<ApiKeyInfo> {
+    let team: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM teams WHERE id = $1)")
+        .bind(k.team_id)
+        .fetch_one(&mut *c)
+        .await?;
+    if !team {
+        return Err(StoreError::NotFound("team"));
+    }
+    let bots = k.bots.as_ref().map(|b| serde_json::to_string(b).unwrap_or_default());
+    let row = sqlx::query(&format!(
+        "INSERT INTO api_keys (team_id, name, hash, hint, scopes, bots, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_SELECT}"
+    ))
+    .bind(k.team_id)
+    .bind(&k.name)
+    .bind(&k.hash[..])
+    .bind(&k.hint)
+    .bind(k.scopes.bits())
+    .bind(bots)
+    .bind(now_millis())
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(rows::api_key(&row)?)
+}
+
+pub(super) async fn revoke_key(
+    c: &mut PgConnection,
+    team_id: Option<i64>,
+    key_id: i64,
+) -> Result<()> {
+    let n = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL \
+         AND ($3::bigint IS NULL OR team_id = $3)",
+    )
+    .bind(now_millis())
+    .bind(key_id)
+    .bind(team_id)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound("key"));
+    }
+    Ok(())
+}

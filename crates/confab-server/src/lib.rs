@@ -64,10 +64,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+/// Whether this server can serve: its store answers. A load balancer takes a server that says
+/// 503 out of rotation; the detail is logged, not shown.
+async fn readyz(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, error::RETRY_AFTER)],
+                "not ready: the database is unavailable",
+            )
+                .into_response()
+        }
     }
 }
 

@@ -194,18 +194,32 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The URL as it may be logged: without a password.
+/// The URL as it may be logged: without a password, whether in the user part or a
+/// `password=` parameter.
 fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match base[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+            None => base.to_owned(),
+        },
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 async fn open(db: &Db) -> Result<Arc<dyn Store>> {
@@ -353,5 +367,9 @@ mod tests {
             "postgres://confab:***@db:5432/confab"
         );
         assert_eq!(redacted("./confab.db"), "./confab.db");
+        assert_eq!(
+            redacted("postgres://db/confab?user=c&password=hunter2&sslmode=require"),
+            "postgres://db/confab?user=c&password=***&sslmode=require"
+        );
     }
 }

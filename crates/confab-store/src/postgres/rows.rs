@@ -15,22 +15,65 @@ use crate::columns::json_object;
 
 pub(super) type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 
-/// Binds the summary columns (`crate::columns::summary_columns`) in order.
-pub(super) fn bind_summary<'q>(q: PgQuery<'q>, s: &'q Summary) -> PgQuery<'q> {
-    let mut q = q.bind(s.started_at).bind(s.last_message_at).bind(s.message_count());
-    for n in s.counts {
-        q = q.bind(n);
+/// Summaries as column arrays (in `crate::columns::summary_columns` order), so that one
+/// statement writes many conversations.
+#[derive(Default)]
+pub(super) struct SummaryArrays {
+    ints: [Vec<i64>; INTS],
+    texts: [Vec<Option<String>>; TEXTS],
+}
+
+/// The summary columns that are numbers (the first ones), and the text ones after them.
+const INTS: usize = 7;
+const TEXTS: usize = 4 + DIM_COUNT + 2;
+
+impl SummaryArrays {
+    pub(super) fn push(&mut self, s: &Summary) {
+        let ints = [
+            s.started_at,
+            s.last_message_at,
+            s.message_count(),
+            s.counts[0],
+            s.counts[1],
+            s.counts[2],
+            s.counts[3],
+        ];
+        for (col, v) in self.ints.iter_mut().zip(ints) {
+            col.push(v);
+        }
+        let metadata = (!s.metadata.is_empty())
+            .then(|| serde_json::to_string(&s.metadata).unwrap_or_default());
+        let texts = [s.first_user_message.clone(), s.first_bot_message.clone()]
+            .into_iter()
+            .chain(s.dims.iter().cloned())
+            .chain([
+                metadata,
+                Some(serde_json::to_string(&s.stamps).unwrap_or_default()),
+                s.last_step.as_ref().map(|st| st.id.clone()),
+                s.last_step.as_ref().and_then(|st| st.kind.clone()),
+            ]);
+        for (col, v) in self.texts.iter_mut().zip(texts) {
+            col.push(v);
+        }
     }
-    q = q.bind(s.first_user_message.as_deref()).bind(s.first_bot_message.as_deref());
-    for d in &s.dims {
-        q = q.bind(d.as_deref());
+
+    /// The `UNNEST` arguments for these columns, numbered from parameter `$from`.
+    pub(super) fn unnest_args(from: usize) -> String {
+        (0..INTS + TEXTS)
+            .map(|i| format!("${}::{}[]", from + i, if i < INTS { "bigint" } else { "text" }))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
-    let metadata =
-        (!s.metadata.is_empty()).then(|| serde_json::to_string(&s.metadata).unwrap_or_default());
-    q.bind(metadata)
-        .bind(serde_json::to_string(&s.stamps).unwrap_or_default())
-        .bind(s.last_step.as_ref().map(|st| st.id.as_str()))
-        .bind(s.last_step.as_ref().and_then(|st| st.kind.as_deref()))
+
+    pub(super) fn bind(self, mut q: PgQuery<'_>) -> PgQuery<'_> {
+        for col in self.ints {
+            q = q.bind(col);
+        }
+        for col in self.texts {
+            q = q.bind(col);
+        }
+        q
+    }
 }
 
 /// Reads a row selected with `CONVERSATION_SELECT`, starting at column `at`.
@@ -177,6 +220,16 @@ fn push_quoted(out: &mut String, lexeme: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_array_per_summary_column() {
+        let mut arrays = SummaryArrays::default();
+        arrays.push(&Summary::default());
+        let filled = arrays.ints.iter().filter(|c| c.len() == 1).count()
+            + arrays.texts.iter().filter(|c| c.len() == 1).count();
+        assert_eq!(filled, crate::columns::summary_columns().len());
+        assert_eq!(INTS + TEXTS, crate::columns::summary_columns().len());
+    }
 
     #[test]
     fn tsvector_literal_has_folded_lexemes_with_positions() {

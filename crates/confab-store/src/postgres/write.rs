@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use confab_core::NewMessage;
-use confab_core::conversation::{Conversation, IngestOutcome};
+use confab_core::conversation::IngestOutcome;
 use confab_core::flow::StepKey;
 use confab_core::rollup::{Deltas, MessageFacts, is_not_handled};
 use confab_core::summary::Summary;
@@ -14,6 +14,7 @@ use confab_core::time::now_millis;
 use confab_core::webhook::Event;
 use sqlx::{PgConnection, Row};
 
+use super::rows::SummaryArrays;
 use super::{datapoints, rollup, rows};
 use crate::columns::{CONVERSATION_SELECT, KEY_SELECT, summary_columns};
 use crate::{ApiKeyInfo, NewKey, Result, StoreError, Team};
@@ -84,29 +85,28 @@ static LOCK_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
          ORDER BY c.conversation_id COLLATE \"C\" FOR UPDATE OF c"
     )
 });
-static INSERT_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    let cols = summary_columns();
+static INSERT_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO conversations (bot_pk, conversation_id, {}) VALUES ($1, $2, {}) \
-         ON CONFLICT (bot_pk, conversation_id) DO NOTHING RETURNING id",
-        cols.join(", "),
-        (3..3 + cols.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        "INSERT INTO conversations (bot_pk, conversation_id, {}) \
+         SELECT $1, * FROM UNNEST($2::text[], {}) \
+         ON CONFLICT (bot_pk, conversation_id) DO NOTHING RETURNING conversation_id, id",
+        summary_columns().join(", "),
+        SummaryArrays::unnest_args(3)
     )
 });
-static UPDATE_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    let sets: Vec<String> = summary_columns()
-        .iter()
-        .enumerate()
-        .map(|(i, col)| format!("{col} = ${}", i + 3))
-        .collect();
+static UPDATE_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
+    let cols = summary_columns();
+    let sets: Vec<String> = cols.iter().map(|col| format!("{col} = u.{col}")).collect();
     format!(
-        "UPDATE conversations SET status = 0, ended_at = NULL, finalise_lease = NULL, {} \
-         WHERE bot_pk = $1 AND id = $2",
-        sets.join(", ")
+        "UPDATE conversations c SET status = 0, ended_at = NULL, finalise_lease = NULL, {} \
+         FROM UNNEST($2::bigint[], {}) AS u (id, {}) WHERE c.bot_pk = $1 AND c.id = u.id",
+        sets.join(", "),
+        SummaryArrays::unnest_args(3),
+        cols.join(", ")
     )
 });
 
-/// A conversation a write touches, locked.
+/// A conversation a write touches, locked (or created by it).
 struct Open {
     pk: i64,
     /// The summary as stored before this write; `None` if the write created the conversation.
@@ -118,59 +118,99 @@ struct Open {
     accepted: Vec<usize>,
 }
 
-fn locked(
-    row: &sqlx::postgres::PgRow,
-) -> sqlx::Result<(Conversation, Option<String>, Option<i64>)> {
-    Ok((rows::conversation(row, 0)?, row.try_get(25)?, row.try_get(26)?))
-}
-
-fn opened((conv, state, last_ts): (Conversation, Option<String>, Option<i64>)) -> Open {
-    Open {
-        pk: conv.pk,
-        before: Some(conv.summary.clone()),
-        summary: conv.summary,
-        walk: (state, last_ts),
-        accepted: vec![],
-    }
-}
-
-/// Creates the conversation with its first message, or — when another server created it
-/// meanwhile — locks and reads it.
-async fn create_or_lock(
+/// Locks the stored conversations among `ids`, in one order (so that concurrent writers wait
+/// for each other instead of deadlocking), and reads them.
+async fn lock_conversations(
     c: &mut PgConnection,
     bot_pk: i64,
-    id: &str,
-    first: &NewMessage,
-) -> Result<Open> {
-    let summary = Summary::first(first);
-    let q = sqlx::query(&INSERT_CONVERSATION).bind(bot_pk).bind(id);
-    let inserted = rows::bind_summary(q, &summary).fetch_optional(&mut *c).await?;
-    if let Some(row) = inserted {
-        let pk: i64 = row.try_get(0)?;
-        return Ok(Open { pk, before: None, summary, walk: (None, None), accepted: vec![] });
+    ids: &[&str],
+) -> Result<HashMap<String, Open>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for row in sqlx::query(&LOCK_CONVERSATIONS).bind(bot_pk).bind(ids).fetch_all(&mut *c).await? {
+        let conv = rows::conversation(&row, 0)?;
+        let open = Open {
+            pk: conv.pk,
+            before: Some(conv.summary.clone()),
+            summary: conv.summary,
+            walk: (row.try_get(25)?, row.try_get(26)?),
+            accepted: vec![],
+        };
+        out.insert(conv.conversation_id, open);
     }
-    let row =
-        sqlx::query(&LOCK_CONVERSATIONS).bind(bot_pk).bind(vec![id]).fetch_one(&mut *c).await?;
-    Ok(opened(locked(&row)?))
+    Ok(out)
 }
 
-/// The client ids among `ids` already stored in the conversation.
+/// Inserts the conversations this write creates, each with its summary after all its messages;
+/// returns their row ids. One another server created meanwhile (the insert waited for its
+/// commit) is left out, to be locked and updated like a stored one.
+async fn insert_conversations(
+    c: &mut PgConnection,
+    bot_pk: i64,
+    new: &[(&str, Open)],
+) -> Result<HashMap<String, i64>> {
+    if new.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut arrays = SummaryArrays::default();
+    for (_, conv) in new {
+        arrays.push(&conv.summary);
+    }
+    let ids: Vec<&str> = new.iter().map(|(id, _)| *id).collect();
+    let q = sqlx::query(&INSERT_CONVERSATIONS).bind(bot_pk).bind(ids);
+    let inserted = arrays.bind(q).fetch_all(&mut *c).await?;
+    inserted.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+/// Writes the summaries of stored conversations a write added messages to.
+async fn update_conversations(c: &mut PgConnection, bot_pk: i64, convs: &[&Open]) -> Result<()> {
+    if convs.is_empty() {
+        return Ok(());
+    }
+    let mut arrays = SummaryArrays::default();
+    for conv in convs {
+        arrays.push(&conv.summary);
+    }
+    let pks: Vec<i64> = convs.iter().map(|conv| conv.pk).collect();
+    let q = sqlx::query(&UPDATE_CONVERSATIONS).bind(bot_pk).bind(pks);
+    arrays.bind(q).execute(&mut *c).await?;
+    Ok(())
+}
+
+/// `(conversation row id, client id)` of those among `client_ids` already stored in the
+/// conversations `pks`.
 async fn stored_client_ids(
     c: &mut PgConnection,
     bot_pk: i64,
-    conversation_pk: i64,
-    ids: &[&str],
-) -> Result<HashSet<String>> {
-    let found: Vec<String> = sqlx::query_scalar(
-        "SELECT client_id FROM messages WHERE bot_pk = $1 AND conversation_pk = $2 \
-         AND client_id = ANY($3)",
+    pks: &[i64],
+    client_ids: &[&str],
+) -> Result<HashSet<(i64, String)>> {
+    if pks.is_empty() || client_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT conversation_pk, client_id FROM messages WHERE bot_pk = $1 \
+         AND conversation_pk = ANY($2) AND client_id = ANY($3)",
     )
     .bind(bot_pk)
-    .bind(conversation_pk)
-    .bind(ids)
+    .bind(pks)
+    .bind(client_ids)
     .fetch_all(&mut *c)
     .await?;
     Ok(found.into_iter().collect())
+}
+
+/// The messages `indexes` (one conversation's, in input order) that are not duplicates: of a
+/// client id already stored (`known`) or earlier in the same write.
+fn accept(messages: &[NewMessage], indexes: &[usize], known: impl Fn(&str) -> bool) -> Vec<usize> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    indexes
+        .iter()
+        .copied()
+        .filter(|&i| match messages[i].client_id.as_deref() {
+            Some(cid) => !known(cid) && seen.insert(cid),
+            None => true,
+        })
+        .collect()
 }
 
 /// Inserts the messages `(row id, conversation row id, message)` in one statement.
@@ -249,37 +289,62 @@ pub(super) async fn ingest(
         by_conversation.entry(m.conversation_id.as_str()).or_default().push(i);
     }
     let ids: Vec<&str> = by_conversation.keys().copied().collect();
-    let mut stored: HashMap<String, Open> = HashMap::new();
-    for row in sqlx::query(&LOCK_CONVERSATIONS).bind(bot_pk).bind(&ids).fetch_all(&mut *c).await? {
-        let open = opened(locked(&row)?);
-        stored.insert(row.try_get::<String, _>(2)?, open);
-    }
-    let mut outcomes = vec![IngestOutcome::Duplicate; messages.len()];
-    let mut open: Vec<Open> = Vec::with_capacity(by_conversation.len());
+    let mut stored = lock_conversations(c, bot_pk, &ids).await?;
+
+    // New conversations are inserted whole: summary after all their messages.
+    let mut new: Vec<(&str, Open)> = vec![];
     for (id, indexes) in &by_conversation {
-        let mut conv = match stored.remove(*id) {
-            Some(conv) => conv,
-            None => create_or_lock(c, bot_pk, id, &messages[indexes[0]]).await?,
-        };
-        let client_ids: Vec<&str> =
-            indexes.iter().filter_map(|&i| messages[i].client_id.as_deref()).collect();
-        let known = if conv.before.is_some() && !client_ids.is_empty() {
-            stored_client_ids(c, bot_pk, conv.pk, &client_ids).await?
-        } else {
-            HashSet::new()
-        };
-        let mut seen: HashSet<&str> = HashSet::new();
-        for &i in indexes {
-            if let Some(cid) = messages[i].client_id.as_deref()
-                && (known.contains(cid) || !seen.insert(cid))
-            {
-                continue;
+        if stored.contains_key(*id) {
+            continue;
+        }
+        let accepted = accept(messages, indexes, |_| false);
+        let mut summary = Summary::first(&messages[accepted[0]]);
+        for &i in &accepted[1..] {
+            summary.apply(&messages[i]);
+        }
+        new.push((id, Open { pk: 0, before: None, summary, walk: (None, None), accepted }));
+    }
+    let created = insert_conversations(c, bot_pk, &new).await?;
+    let mut open: Vec<Open> = Vec::with_capacity(by_conversation.len());
+    let mut raced: Vec<&str> = vec![];
+    for (id, mut conv) in new {
+        match created.get(id) {
+            Some(&pk) => {
+                conv.pk = pk;
+                open.push(conv);
             }
-            outcomes[i] = IngestOutcome::Stored;
-            conv.accepted.push(i);
+            None => raced.push(id),
+        }
+    }
+    if !raced.is_empty() {
+        stored.extend(lock_conversations(c, bot_pk, &raced).await?);
+    }
+
+    // Stored conversations: duplicates are client ids they already hold.
+    let existing: Vec<(&str, Open)> =
+        by_conversation.keys().filter_map(|id| Some((*id, stored.remove(*id)?))).collect();
+    let pks: Vec<i64> = existing.iter().map(|(_, conv)| conv.pk).collect();
+    let client_ids: Vec<&str> = existing
+        .iter()
+        .flat_map(|(id, _)| &by_conversation[id])
+        .filter_map(|&i| messages[i].client_id.as_deref())
+        .collect();
+    let known = stored_client_ids(c, bot_pk, &pks, &client_ids).await?;
+    let mut updated = vec![];
+    for (id, mut conv) in existing {
+        let pk = conv.pk;
+        conv.accepted =
+            accept(messages, &by_conversation[id], |cid| known.contains(&(pk, cid.to_owned())));
+        for &i in &conv.accepted {
+            conv.summary.apply(&messages[i]);
+        }
+        if !conv.accepted.is_empty() {
+            updated.push(open.len());
         }
         open.push(conv);
     }
+
+    let mut outcomes = vec![IngestOutcome::Duplicate; messages.len()];
     let total: i64 = open.iter().map(|o| o.accepted.len() as i64).sum();
     let mut row_ids: Vec<i64> = sqlx::query_scalar(
         "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
@@ -297,37 +362,32 @@ pub(super) async fn ingest(
             let row_id = next.next().expect("a row id per stored message");
             batch.push((row_id, conv.pk, &messages[i]));
             stored.push((row_id, i));
+            outcomes[i] = IngestOutcome::Stored;
         }
         per_conversation.push(stored);
     }
     insert_messages(c, bot_pk, &batch).await?;
+    update_conversations(c, bot_pk, &updated.iter().map(|&i| &open[i]).collect::<Vec<_>>()).await?;
 
     let mut deltas = Deltas::default();
     let extractor = datapoints::bot_extractor(c, bot_pk).await?;
     let now = now_millis();
-    for (mut conv, stored) in open.into_iter().zip(per_conversation) {
+    for (conv, stored) in open.into_iter().zip(per_conversation) {
         if stored.is_empty() {
             continue;
         }
-        let created = conv.before.is_none();
-        let mut new = Vec::with_capacity(stored.len());
-        for (n, &(row_id, i)) in stored.iter().enumerate() {
-            let m = &messages[i];
-            // A conversation this write created was inserted with its first message applied.
-            if !(created && n == 0) {
-                conv.summary.apply(m);
-            }
-            new.push(MessageFacts {
-                order: (m.timestamp, row_id),
-                role: m.role,
-                not_handled: is_not_handled(m.metadata.as_ref()),
-                step: m.step.as_ref().map(StepKey::of),
-            });
-        }
-        if !created || stored.len() > 1 {
-            let q = sqlx::query(&UPDATE_CONVERSATION).bind(bot_pk).bind(conv.pk);
-            rows::bind_summary(q, &conv.summary).execute(&mut *c).await?;
-        }
+        let new: Vec<MessageFacts> = stored
+            .iter()
+            .map(|&(row_id, i)| {
+                let m = &messages[i];
+                MessageFacts {
+                    order: (m.timestamp, row_id),
+                    role: m.role,
+                    not_handled: is_not_handled(m.metadata.as_ref()),
+                    step: m.step.as_ref().map(StepKey::of),
+                }
+            })
+            .collect();
         rollup::account(
             c,
             &mut deltas,
@@ -341,16 +401,8 @@ pub(super) async fn ingest(
             let mut new: Vec<(i64, &NewMessage)> =
                 stored.iter().map(|&(row_id, i)| (row_id, &messages[i])).collect();
             let (state, last_ts) = &conv.walk;
-            if datapoints::on_ingest(
-                c,
-                ex,
-                (bot_pk, conv.pk),
-                (state.as_deref(), *last_ts),
-                &mut new,
-                now,
-            )
-            .await?
-            {
+            let walk = (state.as_deref(), *last_ts);
+            if datapoints::on_ingest(c, ex, (bot_pk, conv.pk), walk, &mut new, now).await? {
                 datapoints::enqueue(c, bot_pk, conv.pk, Event::DatapointsUpdated, now).await?;
             }
         }

@@ -29,7 +29,7 @@ use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::{Millis, now_millis};
 use confab_core::webhook::{DeliveryState, NewWebhook};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 use crate::{
     ApiKeyInfo, Bot, BotSelector, Delivery, DeliveryResult, DueDelivery, IdleConversation, NewKey,
@@ -175,13 +175,13 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 }
 
 async fn apply_migrations(c: &mut PgConnection) -> Result<()> {
-    sqlx::raw_sql(
+    // A bare string runs with the simple query protocol, which takes several statements.
+    c.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version bigint PRIMARY KEY, applied_at bigint NOT NULL)",
     )
-    .execute(&mut *c)
     .await?;
-    for (version, sql) in MIGRATIONS {
+    for &(version, sql) in MIGRATIONS {
         let applied: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
         )
@@ -192,7 +192,7 @@ async fn apply_migrations(c: &mut PgConnection) -> Result<()> {
             continue;
         }
         let mut tx = c.begin().await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        tx.execute(sql).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(now_millis())

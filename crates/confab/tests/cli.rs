@@ -83,6 +83,44 @@ fn unknown_database_scheme_is_a_clear_error() {
 }
 
 #[test]
+fn unreachable_postgres_is_a_clear_error() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["teams", "list", "--database-url", "postgres://u:s3cret@127.0.0.1:1/confab"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("opening the database postgres://u:***@127.0.0.1:1/confab"), "{err}");
+    assert!(err.contains("Connection refused"), "the cause is named: {err}");
+    assert!(!err.contains("s3cret"), "the password is never printed: {err}");
+}
+
+#[test]
+fn demo_runs_on_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(pg) = rt.block_on(confab_store::testing::TestDatabase::create()) else { return };
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .args(args)
+            .args(["--database-url", &pg.url])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, out) = run(&["demo", "--no-serve", "--conversations", "60"]);
+    assert!(ok && out.contains("Demo data: 60 conversations"), "{out}");
+    let (ok, teams) = run(&["teams", "list"]);
+    assert!(ok && teams.lines().count() == 2, "default and demo: {teams}");
+    // Deterministic and idempotent on PostgreSQL too: a second run stores nothing new.
+    let (ok, again) = run(&["demo", "--no-serve", "--conversations", "60"]);
+    assert!(ok && again.contains("(0 new messages)"), "{again}");
+    drop(rt);
+}
+
+#[test]
 fn demo_fills_the_database_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");

@@ -146,6 +146,10 @@ impl PgStore {
                 .map_err(|e| StoreError::Unavailable(format!("invalid sslmode: {e}")))?;
             connect = connect.ssl_mode(mode);
         }
+        // One connection first, so that a wrong address or credentials fail with their own
+        // error rather than the pool's timeout.
+        let first = connect.connect().await?;
+        first.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size)
             .acquire_timeout(options.connect_timeout)
@@ -175,12 +179,16 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 }
 
 async fn apply_migrations(c: &mut PgConnection) -> Result<()> {
-    // A bare string runs with the simple query protocol, which takes several statements.
-    c.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations \
-         (version bigint PRIMARY KEY, applied_at bigint NOT NULL)",
-    )
-    .await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        .fetch_one(&mut *c)
+        .await?;
+    if !exists {
+        // A bare string runs with the simple query protocol, which takes several statements.
+        c.execute(
+            "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, applied_at bigint NOT NULL)",
+        )
+        .await?;
+    }
     for &(version, sql) in MIGRATIONS {
         let applied: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",

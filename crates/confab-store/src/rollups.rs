@@ -1,13 +1,18 @@
 //! The store side of the analytics rollups, the same for every backend: what a write changes
 //! ([`account`], computed by `confab_core::rollup`) and the rows of every level those changes
 //! add to ([`level_rows`]). The backends read the history [`account`] may need and write the
-//! rows.
+//! rows. Also what the backends' analytics reads share.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use confab_core::flow::StepKey;
-use confab_core::rollup::{Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, floor};
-use confab_core::summary::Summary;
+use confab_core::rollup::{
+    Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, ROLLUP_DIMS, floor,
+};
+use confab_core::series::GroupKey;
+use confab_core::summary::{Dim, Summary};
+
+use crate::columns::DIM_COLUMNS;
 
 /// Whether recording a write to a stored conversation needs the facts of the messages stored
 /// before it: when its start slot or dimensions moved, or a step arrived before the last known
@@ -106,4 +111,44 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
     rows.edges.retain(|_, n| *n != 0);
     rows.exits.retain(|_, n| *n != 0);
     rows
+}
+
+/// A bot an analytics query covers.
+pub(crate) struct BotRef {
+    pub pk: i64,
+    pub id: String,
+    pub team: i64,
+}
+
+pub(crate) fn column(d: Dim) -> &'static str {
+    DIM_COLUMNS[d as usize]
+}
+
+/// The rollup dimension columns, in [`ROLLUP_DIMS`] order, for a `SELECT` list.
+pub(crate) fn dim_list(alias: &str) -> String {
+    ROLLUP_DIMS.iter().map(|d| format!("{alias}.{}", column(*d))).collect::<Vec<_>>().join(", ")
+}
+
+/// The group a row of `bot` with these rollup dimensions falls in.
+pub(crate) fn group_of(
+    groups: &[GroupKey],
+    bot: &BotRef,
+    dims: &[Option<String>; 5],
+) -> Vec<Option<String>> {
+    groups
+        .iter()
+        .map(|g| match g {
+            GroupKey::Bot => Some(bot.id.clone()),
+            GroupKey::Team => Some(bot.team.to_string()),
+            GroupKey::Dim(d) => {
+                ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
+            }
+            GroupKey::Role => None,
+        })
+        .collect()
+}
+
+/// A flow node as stored: a step id and its type (`NULL` as `""`).
+pub(crate) fn step(id: String, kind: Option<String>) -> StepKey {
+    StepKey { id, kind: kind.unwrap_or_default() }
 }

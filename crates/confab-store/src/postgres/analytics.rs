@@ -5,9 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use confab_core::flow::{FlowRequest, FlowTotals, StepKey, walk};
+use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
-use confab_core::rollup::{Counters, Plan, ROLLUP_DIMS, is_not_handled};
+use confab_core::rollup::{Counters, Plan, is_not_handled};
 use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -15,15 +15,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::rollup::message_facts;
-use crate::columns::DIM_COLUMNS;
+use crate::rollups::{BotRef, column, dim_list, group_of, step};
 use crate::{BotSelector, Result, StoreError};
-
-/// A bot a query covers.
-struct BotRef {
-    pk: i64,
-    id: String,
-    team: i64,
-}
 
 async fn bots(c: &mut PgConnection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
     let mut q = QueryBuilder::<Postgres>::new("SELECT id, bot_id FROM bots WHERE team_id = ");
@@ -48,10 +41,6 @@ async fn bots(c: &mut PgConnection, team_id: i64, sel: &BotSelector) -> Result<V
     Ok(found)
 }
 
-fn column(d: Dim) -> &'static str {
-    DIM_COLUMNS[d as usize]
-}
-
 /// ` AND alias.column = ANY(…)` for each filter. Rollup rows keep `''` for "not set",
 /// conversations `NULL`; filter values are never empty, so neither matches.
 fn push_filters<'a>(
@@ -66,11 +55,6 @@ fn push_filters<'a>(
     }
 }
 
-/// The rollup dimension columns, in [`ROLLUP_DIMS`] order, for a `SELECT` list.
-fn dim_list(alias: &str) -> String {
-    ROLLUP_DIMS.iter().map(|d| format!("{alias}.{}", column(*d))).collect::<Vec<_>>().join(", ")
-}
-
 /// Reads the rollup dimensions selected with [`dim_list`] at `at`, `''` as not set.
 fn dims_at(r: &PgRow, at: usize) -> sqlx::Result<[Option<String>; 5]> {
     let mut out: [Option<String>; 5] = Default::default();
@@ -78,20 +62,6 @@ fn dims_at(r: &PgRow, at: usize) -> sqlx::Result<[Option<String>; 5]> {
         *v = r.try_get::<Option<String>, _>(at + i)?.filter(|s| !s.is_empty());
     }
     Ok(out)
-}
-
-fn group_of(groups: &[GroupKey], bot: &BotRef, dims: &[Option<String>; 5]) -> Vec<Option<String>> {
-    groups
-        .iter()
-        .map(|g| match g {
-            GroupKey::Bot => Some(bot.id.clone()),
-            GroupKey::Team => Some(bot.team.to_string()),
-            GroupKey::Dim(d) => {
-                ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
-            }
-            GroupKey::Role => None,
-        })
-        .collect()
 }
 
 /// A bot's conversations matching `filters` whose `time_col` lies in `[lo, hi)`, selecting the
@@ -295,10 +265,6 @@ pub(super) async fn series_conversations(
         cells.cell(group, bucket).add(r.try_get(1)?, r.try_get(2)?);
     }
     Ok(cells)
-}
-
-fn step(id: String, kind: Option<String>) -> StepKey {
-    StepKey { id, kind: kind.unwrap_or_default() }
 }
 
 pub(super) async fn flow_totals(

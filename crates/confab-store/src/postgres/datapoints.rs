@@ -209,20 +209,6 @@ pub(super) async fn enqueue(
     Ok(())
 }
 
-/// The bot's and the conversation's row ids, the conversation locked against concurrent writes.
-async fn locate(c: &mut PgConnection, team_id: i64, bot_id: &str, id: &str) -> Result<(i64, i64)> {
-    let bot_pk = write::bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
-    let pk = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE bot_pk = $1 AND conversation_id = $2 FOR UPDATE",
-    )
-    .bind(bot_pk)
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or(StoreError::NotFound("conversation"))?;
-    Ok((bot_pk, pk))
-}
-
 async fn status_of(c: &mut PgConnection, bot_pk: i64, pk: i64) -> Result<Status> {
     let code: i64 =
         sqlx::query_scalar("SELECT status FROM conversations WHERE bot_pk = $1 AND id = $2")
@@ -239,15 +225,7 @@ pub(super) async fn conversation_datapoints(
     bot_id: &str,
     id: &str,
 ) -> Result<(Status, Vec<Datapoint>)> {
-    let bot_pk = write::bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
-    let pk: i64 = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE bot_pk = $1 AND conversation_id = $2",
-    )
-    .bind(bot_pk)
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or(StoreError::NotFound("conversation"))?;
+    let (bot_pk, pk) = write::locate(c, team_id, bot_id, id, false).await?;
     Ok((status_of(c, bot_pk, pk).await?, datapoints(c, bot_pk, pk).await?))
 }
 
@@ -259,7 +237,7 @@ pub(super) async fn put_explicit(
     values: &[(String, Option<Value>)],
     now: Millis,
 ) -> Result<(Status, Vec<Datapoint>)> {
-    let (bot_pk, pk) = locate(c, team_id, bot_id, id).await?;
+    let (bot_pk, pk) = write::locate(c, team_id, bot_id, id, true).await?;
     let before = values_map(c, bot_pk, pk).await?;
     for (key, value) in values {
         match value {

@@ -31,6 +31,30 @@ pub(super) async fn bot_pk(
         .await?)
 }
 
+/// The bot's and the conversation's row ids; with `lock`, the conversation is locked against
+/// concurrent writes until the transaction ends.
+pub(super) async fn locate(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    id: &str,
+    lock: bool,
+) -> Result<(i64, i64)> {
+    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
+    let sql = if lock {
+        "SELECT id FROM conversations WHERE bot_pk = $1 AND conversation_id = $2 FOR UPDATE"
+    } else {
+        "SELECT id FROM conversations WHERE bot_pk = $1 AND conversation_id = $2"
+    };
+    let pk = sqlx::query_scalar(sql)
+        .bind(bot_pk)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    Ok((bot_pk, pk))
+}
+
 /// The bot's row id, creating the bot when allowed (once, however many servers try at once).
 pub(super) async fn bot_pk_or_create(
     c: &mut PgConnection,
@@ -437,15 +461,7 @@ pub(super) async fn delete_conversation(
     bot_id: &str,
     id: &str,
 ) -> Result<()> {
-    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
-    let pk: i64 = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE bot_pk = $1 AND conversation_id = $2 FOR UPDATE",
-    )
-    .bind(bot_pk)
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or(StoreError::NotFound("conversation"))?;
+    let (bot_pk, pk) = locate(c, team_id, bot_id, id, true).await?;
     erase_conversations(c, bot_pk, &[pk]).await
 }
 

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use confab_core::flow::{FlowRequest, FlowTotals, StepKey, walk};
+use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
-use confab_core::rollup::{Counters, Plan, ROLLUP_DIMS, is_not_handled};
+use confab_core::rollup::{Counters, Plan, is_not_handled};
 use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -14,15 +14,8 @@ use rusqlite::{Connection, Row, params_from_iter};
 
 use super::read::{Where, marks, text};
 use super::rollup::message_facts;
-use super::rows::DIM_COLUMNS;
+use crate::rollups::{BotRef, column, dim_list, group_of, step};
 use crate::{BotSelector, Result, StoreError};
-
-/// A bot a query covers.
-struct BotRef {
-    pk: i64,
-    id: String,
-    team: i64,
-}
 
 fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
     let mut w = Where::default();
@@ -46,10 +39,6 @@ fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> 
     Ok(found)
 }
 
-fn column(d: Dim) -> &'static str {
-    DIM_COLUMNS[d as usize]
-}
-
 /// `alias.column IN (…)` for each filter. Rollup rows keep `''` for "not set", conversations
 /// `NULL`; filter values are never empty, so neither matches.
 fn push_filters(w: &mut Where, alias: &str, filters: &[(Dim, Vec<String>)]) {
@@ -61,11 +50,6 @@ fn push_filters(w: &mut Where, alias: &str, filters: &[(Dim, Vec<String>)]) {
     }
 }
 
-/// The rollup dimension columns, in [`ROLLUP_DIMS`] order, for a `SELECT` list.
-fn dim_list(alias: &str) -> String {
-    ROLLUP_DIMS.iter().map(|d| format!("{alias}.{}", column(*d))).collect::<Vec<_>>().join(", ")
-}
-
 /// Reads the rollup dimensions selected with [`dim_list`] at `at`, `''` as not set.
 fn dims_at(r: &Row, at: usize) -> rusqlite::Result<[Option<String>; 5]> {
     let mut out: [Option<String>; 5] = Default::default();
@@ -73,20 +57,6 @@ fn dims_at(r: &Row, at: usize) -> rusqlite::Result<[Option<String>; 5]> {
         *v = r.get::<_, Option<String>>(at + i)?.filter(|s| !s.is_empty());
     }
     Ok(out)
-}
-
-fn group_of(groups: &[GroupKey], bot: &BotRef, dims: &[Option<String>; 5]) -> Vec<Option<String>> {
-    groups
-        .iter()
-        .map(|g| match g {
-            GroupKey::Bot => Some(bot.id.clone()),
-            GroupKey::Team => Some(bot.team.to_string()),
-            GroupKey::Dim(d) => {
-                ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
-            }
-            GroupKey::Role => None,
-        })
-        .collect()
 }
 
 /// Per bot, the conversations matching `filters` whose `time_col` lies in `[lo, hi)`:
@@ -281,10 +251,6 @@ pub(super) fn series_conversations(
         },
     )?;
     Ok(cells)
-}
-
-fn step(id: String, kind: Option<String>) -> StepKey {
-    StepKey { id, kind: kind.unwrap_or_default() }
 }
 
 pub(super) fn flow_totals(

@@ -903,6 +903,52 @@ async fn team_scoping(store: Arc<dyn Store>) {
     assert_eq!(contents(&msgs), ["team two now"]);
 }
 
+/// One search configuration for every language: case, accents and letters such as `ß`, `ł`,
+/// `æ` fold the same way on both stores; words are whole (no stemming, no stop words, no
+/// prefixes); every word of `q` must be in one message.
+async fn search_in_any_language(store: Arc<dyn Store>) {
+    let team = store.create_team("t").await.unwrap().id;
+    let texts = [
+        ("de", "Die Straße nach München ist gesperrt, über Köln fahren"),
+        ("pl", "Zażółć gęślą jaźń, proszę o fakturę"),
+        ("en", "The quick brown fox can't jump over O'Brien's fence"),
+        ("fr", "Les élèves ont mangé une crème brûlée"),
+        ("da", "Ærø og Øresund"),
+    ];
+    let msgs = texts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, text))| plain(id, "user", text, at(i as i64)))
+        .collect();
+    ingest(&store, team, "b", msgs).await;
+    let cases: &[(&str, &[&str])] = &[
+        ("strasse", &["de"]),
+        ("Straße", &["de"]),
+        ("STRASSE münchen", &["de"]),
+        ("munchen uber koln", &["de"]),
+        ("zazolc", &["pl"]),
+        ("fakture prosze", &["pl"]),
+        ("Fakturę", &["pl"]),
+        ("fox quick", &["en"]),
+        ("obrien", &[]),
+        ("o brien", &["en"]),
+        ("can t", &["en"]),
+        ("eleves creme brulee", &["fr"]),
+        ("aero oresund", &["da"]),
+        ("die", &["de"]),
+        ("the", &["en"]),
+        ("fox fence gesperrt", &[]),
+        ("jumps", &[]),
+        ("jum", &[]),
+        ("élève", &[]),
+    ];
+    for (q, want) in cases {
+        let mut got = list_all(&store, team, "b", &[("q", q)]).await;
+        got.sort();
+        assert_eq!(got, *want, "q={q}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backends
 // ---------------------------------------------------------------------------------------------
@@ -919,4 +965,5 @@ backend_tests!([
     first_team_only_once,
     first_team_not_after_another,
     team_scoping,
+    search_in_any_language,
 ]);

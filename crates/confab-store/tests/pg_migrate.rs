@@ -1,6 +1,7 @@
-//! PostgreSQL migrations run at start-up under an advisory lock: servers starting together on
-//! an empty database apply each migration once and all come up; a URL of another scheme is an
-//! error that names the ones Confab knows.
+//! Opening a PostgreSQL store: migrations run at start-up under an advisory lock, so servers
+//! starting together on an empty database apply each once and all come up; `sslmode` decides
+//! whether the connections use TLS; a URL of another scheme is an error that names the ones
+//! Confab knows.
 
 use confab_store::testing::TestDatabase;
 use sqlx::Connection;
@@ -44,6 +45,58 @@ async fn servers_starting_together_migrate_once() {
     for s in stores {
         s.close().await;
     }
+}
+
+/// Whether the connections the store holds to `db` use TLS (from the server's own view): `None`
+/// when they disagree.
+async fn connections_use_tls(db: &TestDatabase) -> Option<bool> {
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    sqlx::query_scalar(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'confab' AND a.datname = $1",
+    )
+    .bind(name)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .into_iter()
+    .try_fold(None, |all, ssl: bool| match all {
+        Some(a) if a != ssl => Err(()),
+        _ => Ok(Some(ssl)),
+    })
+    .ok()
+    .flatten()
+}
+
+#[tokio::test]
+async fn sslmode_decides_tls() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let with = |mode: &str| confab_store::StoreOptions {
+        ssl_mode: Some(mode.to_owned()),
+        ..confab_store::StoreOptions::default()
+    };
+    let plain = confab_store::open_with(&db.url, &with("disable")).await.unwrap();
+    plain.ping().await.unwrap();
+    assert_eq!(connections_use_tls(&db).await, Some(false));
+    plain.close().await;
+
+    // The test server may have no TLS at all; then `require` must fail, not fall back.
+    match confab_store::open_with(&db.url, &with("require")).await {
+        Ok(tls) => {
+            tls.ping().await.unwrap();
+            assert_eq!(connections_use_tls(&db).await, Some(true));
+            tls.close().await;
+            // A certificate no trusted authority signed (a default install's self-signed one)
+            // is refused when it must be verified.
+            let refused = confab_store::open_with(&db.url, &with("verify-full")).await.err();
+            let e = refused.expect("an unverifiable certificate is refused under verify-full");
+            assert!(e.contains("unavailable"), "{e}");
+        }
+        Err(e) => assert!(e.contains("unavailable"), "{e}"),
+    }
+    let err = confab_store::open_with(&db.url, &with("sometimes")).await.err().unwrap();
+    assert!(err.contains("sslmode"), "{err}");
 }
 
 #[tokio::test]

@@ -41,7 +41,9 @@ struct Db {
     db_connect_timeout_seconds: u64,
     /// PostgreSQL: TLS (disable, allow, prefer, require, verify-ca, verify-full); overrides the
     /// URL's sslmode.
-    #[arg(long, env = "CONFAB_DB_SSLMODE", global = true)]
+    #[arg(long, env = "CONFAB_DB_SSLMODE", global = true, value_parser = [
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full",
+    ])]
     db_sslmode: Option<String>,
 }
 

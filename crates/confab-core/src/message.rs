@@ -112,6 +112,16 @@ pub struct NewMessage {
     pub dims: [Option<String>; DIM_COUNT],
 }
 
+/// Whether a JSON value holds a NUL character in any string or key.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// Checks an identifier-like string: present, at most 256 characters, no control characters.
 pub fn check_id(field: &str, s: &str) -> Result<(), FieldError> {
     if s.is_empty() {
@@ -173,6 +183,9 @@ impl MessageInput {
                 let size = serde_json::to_vec(&m).map(|v| v.len()).unwrap_or(usize::MAX);
                 if size > MAX_METADATA_BYTES {
                     return Err(FieldError::new("metadata", "must be at most 16 KiB as JSON"));
+                }
+                if m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+                    return Err(FieldError::new("metadata", "must not contain NUL characters"));
                 }
                 Some(m)
             }
@@ -243,6 +256,8 @@ mod tests {
         assert_eq!(with("id", json!("a".repeat(257))), "id");
         assert_eq!(with("content", json!("a".repeat(64 * 1024 + 1))), "content");
         assert_eq!(with("content", json!("nul \u{0} inside")), "content");
+        assert_eq!(with("metadata", json!({"note": ["deep", {"x": "a\u{0}b"}]})), "metadata");
+        assert_eq!(with("metadata", json!({"k\u{0}": 1})), "metadata");
         assert_eq!(with("metadata", json!({"k": "a".repeat(16 * 1024)})), "metadata");
         assert_eq!(with("metadata", json!([1])), "metadata");
         assert_eq!(with("timestamp", json!("1999-12-31T23:59:59Z")), "timestamp");

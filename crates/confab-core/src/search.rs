@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 
 use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
 
 /// Spells out the letters that keep their look under Unicode decomposition. SQLite's FTS5
 /// (`unicode61 remove_diacritics 2`) removes the other accents itself; [`lexemes`] removes them
@@ -44,6 +43,14 @@ pub fn fold_letters(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `c` is a combining accent of the kind FTS5's `remove_diacritics` drops: the
+/// combining diacritical-mark blocks. Other combining marks — Devanagari vowel signs, Arabic
+/// harakat — make different words and stay.
+fn is_accent(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
+}
+
 /// The longest word kept, in bytes: longer runs are no words anyone searches for, and stores
 /// limit the size of one indexed term (PostgreSQL: under 2 KiB).
 pub const MAX_LEXEME_BYTES: usize = 2046;
@@ -55,11 +62,7 @@ pub fn lexemes(text: &str) -> impl Iterator<Item = String> + '_ {
         let folded: String = if w.is_ascii() {
             w.to_ascii_lowercase()
         } else {
-            fold_letters(w)
-                .nfd()
-                .filter(|c| !is_combining_mark(*c))
-                .flat_map(char::to_lowercase)
-                .collect()
+            fold_letters(w).nfd().filter(|c| !is_accent(*c)).flat_map(char::to_lowercase).collect()
         };
         (!folded.is_empty() && folded.len() <= MAX_LEXEME_BYTES).then_some(folded)
     })
@@ -79,6 +82,9 @@ mod tests {
         assert_eq!(words("Die Straße, MÜNCHEN!"), ["die", "strasse", "munchen"]);
         assert_eq!(words("Crème brûlée; Ærø"), ["creme", "brulee", "aero"]);
         assert_eq!(words("order #A-123_x"), ["order", "a", "123", "x"]);
+        // Marks that make another word are not accents.
+        assert_ne!(words("काम"), words("कम"));
+        assert_ne!(words("مَرْحَبًا"), words("مرحبا"));
     }
 
     #[test]

@@ -62,12 +62,15 @@ pub(crate) fn account(
     deltas.flow(d, after.started_at, prev.as_ref(), new.iter().filter_map(|m| m.step.as_ref()), 1);
 }
 
-/// The interned dimension combinations the (pruned) changes touch: the ones a backend must
-/// find or create rows for.
-pub(crate) fn used_dims(deltas: &Deltas) -> BTreeSet<usize> {
+/// The interned dimension combinations the (pruned) changes touch — the ones a backend must
+/// find or create rows for — in the order of their values, so that concurrent writers create
+/// rows in the same order.
+pub(crate) fn used_dims(deltas: &Deltas) -> Vec<usize> {
     let mut used: BTreeSet<usize> = deltas.counters.keys().map(|(d, _)| *d).collect();
     used.extend(deltas.edges.keys().map(|(d, ..)| *d));
     used.extend(deltas.exits.keys().map(|(d, ..)| *d));
+    let mut used: Vec<usize> = used.into_iter().collect();
+    used.sort_by(|a, b| deltas.dims[*a].cmp(&deltas.dims[*b]));
     used
 }
 

@@ -914,6 +914,8 @@ async fn search_in_any_language(store: Arc<dyn Store>) {
         ("en", "The quick brown fox can't jump over O'Brien's fence"),
         ("fr", "Les élèves ont mangé une crème brûlée"),
         ("da", "Ærø og Øresund"),
+        ("hi", "मुझे काम है"),
+        ("ar", "مَرْحَبًا بِكُمْ"),
     ];
     let msgs = texts
         .iter()
@@ -941,12 +943,39 @@ async fn search_in_any_language(store: Arc<dyn Store>) {
         ("jumps", &[]),
         ("jum", &[]),
         ("élève", &[]),
+        ("काम", &["hi"]),
+        ("कम", &[]),
+        ("مرحبا", &[]),
     ];
     for (q, want) in cases {
         let mut got = list_all(&store, team, "b", &[("q", q)]).await;
         got.sort();
         assert_eq!(got, *want, "q={q}");
     }
+}
+
+/// Numeric ids follow the order conversations first appear in a write, whatever their ids: the
+/// tie-break of lists (same start) and the ids vendor APIs show are the same on every store.
+async fn ids_follow_arrival(store: Arc<dyn Store>) {
+    let team = store.create_team("t").await.unwrap().id;
+    let msgs = ["zeta", "alpha", "mid", "alpha", "zeta"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| plain(id, "user", "hello", at(0) + i64::from(i > 2)))
+        .collect();
+    ingest(&store, team, "b", msgs).await;
+    let listed = list_all(&store, team, "b", &[("sort", "started_at")]).await;
+    assert_eq!(listed, ["mid", "alpha", "zeta"]);
+    let pks: Vec<i64> = pks_of(&store, team, &["zeta", "alpha", "mid"]).await;
+    assert!(pks.windows(2).all(|w| w[0] < w[1]), "{pks:?}");
+}
+
+async fn pks_of(store: &Arc<dyn Store>, team: i64, ids: &[&str]) -> Vec<i64> {
+    let mut out = vec![];
+    for id in ids {
+        out.push(store.get_conversation(team, "b", id).await.unwrap().0.pk);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -966,4 +995,5 @@ backend_tests!([
     first_team_not_after_another,
     team_scoping,
     search_in_any_language,
+    ids_follow_arrival,
 ]);

@@ -27,7 +27,13 @@ struct Cli {
 struct Db {
     /// The database: a SQLite file path or sqlite://PATH (embedded), or
     /// postgres://USER:PASSWORD@HOST:PORT/DB (several servers on one database).
-    #[arg(long, env = "CONFAB_DATABASE_URL", default_value = "./confab.db", global = true)]
+    #[arg(
+        long,
+        env = "CONFAB_DATABASE_URL",
+        default_value = "./confab.db",
+        global = true,
+        hide_env_values = true
+    )]
     database_url: String,
     /// PostgreSQL: connections per server.
     #[arg(long, env = "CONFAB_DB_POOL_SIZE", default_value_t = 16, global = true)]
@@ -196,30 +202,34 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The URL as it may be logged: without a password, whether in the user part or a
-/// `password=` parameter.
+/// The URL as it may be logged: without a password, whether in the user part (which may hold
+/// `?`, `/` or `@` itself) or a `password=` parameter.
 fn redacted(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
+    let Some(scheme) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let (mut out, rest) = match url.rfind('@').filter(|&at| at > scheme) {
+        Some(at) => {
+            let creds = match url[scheme..at].split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => url[scheme..at].to_owned(),
+            };
+            (format!("{}{creds}@", &url[..scheme]), &url[at + 1..])
+        }
+        None => (url[..scheme].to_owned(), &url[scheme..]),
     };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match base[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
-            None => base.to_owned(),
-        },
-        _ => base.to_owned(),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => p.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
+    match rest.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            out.push_str(base);
+            out.push('?');
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(rest),
     }
     out
 }
@@ -372,6 +382,11 @@ mod tests {
         assert_eq!(
             redacted("postgres://db/confab?user=c&password=hunter2&sslmode=require"),
             "postgres://db/confab?user=c&password=***&sslmode=require"
+        );
+        assert_eq!(redacted("postgres://u:s3cr?et@127.0.0.1/x"), "postgres://u:***@127.0.0.1/x");
+        assert_eq!(
+            redacted("postgres://u:a/b@c@h/x?sslmode=require"),
+            "postgres://u:***@h/x?sslmode=require"
         );
     }
 }

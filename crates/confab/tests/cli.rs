@@ -98,6 +98,18 @@ fn unreachable_postgres_is_a_clear_error() {
 }
 
 #[test]
+fn help_does_not_show_the_database_password() {
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["serve", "--help"])
+        .env("CONFAB_DATABASE_URL", "postgres://u:hunter2@db/confab")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("CONFAB_DATABASE_URL"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
+}
+
+#[test]
 fn demo_runs_on_postgres() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let Some(pg) = rt.block_on(confab_store::testing::TestDatabase::create()) else { return };

@@ -318,6 +318,10 @@ fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<
 /// checked and put in canonical form by the same parser that reads messages. A number counts
 /// for `number` and `money`; `{amount, currency}` for `money`; anything else must be a string.
 pub fn parse_value(def: &Definition, value: &Value, ctx: &Context, at: Millis) -> Option<Value> {
+    // No store keeps NUL in text (PostgreSQL refuses it), so no value carries one.
+    if matches!(value, Value::String(s) if s.contains('\0')) {
+        return None;
+    }
     let now =
         Timestamp::from_millisecond(at).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(ctx.zone.clone());
     match (def.kind, value) {

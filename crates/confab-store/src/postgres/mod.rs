@@ -148,7 +148,14 @@ impl PgStore {
         }
         // One connection first, so that a wrong address or credentials fail with their own
         // error rather than the pool's timeout.
-        let first = connect.connect().await?;
+        let first = tokio::time::timeout(options.connect_timeout, connect.connect())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "no answer from the database within {} s",
+                    options.connect_timeout.as_secs_f64()
+                ))
+            })??;
         first.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size)

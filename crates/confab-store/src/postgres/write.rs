@@ -111,11 +111,11 @@ static LOCK_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
 });
 static INSERT_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO conversations (bot_pk, conversation_id, {}) \
-         SELECT $1, * FROM UNNEST($2::text[], {}) \
+        "INSERT INTO conversations (bot_pk, id, conversation_id, {}) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], {}) \
          ON CONFLICT (bot_pk, conversation_id) DO NOTHING RETURNING conversation_id, id",
         summary_columns().join(", "),
-        SummaryArrays::unnest_args(3)
+        SummaryArrays::unnest_args(4)
     )
 });
 static UPDATE_CONVERSATIONS: LazyLock<String> = LazyLock::new(|| {
@@ -164,6 +164,19 @@ async fn lock_conversations(
     Ok(out)
 }
 
+/// `n` new row ids of `table`, ascending.
+async fn next_ids(c: &mut PgConnection, table: &str, n: usize) -> Result<Vec<i64>> {
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+    )
+    .bind(table)
+    .bind(n as i64)
+    .fetch_all(&mut *c)
+    .await?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// Inserts the conversations this write creates, each with its summary after all its messages;
 /// returns their row ids. One another server created meanwhile (the insert waited for its
 /// commit) is left out, to be locked and updated like a stored one.
@@ -175,12 +188,21 @@ async fn insert_conversations(
     if new.is_empty() {
         return Ok(HashMap::new());
     }
+    // Row ids follow the order the conversations first appear in the write, as they do on
+    // SQLite (the numeric ids vendor APIs show, and the tie-break of the lists); rows are
+    // inserted in the lock order.
+    let mut appearance: Vec<usize> = (0..new.len()).collect();
+    appearance.sort_by_key(|&i| new[i].1.accepted[0]);
+    let mut pks = vec![0; new.len()];
+    for (i, pk) in appearance.into_iter().zip(next_ids(c, "conversations", new.len()).await?) {
+        pks[i] = pk;
+    }
     let mut arrays = SummaryArrays::default();
     for (_, conv) in new {
         arrays.push(&conv.summary);
     }
     let ids: Vec<&str> = new.iter().map(|(id, _)| *id).collect();
-    let q = sqlx::query(&INSERT_CONVERSATIONS).bind(bot_pk).bind(ids);
+    let q = sqlx::query(&INSERT_CONVERSATIONS).bind(bot_pk).bind(pks).bind(ids);
     let inserted = arrays.bind(q).fetch_all(&mut *c).await?;
     inserted.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
@@ -369,16 +391,9 @@ pub(super) async fn ingest(
     }
 
     let mut outcomes = vec![IngestOutcome::Duplicate; messages.len()];
-    let total: i64 = open.iter().map(|o| o.accepted.len() as i64).sum();
-    let mut row_ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
-    )
-    .bind(total)
-    .fetch_all(&mut *c)
-    .await?;
-    row_ids.sort_unstable();
-    let mut next = row_ids.into_iter();
-    let mut batch = Vec::with_capacity(total as usize);
+    let total: usize = open.iter().map(|o| o.accepted.len()).sum();
+    let mut next = next_ids(c, "messages", total).await?.into_iter();
+    let mut batch = Vec::with_capacity(total);
     let mut per_conversation: Vec<Vec<(i64, usize)>> = Vec::with_capacity(open.len());
     for conv in &open {
         let mut stored = Vec::with_capacity(conv.accepted.len());

@@ -978,6 +978,38 @@ async fn pks_of(store: &Arc<dyn Store>, team: i64, ids: &[&str]) -> Vec<i64> {
     out
 }
 
+/// Transcripts of several conversations (an export page) come in the order asked, each whole
+/// and in time order, across bots; other teams' conversations are left out.
+async fn transcripts_of_a_page(store: Arc<dyn Store>) {
+    let t1 = store.create_team("one").await.unwrap().id;
+    let t2 = store.create_team("two").await.unwrap().id;
+    let mut msgs = vec![];
+    for (conv, n) in [("a", 3), ("b", 1), ("c", 4)] {
+        for i in 0..n {
+            msgs.push(plain(conv, "user", &format!("{conv} {i}"), at(10 - i)));
+        }
+    }
+    ingest(&store, t1, "x", msgs).await;
+    ingest(&store, t1, "y", vec![plain("d", "bot", "d 0", at(1))]).await;
+    ingest(&store, t2, "x", vec![plain("a", "user", "foreign", at(1))]).await;
+    let pk = |team, bot: &'static str, id: &'static str| {
+        let store = store.clone();
+        async move { store.get_conversation(team, bot, id).await.unwrap() }
+    };
+    let (a, b, c, d) = (
+        pk(t1, "x", "a").await,
+        pk(t1, "x", "b").await,
+        pk(t1, "x", "c").await,
+        pk(t1, "y", "d").await,
+    );
+    let foreign = pk(t2, "x", "a").await.0.pk;
+    let got = store.transcripts(t1, &[c.0.pk, foreign, d.0.pk, a.0.pk, b.0.pk]).await.unwrap();
+    let want: Vec<(i64, Vec<Message>)> =
+        [c, d, a, b].into_iter().map(|(conv, messages)| (conv.pk, messages)).collect();
+    assert_eq!(got, want);
+    assert_eq!(contents(&got[0].1), ["c 3", "c 2", "c 1", "c 0"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backends
 // ---------------------------------------------------------------------------------------------
@@ -996,4 +1028,5 @@ backend_tests!([
     team_scoping,
     search_in_any_language,
     ids_follow_arrival,
+    transcripts_of_a_page,
 ]);

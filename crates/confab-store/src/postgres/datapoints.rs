@@ -152,7 +152,7 @@ pub(super) async fn datapoints(
     pk: i64,
 ) -> Result<Vec<Datapoint>> {
     let rows = sqlx::query(&DATAPOINTS).bind(bot_pk).bind(pk).fetch_all(&mut *c).await?;
-    Ok(rows.iter().map(rows::datapoint).collect::<sqlx::Result<_>>()?)
+    Ok(rows.iter().map(|r| rows::datapoint(r, 0)).collect::<sqlx::Result<_>>()?)
 }
 
 async fn conversation_by_pk(c: &mut PgConnection, bot_pk: i64, pk: i64) -> Result<Conversation> {
@@ -281,11 +281,24 @@ pub(super) async fn datapoints_of(
     team_id: i64,
     pks: &[i64],
 ) -> Result<Vec<(i64, Vec<Datapoint>)>> {
-    let mut out = Vec::with_capacity(pks.len());
-    for (bot_pk, pk) in read::in_team(c, team_id, pks).await? {
-        out.push((pk, datapoints(c, bot_pk, pk).await?));
+    let found = read::in_team(c, team_id, pks).await?;
+    let (bots, convs): (Vec<i64>, Vec<i64>) = found.iter().copied().unzip();
+    let rows = sqlx::query(&format!(
+        "SELECT d.conversation_pk, {DATAPOINT_SELECT} FROM datapoints d \
+         JOIN UNNEST($1::bigint[], $2::bigint[]) AS t (bot_pk, pk) \
+         ON d.bot_pk = t.bot_pk AND d.conversation_pk = t.pk \
+         LEFT JOIN messages m ON m.bot_pk = d.bot_pk AND m.id = d.message_pk \
+         ORDER BY d.conversation_pk, d.key COLLATE \"C\""
+    ))
+    .bind(bots)
+    .bind(&convs)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut by_conversation: HashMap<i64, Vec<Datapoint>> = HashMap::new();
+    for r in &rows {
+        by_conversation.entry(r.try_get(0)?).or_default().push(rows::datapoint(r, 1)?);
     }
-    Ok(out)
+    Ok(convs.into_iter().map(|pk| (pk, by_conversation.remove(&pk).unwrap_or_default())).collect())
 }
 
 /// The shortest inactivity timeout a bot may have; bounds the finaliser's index range.

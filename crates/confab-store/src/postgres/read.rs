@@ -245,11 +245,24 @@ pub(super) async fn transcripts(
     team_id: i64,
     pks: &[i64],
 ) -> Result<Vec<(i64, Vec<Message>)>> {
-    let mut out = Vec::with_capacity(pks.len());
-    for (bot_pk, pk) in in_team(c, team_id, pks).await? {
-        out.push((pk, messages_of(c, bot_pk, pk).await?));
+    let found = in_team(c, team_id, pks).await?;
+    let (bots, convs): (Vec<i64>, Vec<i64>) = found.iter().copied().unzip();
+    let rows = sqlx::query(&format!(
+        "SELECT m.conversation_pk, {MESSAGE_SELECT} FROM messages m \
+         JOIN UNNEST($1::bigint[], $2::bigint[]) AS t (bot_pk, pk) \
+         ON m.bot_pk = t.bot_pk AND m.conversation_pk = t.pk \
+         ORDER BY m.conversation_pk, m.ts, m.id"
+    ))
+    .bind(bots)
+    .bind(&convs)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut by_conversation: std::collections::HashMap<i64, Vec<Message>> =
+        std::collections::HashMap::new();
+    for r in &rows {
+        by_conversation.entry(r.try_get(0)?).or_default().push(rows::message(r, 1)?);
     }
-    Ok(out)
+    Ok(convs.into_iter().map(|pk| (pk, by_conversation.remove(&pk).unwrap_or_default())).collect())
 }
 
 pub(super) async fn list_bots(c: &mut PgConnection, team_id: i64) -> Result<Vec<Bot>> {

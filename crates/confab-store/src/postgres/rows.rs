@@ -145,16 +145,16 @@ pub(super) fn api_key(row: &PgRow) -> sqlx::Result<ApiKeyInfo> {
     })
 }
 
-/// Reads a row selected with `DATAPOINT_SELECT`.
-pub(super) fn datapoint(row: &PgRow) -> sqlx::Result<Datapoint> {
-    let value: String = row.try_get(1)?;
+/// Reads a row selected with `DATAPOINT_SELECT`, starting at column `at`.
+pub(super) fn datapoint(row: &PgRow, at: usize) -> sqlx::Result<Datapoint> {
+    let value: String = row.try_get(at + 1)?;
     Ok(Datapoint {
-        key: row.try_get(0)?,
+        key: row.try_get(at)?,
         value: serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
-        method: Method::from_code(row.try_get(2)?).unwrap_or(Method::Rule),
-        message_id: row.try_get(3)?,
-        message_at: row.try_get(4)?,
-        updated_at: row.try_get(5)?,
+        method: Method::from_code(row.try_get(at + 2)?).unwrap_or(Method::Rule),
+        message_id: row.try_get(at + 3)?,
+        message_at: row.try_get(at + 4)?,
+        updated_at: row.try_get(at + 5)?,
     })
 }
 

@@ -1,44 +1,14 @@
 //! The real binary, killed with SIGKILL right after its last acknowledgement, loses nothing it
 //! acknowledged; stopped with SIGTERM, it finishes cleanly. Also checks the first-start key.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::start;
 use serde_json::{Value, json};
-
-struct Server {
-    child: Child,
-    base: String,
-    /// The admin key printed on first start, if this start printed one.
-    first_key: Option<String>,
-}
-
-fn start(db: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the confab binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut first_key = None;
-    let base = loop {
-        let line = lines.next().expect("confab printed its address").unwrap();
-        if let Some(key) = line.trim().strip_prefix("cfb_") {
-            first_key = Some(format!("cfb_{key}"));
-        }
-        if let Some(addr) = line.strip_prefix("Confab is listening on ") {
-            break addr.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base, first_key }
-}
 
 async fn get(client: &reqwest::Client, key: &str, url: &str) -> (u16, Value) {
     let r = client.get(url).bearer_auth(key).send().await.unwrap();
@@ -49,7 +19,7 @@ async fn get(client: &reqwest::Client, key: &str, url: &str) -> (u16, Value) {
 async fn sigkill_after_acknowledgement_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
-    let mut server = start(&db);
+    let mut server = start(db.to_str().unwrap());
     let key = Arc::new(server.first_key.clone().expect("first start prints an admin key"));
     let base = Arc::new(server.base.clone());
     let client = reqwest::Client::new();
@@ -93,7 +63,7 @@ async fn sigkill_after_acknowledgement_loses_nothing() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 
-    let mut server = start(&db);
+    let mut server = start(db.to_str().unwrap());
     assert!(server.first_key.is_none(), "the admin key is printed only on the first start");
     let base = server.base.clone();
     let mut by_conv: std::collections::HashMap<String, Vec<String>> = Default::default();
@@ -125,7 +95,7 @@ async fn sigkill_after_acknowledgement_loses_nothing() {
 async fn sigterm_stops_cleanly_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("confab.db");
-    let mut server = start(&db);
+    let mut server = start(db.to_str().unwrap());
     let key = server.first_key.clone().unwrap();
     let client = reqwest::Client::new();
     let r = client
@@ -150,7 +120,7 @@ async fn sigterm_stops_cleanly_and_keeps_data() {
         waited += Duration::from_millis(50);
     };
     assert!(status.success(), "exit status {status}");
-    let mut server = start(&db);
+    let mut server = start(db.to_str().unwrap());
     let (status, body) =
         get(&client, &key, &format!("{}/v1/bots/b/conversations/c", server.base)).await;
     assert_eq!(status, 200);

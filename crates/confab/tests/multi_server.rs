@@ -5,13 +5,14 @@
 //! finalisers, racing each other, end each conversation once: one `conversation.ended` delivery
 //! per conversation at a real webhook receiver, not one per server.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{Server, start};
 use serde_json::{Value, json};
 
 const BOT: &str = "multi";
@@ -20,45 +21,6 @@ const PER_CONVERSATION: usize = 20;
 const CLIENTS: usize = 12;
 const SERVERS: usize = 3;
 const HOUR_MS: i64 = 3_600_000;
-
-/// A running `confab serve`; killed when dropped, so a failing test leaves no server behind.
-struct Server {
-    child: Child,
-    base: String,
-    /// The admin key printed on first start, if this start printed one.
-    first_key: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(database_url: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the confab binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut first_key = None;
-    let base = loop {
-        let line = lines.next().expect("confab printed its address").unwrap();
-        if let Some(key) = line.trim().strip_prefix("cfb_") {
-            first_key = Some(format!("cfb_{key}"));
-        }
-        if let Some(addr) = line.strip_prefix("Confab is listening on ") {
-            break addr.trim().to_owned();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base, first_key }
-}
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()

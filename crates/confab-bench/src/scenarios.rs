@@ -1,0 +1,172 @@
+//! The scenarios, each against the running server over HTTP: what it sends, how many at once,
+//! and the latency of every request.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, BufReader};
+use tokio::sync::Mutex;
+
+use crate::stats::Measured;
+
+/// The HTTP client every scenario uses, with the admin key.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    pub fn new(base: &str, key: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(128)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("an HTTP client");
+        Client { http, base: base.to_owned(), key: key.to_owned() }
+    }
+
+    /// `GET path`, failing on anything but 200; returns the body and the latency.
+    pub async fn get(&self, path: &str) -> Result<(Value, Duration)> {
+        let started = Instant::now();
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await?;
+        let status = r.status();
+        let body = r.bytes().await?;
+        let took = started.elapsed();
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok((serde_json::from_slice(&body).context("a JSON answer")?, took))
+    }
+
+    /// `POST path` with a JSON body, failing on anything but 2xx; returns the latency.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> Result<Duration> {
+        let started = Instant::now();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status();
+        let text = r.bytes().await?;
+        let took = started.elapsed();
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {}", String::from_utf8_lossy(&text));
+        }
+        Ok(took)
+    }
+}
+
+/// A file of prepared batch requests: per batch a line `bot_id messages bytes`, then the body.
+pub struct BatchFile;
+
+impl BatchFile {
+    pub fn header(bot: &str, messages: usize, body: &[u8]) -> String {
+        format!("{bot} {messages} {}\n", body.len())
+    }
+}
+
+async fn next_batch(
+    reader: &mut BufReader<tokio::fs::File>,
+) -> Result<Option<(String, u64, Vec<u8>)>> {
+    let mut header = Vec::new();
+    loop {
+        let mut byte = [0u8; 1];
+        if reader.read(&mut byte).await? == 0 {
+            return Ok(None);
+        }
+        if byte[0] == b'\n' {
+            break;
+        }
+        header.push(byte[0]);
+    }
+    let header = String::from_utf8(header)?;
+    let mut parts = header.split(' ');
+    let (Some(bot), Some(n), Some(len)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("a damaged batch file");
+    };
+    let mut body = vec![0; len.parse()?];
+    reader.read_exact(&mut body).await?;
+    Ok(Some((bot.to_owned(), n.parse()?, body)))
+}
+
+/// Scenario 1: the prepared batches posted by `clients` concurrent clients.
+pub async fn batch_ingest(client: &Client, file: &Path, clients: usize) -> Result<Measured> {
+    let reader =
+        Arc::new(Mutex::new(BufReader::with_capacity(1 << 20, tokio::fs::File::open(file).await?)));
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..clients {
+        let (reader, client) = (reader.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = vec![];
+            let mut messages = 0u64;
+            loop {
+                let next = next_batch(&mut *reader.lock().await).await?;
+                let Some((bot, n, body)) = next else { break };
+                latencies.push(client.post(&format!("/v1/bots/{bot}/messages/batch"), body).await?);
+                messages += n;
+            }
+            Ok::<_, anyhow::Error>((latencies, messages))
+        }));
+    }
+    let (mut latencies, mut messages) = (vec![], 0);
+    for t in tasks {
+        let (l, n) = t.await??;
+        latencies.extend(l);
+        messages += n;
+    }
+    Ok(Measured::of(latencies, messages, started.elapsed(), "messages/s"))
+}
+
+/// Scenario 2: single messages, `clients` at once.
+pub async fn single_ingest(
+    client: &Client,
+    bot: &str,
+    bodies: Vec<Vec<u8>>,
+    clients: usize,
+) -> Result<Measured> {
+    let count = bodies.len() as u64;
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..clients {
+        let (queue, client, path) =
+            (queue.clone(), client.clone(), format!("/v1/bots/{bot}/messages"));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = vec![];
+            loop {
+                let next = queue.lock().expect("queue").pop();
+                let Some(body) = next else { break };
+                latencies.push(client.post(&path, body).await?);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut latencies = vec![];
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    Ok(Measured::of(latencies, count, started.elapsed(), "requests/s"))
+}
+
+/// A read scenario: `paths` fetched one after another (latency, not load); returns the
+/// measurement and the last answer of each distinct path.
+pub async fn reads(client: &Client, paths: &[String]) -> Result<(Measured, Vec<Value>)> {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(paths.len());
+    let mut answers = vec![];
+    for path in paths {
+        let (answer, took) = client.get(path).await?;
+        latencies.push(took);
+        answers.push(answer);
+    }
+    Ok((Measured::of(latencies, paths.len() as u64, started.elapsed(), "requests/s"), answers))
+}

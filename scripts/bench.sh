@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole benchmark in one command: bash scripts/bench.sh [--quick | --full] [--no-duckdb]
+# Builds the release binary, then generates the data, runs every scenario against a real server
+# and the baselines (raw SQLite; DuckDB in a virtualenv it sets up under target/), prints the
+# results and writes bench/results/<date>.json. See docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p confab-bench
+exec target/release/confab-bench all "$@"

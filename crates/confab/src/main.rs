@@ -1,6 +1,7 @@
 //! The `confab` binary: serve, demo, and the administration of teams and keys.
 
 mod demo;
+mod generate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,6 +114,33 @@ enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Generate the benchmark's realistic data set (seeded, any size): into the database, to a
+    /// running server over HTTP, or to JSONL.
+    Generate {
+        #[command(flatten)]
+        db: Db,
+        #[arg(long, default_value_t = 10_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 5)]
+        bots: usize,
+        /// Conversations start over this many days up to today's UTC midnight.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=365))]
+        days: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The team to write into (default: the first team).
+        #[arg(long)]
+        team: Option<i64>,
+        /// Post to the running server at this base URL instead of writing the database.
+        #[arg(long, requires = "key", conflicts_with = "team")]
+        url: Option<String>,
+        /// With --url: a key with `ingest` and `admin` scopes.
+        #[arg(long, env = "CONFAB_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Write JSONL (one `{"bot_id", "message"}` a line) to this file, `-` for stdout.
+        #[arg(long, conflicts_with_all = ["url", "team"])]
+        jsonl: Option<String>,
+    },
     /// Manage teams (tenants).
     Teams {
         #[command(flatten)]
@@ -186,6 +214,42 @@ async fn main() -> Result<()> {
                 return Ok(());
             }
             run_server(store, &serve).await
+        }
+        Command::Generate { db, conversations, bots, days, seed, team, url, key, jsonl } => {
+            // Today's UTC midnight: the same data set all day long.
+            let end = confab_core::time::now_millis() / 86_400_000 * 86_400_000;
+            let cfg = confab_bench::generate::Config {
+                seed,
+                conversations,
+                bots: bots.max(1),
+                end,
+                days,
+            };
+            let target = match (jsonl, url) {
+                (Some(path), _) => generate::Target::Jsonl(path),
+                (None, Some(url)) => generate::Target::Http {
+                    url: url.trim_end_matches('/').to_owned(),
+                    key: key.unwrap_or_default(),
+                },
+                (None, None) => {
+                    let store = open(&db).await?;
+                    first_start(&store).await?;
+                    let team = match team {
+                        Some(t) => t,
+                        None => store.list_teams().await?.first().context("no team")?.id,
+                    };
+                    generate::Target::Store { store, team }
+                }
+            };
+            let store = match &target {
+                generate::Target::Store { store, .. } => Some(store.clone()),
+                _ => None,
+            };
+            let result = generate::run(&cfg, target).await;
+            if let Some(store) = store {
+                store.close().await;
+            }
+            result
         }
         Command::Teams { db, command } => {
             let store = open(&db).await?;

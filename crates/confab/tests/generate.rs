@@ -68,7 +68,6 @@ async fn the_same_data_whichever_way_it_goes() {
     let bots: Vec<String> =
         lines.iter().map(|l| l["bot_id"].as_str().unwrap().to_owned()).collect();
     let bots: std::collections::BTreeSet<String> = bots.into_iter().collect();
-    let mut stored = 0;
     for bot in &bots {
         let r: Value = client
             .get(format!("{}/v1/bots/{bot}/datapoints/schema", server.base))
@@ -80,29 +79,31 @@ async fn the_same_data_whichever_way_it_goes() {
             .await
             .unwrap();
         assert!(r["datapoints"].as_array().is_some_and(|d| d.len() >= 4), "{r}");
-        let url = format!(
-            "{}/v1/bots/{bot}/analytics/messages?start_time=2000-01-01&end_time=2100-01-01&bucket=1m",
-            server.base
-        );
-        let r: Value =
-            client.get(url).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
-        stored += r["data"]["series"][0]["sum"].as_u64().unwrap_or(0);
     }
-    assert_eq!(stored, messages);
+    assert_eq!(stored_messages(&client, &server.base, &key, &bots).await, messages);
 
     // Over HTTP to a running server: the same messages again are all duplicates.
     let (ok, _, err) =
         confab(&["generate", "--conversations", "300", "--url", &server.base, "--key", &key]);
     assert!(ok, "{err}");
-    let mut again = 0;
-    for bot in &bots {
-        let url = format!(
-            "{}/v1/bots/{bot}/analytics/messages?start_time=2000-01-01&end_time=2100-01-01&bucket=1m",
-            server.base
-        );
-        let r: Value =
-            client.get(url).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
-        again += r["data"]["series"][0]["sum"].as_u64().unwrap_or(0);
-    }
+    let again = stored_messages(&client, &server.base, &key, &bots).await;
     assert_eq!(again, messages, "posting the same data set stores nothing twice");
+}
+
+/// Messages stored for these bots, all time, as the analytics count them.
+async fn stored_messages(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    bots: &std::collections::BTreeSet<String>,
+) -> u64 {
+    let mut total = 0;
+    for bot in bots {
+        let url = format!(
+            "{base}/v1/bots/{bot}/analytics/messages?start_time=2000-01-01&end_time=2100-01-01&bucket=1m"
+        );
+        let r: Value = client.get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+        total += r["data"]["series"][0]["sum"].as_u64().unwrap_or(0);
+    }
+    total
 }

@@ -19,7 +19,7 @@ use confab_core::NewMessage;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use scenarios::{BatchFile, Client};
+use scenarios::{Client, batch_header};
 use server::Server;
 use stats::Measured;
 
@@ -108,7 +108,7 @@ fn prepare_data(cfg: &Config, dir: &Path) -> Result<Samples> {
             return Ok(());
         }
         let body = serde_json::to_vec(&json!({ "messages": msgs }))?;
-        out.write_all(BatchFile::header(bot, msgs.len(), &body).as_bytes())?;
+        out.write_all(batch_header(bot, msgs.len(), &body).as_bytes())?;
         out.write_all(&body)?;
         msgs.clear();
         Ok(())

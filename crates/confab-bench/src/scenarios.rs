@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::Mutex;
 
 use crate::stats::Measured;
@@ -64,31 +64,22 @@ impl Client {
     }
 }
 
-/// A file of prepared batch requests: per batch a line `bot_id messages bytes`, then the body.
-pub struct BatchFile;
-
-impl BatchFile {
-    pub fn header(bot: &str, messages: usize, body: &[u8]) -> String {
-        format!("{bot} {messages} {}\n", body.len())
-    }
+/// The header of one batch in the file of prepared batch requests: a line
+/// `bot_id messages bytes`, then the body ([`next_batch`] reads it back).
+pub fn batch_header(bot: &str, messages: usize, body: &[u8]) -> String {
+    format!("{bot} {messages} {}\n", body.len())
 }
 
+/// The next batch written after a [`batch_header`]: bot, messages, body.
 async fn next_batch(
     reader: &mut BufReader<tokio::fs::File>,
 ) -> Result<Option<(String, u64, Vec<u8>)>> {
     let mut header = Vec::new();
-    loop {
-        let mut byte = [0u8; 1];
-        if reader.read(&mut byte).await? == 0 {
-            return Ok(None);
-        }
-        if byte[0] == b'\n' {
-            break;
-        }
-        header.push(byte[0]);
+    if reader.read_until(b'\n', &mut header).await? == 0 {
+        return Ok(None);
     }
     let header = String::from_utf8(header)?;
-    let mut parts = header.split(' ');
+    let mut parts = header.trim_end().split(' ');
     let (Some(bot), Some(n), Some(len)) = (parts.next(), parts.next(), parts.next()) else {
         bail!("a damaged batch file");
     };

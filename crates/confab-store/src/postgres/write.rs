@@ -396,14 +396,14 @@ pub(super) async fn ingest(
     let mut batch = Vec::with_capacity(total);
     let mut per_conversation: Vec<Vec<(i64, usize)>> = Vec::with_capacity(open.len());
     for conv in &open {
-        let mut stored = Vec::with_capacity(conv.accepted.len());
+        let mut rows = Vec::with_capacity(conv.accepted.len());
         for &i in &conv.accepted {
             let row_id = next.next().expect("a row id per stored message");
             batch.push((row_id, conv.pk, &messages[i]));
-            stored.push((row_id, i));
+            rows.push((row_id, i));
             outcomes[i] = IngestOutcome::Stored;
         }
-        per_conversation.push(stored);
+        per_conversation.push(rows);
     }
     insert_messages(c, bot_pk, &batch).await?;
     update_conversations(c, bot_pk, &updated.iter().map(|&i| &open[i]).collect::<Vec<_>>()).await?;

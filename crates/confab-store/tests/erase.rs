@@ -181,3 +181,37 @@ async fn deleted_conversation_leaves_no_trace_among_many() {
 async fn deleted_user_leaves_no_trace() {
     secret_leaves_no_trace(400, Erase::User).await;
 }
+
+/// A conversation erased in the same write transaction that stored it (the writer groups
+/// concurrent requests): its text must not reach the search index afterwards.
+#[tokio::test]
+async fn conversation_erased_in_the_transaction_that_stored_it_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("confab.db");
+    let store = confab_store::open(db.to_str().unwrap()).await.unwrap();
+    let team = store.create_team("t").await.unwrap().id;
+    for round in 0..20 {
+        // A large write ahead of them keeps the writer busy, so the two requests queued behind
+        // it are taken into one transaction.
+        let filler: Vec<NewMessage> = (0..1_000)
+            .map(|k| {
+                msg(&format!("f{round}-{}", k % 5), "u", "user", &filler(k), t0() + k as Millis)
+            })
+            .collect();
+        let victim = format!("victim-{round}");
+        let secret = vec![msg(&victim, "vic", "user", &format!("my code is {SECRET}"), t0())];
+        let (filled, stored, erased) = tokio::join!(
+            store.ingest(team, "b", true, filler),
+            store.ingest(team, "b", true, secret),
+            store.delete_conversation(team, "b", &victim),
+        );
+        filled.unwrap();
+        assert_eq!(stored.unwrap(), [IngestOutcome::Stored]);
+        erased.unwrap();
+    }
+    assert!(search(&store, team, "b", "7f3a9c").await.is_empty());
+    assert_eq!(search(&store, team, "b", "hello").await.len(), 100);
+    store.close().await;
+    let after = occurrences(&db);
+    assert!(after.is_empty(), "erased text still in the database files: {after:?}");
+}

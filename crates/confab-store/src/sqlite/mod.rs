@@ -37,6 +37,8 @@ use crate::{
 use writer::Writer;
 
 const READERS: usize = 4;
+/// Prepared statements kept per connection: more than the writer's ingest and finalise paths use.
+const STATEMENT_CACHE: usize = 128;
 
 /// Applied in order at start-up; an applied migration is never edited.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -70,6 +72,10 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -16_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Plans must not depend on bound values: otherwise SQLite re-prepares a statement each time
+    // it is rebound (as every cached statement is) — measured at 15% of the writer's time.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -114,6 +120,7 @@ impl SqliteStore {
             // writer frees is zeroed as it is freed.
             conn.pragma_update(None, "secure_delete", true)?;
             migrate(&mut conn)?;
+            conn.execute_batch(write::PENDING_SEARCH_TABLE)?;
             let mut idle = Vec::with_capacity(READERS);
             for _ in 0..READERS {
                 let r = connect(&path)?;
@@ -122,7 +129,7 @@ impl SqliteStore {
                 idle.push(r);
             }
             Ok(SqliteStore {
-                writer: Writer::start(conn),
+                writer: Writer::start(conn, connect(&path)?, write::index_pending_search)?,
                 readers: Arc::new(Readers {
                     idle: Mutex::new(idle),
                     permits: Semaphore::new(READERS),
@@ -482,5 +489,32 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+
+    /// A cached statement is unbound when it goes back to the cache; unless plans ignore bound
+    /// values, SQLite then prepares it again on its next run inside a write transaction.
+    #[test]
+    fn cached_statements_are_not_prepared_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir.path().join("t.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for pk in 1..=5 {
+            read::messages_of(&conn, pk).unwrap();
+        }
+        let sql = format!(
+            "SELECT {MESSAGE_SELECT} FROM messages m WHERE m.conversation_pk = ?1 ORDER BY m.ts, m.id",
+            MESSAGE_SELECT = rows::MESSAGE_SELECT
+        );
+        let stmt = conn.prepare_cached(&sql).unwrap();
+        assert_eq!(stmt.get_status(StatementStatus::Run), 5, "the cached statement ran");
+        assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
     }
 }

@@ -127,9 +127,33 @@ fn insert_message(
         return Ok(None);
     }
     let id = c.last_insert_rowid();
-    c.prepare_cached("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?
+    c.prepare_cached("INSERT INTO temp.pending_search (rowid, content) VALUES (?1, ?2)")?
         .execute(params![id, fold_for_search(&m.content)])?;
     Ok(Some(id))
+}
+
+/// The search-index rows of messages stored in the writer's current transaction. FTS5 writes its
+/// pending terms out as a new segment at every savepoint, and every job runs in one, so indexing
+/// each job's messages directly made a segment per job (per message, for single-message
+/// requests) and then merges; instead they wait here and go in once, before the group's commit
+/// ([`index_pending_search`]). A temporary table is transactional, so a job rolled back to its
+/// savepoint takes its rows with it.
+pub(super) const PENDING_SEARCH_TABLE: &str =
+    "CREATE TEMP TABLE pending_search (rowid INTEGER PRIMARY KEY, content TEXT NOT NULL)";
+
+/// Indexes the messages waiting in `pending_search` (see [`PENDING_SEARCH_TABLE`]).
+pub(super) fn index_pending_search(c: &Connection) -> rusqlite::Result<()> {
+    let pending: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.pending_search)")?
+        .query_row([], |r| r.get(0))?;
+    if pending {
+        c.prepare_cached(
+            "INSERT INTO messages_fts (rowid, content) SELECT rowid, content FROM temp.pending_search",
+        )?
+        .execute([])?;
+        c.prepare_cached("DELETE FROM temp.pending_search")?.execute([])?;
+    }
+    Ok(())
 }
 
 /// The bot's row id, creating the bot when allowed.
@@ -230,6 +254,8 @@ pub(super) fn ingest(
 /// Removes conversations with their messages and search entries. The writer's connection runs
 /// with `PRAGMA secure_delete` on (see `SqliteStore::open`), so the freed space is overwritten.
 fn erase_conversations(c: &Connection, pks: &[i64]) -> Result<()> {
+    // Messages stored earlier in this transaction must be in the index to be taken out of it.
+    index_pending_search(c)?;
     for &pk in pks {
         // The index keeps no text, so FTS5 is told what it indexed for each message; with its
         // `secure-delete` option the terms leave the index pages at once.

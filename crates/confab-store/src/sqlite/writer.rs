@@ -1,13 +1,17 @@
 //! The single writer: one thread owns the write connection and group-commits whatever jobs are
 //! waiting into one transaction, so that many concurrent requests share one fsync. Each job runs
 //! inside a savepoint, so one failing job is rolled back alone; replies are sent only after the
-//! commit, so an `Ok` always means durable.
+//! commit, so an `Ok` always means durable. A second thread with its own connection checkpoints
+//! the WAL into the main file, so that work is not done inside the writer's commits.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::wal::CheckpointMode;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Result, StoreError};
@@ -20,6 +24,15 @@ const QUEUE_DEPTH: usize = 4096;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
 const TRUNCATE_RETRY: Duration = Duration::from_millis(500);
+/// WAL pages after which the background connection checkpoints. A busy writer keeps appending
+/// while that runs, so the WAL can only start over once the writer itself has checkpointed the
+/// rest: it does so past the second, larger mark.
+const BACKGROUND_CHECKPOINT_PAGES: i32 = 2_000;
+const WRITER_CHECKPOINT_PAGES: i32 = 32_000;
+
+/// Runs in the writer's transaction after the last job and before `COMMIT`; its failure rolls the
+/// whole group back.
+pub(crate) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
 
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// A job runs against the connection, or is told (`None`) that it will not run.
@@ -39,13 +52,48 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection) -> Writer {
+    /// Starts the writer on `conn` and its checkpointer on `checkpointer`, a second connection to
+    /// the same database.
+    pub(crate) fn start(
+        mut conn: Connection,
+        checkpointer: Connection,
+        before_commit: BeforeCommit,
+    ) -> rusqlite::Result<Writer> {
+        let wal_pages = Arc::new(AtomicI32::new(0));
+        let (wake, woken) = std_mpsc::sync_channel::<()>(1);
+        // Must precede the hook: the pragma installs a hook of its own.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let pages = Arc::clone(&wal_pages);
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: i32| {
+            pages.store(n, Ordering::Relaxed);
+            if n >= BACKGROUND_CHECKPOINT_PAGES {
+                let _ = wake.try_send(());
+            }
+            Ok(())
+        }))?;
+        let checkpoints = std::thread::Builder::new()
+            .name("confab-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_when_woken(&checkpointer, &woken))
+            .expect("spawning the checkpoint thread");
         let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || {
+                run(&conn, rx, before_commit, &wal_pages);
+                // The hook holds the checkpointer's waker: removing it stops that thread, which
+                // must be done before the last truncation so that it cannot hold the WAL busy.
+                let mut conn = conn;
+                let _ = conn
+                    .wal_hook(None::<fn(&mut rusqlite::hooks::Wal, i32) -> rusqlite::Result<()>>);
+                let _ = checkpoints.join();
+                if !truncate_wal(&conn) {
+                    tracing::warn!(
+                        "the WAL could not be truncated at shutdown; it will be at the next start"
+                    );
+                }
+            })
             .expect("spawning the writer thread");
-        Writer { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) }
+        Ok(Writer { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
     /// Runs `f` in the writer's transaction and returns its result once committed.
@@ -102,7 +150,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(
+    conn: &Connection,
+    mut rx: mpsc::Receiver<Job>,
+    before: BeforeCommit,
+    wal_pages: &AtomicI32,
+) {
     // Whether an erasure was committed and the WAL still holds frames written before it.
     let mut truncate_owed = false;
     loop {
@@ -112,7 +165,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Ok(job) => job,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     std::thread::sleep(TRUNCATE_RETRY);
-                    truncate_owed = !truncate_wal(&conn);
+                    truncate_owed = !truncate_wal(conn);
                     continue;
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -130,11 +183,23 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        truncate_owed |= commit_group(&conn, jobs);
+        truncate_owed |= commit_group(conn, jobs, before);
+        if wal_pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
+            checkpoint(conn);
+        }
     }
-    // Leave the WAL folded into the main file on a clean stop.
-    if !truncate_wal(&conn) {
-        tracing::warn!("the WAL could not be truncated at shutdown; it will be at the next start");
+}
+
+fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>) {
+    while woken.recv().is_ok() {
+        checkpoint(conn);
+    }
+}
+
+/// Copies what the WAL holds into the main file as far as readers allow, without waiting.
+fn checkpoint(conn: &Connection) {
+    if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+        tracing::warn!(error = %e, "WAL checkpoint failed");
     }
 }
 
@@ -157,8 +222,8 @@ fn truncate_wal(conn: &Connection) -> bool {
 /// Commits `jobs` as one transaction and answers them. After an erasure the WAL is truncated
 /// before the answers go out, so a `DELETE` returns with the text gone from every file; returns
 /// whether that truncation is still owed.
-fn commit_group(conn: &Connection, jobs: Vec<Job>) -> bool {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+fn commit_group(conn: &Connection, jobs: Vec<Job>, before_commit: BeforeCommit) -> bool {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let err = StoreError::Database(e.to_string());
         for job in jobs {
             (job(None).finish)(Err(err.clone()));
@@ -168,25 +233,32 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>) -> bool {
     let mut finishes = Vec::with_capacity(jobs.len());
     let mut checkpoint = false;
     for job in jobs {
-        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let savepoint = exec(conn, "SAVEPOINT job");
         let done = job(Some(conn));
         if savepoint.is_ok() {
             if !done.ok {
-                let _ = conn.execute_batch("ROLLBACK TO job");
+                let _ = exec(conn, "ROLLBACK TO job");
             }
-            let _ = conn.execute_batch("RELEASE job");
+            let _ = exec(conn, "RELEASE job");
         }
         checkpoint |= done.checkpoint && done.ok;
         finishes.push(done.finish);
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| StoreError::Database(e.to_string()));
+    let commit = before_commit(conn)
+        .and_then(|()| exec(conn, "COMMIT"))
+        .map_err(|e| StoreError::Database(e.to_string()));
     if commit.is_err() {
         tracing::error!(error = ?commit, "commit failed; the group is rolled back");
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = exec(conn, "ROLLBACK");
     }
     let owed = checkpoint && commit.is_ok() && !truncate_wal(conn);
     for finish in finishes {
         finish(commit.clone());
     }
     owed
+}
+
+/// Runs a statement without parameters, prepared once per connection.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }

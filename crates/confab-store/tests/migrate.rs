@@ -119,3 +119,63 @@ async fn migration_2_backfills_what_ingest_would_have_built() {
     assert!(expected.last().unwrap().contains("handoff"), "{expected:?}");
     upgraded.close().await;
 }
+
+async fn search(store: &Arc<dyn Store>, team: i64, q: &str) -> Vec<String> {
+    let params = vec![("q".to_owned(), q.to_owned())];
+    let (filter, _) = confab_core::query::ConversationFilter::from_params(&params).unwrap();
+    let page = confab_core::query::PageRequest { limit: 100, cursor: None };
+    let page = store.list_conversations(team, "bot", &filter, &page).await.unwrap();
+    let mut ids: Vec<String> = page.items.into_iter().map(|c| c.conversation_id).collect();
+    ids.sort();
+    ids
+}
+
+fn said(conv: &str, content: &str, ts: &str) -> NewMessage {
+    let v = json!({"conversation_id": conv, "role": "user", "content": content, "timestamp": ts});
+    serde_json::from_value::<MessageInput>(v).unwrap().validate(ms("2026-06-01T00:00:00Z")).unwrap()
+}
+
+/// Migration 6 renames the search index's rows after their conversations: a database whose index
+/// is keyed by message id is re-indexed, searches find the same conversations, and erasing one
+/// afterwards takes exactly its rows out.
+#[tokio::test]
+async fn migration_6_reindexes_search_by_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let team = store.create_team("t").await.unwrap().id;
+    let messages = vec![
+        said("a", "apple banana", "2026-03-01T10:00:00Z"),
+        said("b", "banana date", "2026-03-01T10:00:01Z"),
+        said("a", "cherry", "2026-03-01T10:00:02Z"),
+        said("c", "elder", "2026-03-01T10:00:03Z"),
+    ];
+    store.ingest(team, "bot", true, messages).await.unwrap();
+    store.close().await;
+
+    // Back to version 5: the index keyed by message id.
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DELETE FROM schema_migrations WHERE version >= 6;
+         INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+         INSERT INTO messages_fts (rowid, content) SELECT id, content FROM messages;",
+    )
+    .unwrap();
+    drop(c);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    assert_eq!(search(&store, team, "banana").await, ["a", "b"]);
+    assert_eq!(search(&store, team, "cherry").await, ["a"]);
+    store.delete_conversation(team, "bot", "a").await.unwrap();
+    assert_eq!(search(&store, team, "banana").await, ["b"]);
+    assert!(search(&store, team, "cherry").await.is_empty());
+    store
+        .ingest(team, "bot", true, vec![said("c", "fig banana", "2026-03-01T11:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(search(&store, team, "banana").await, ["b", "c"]);
+    store.close().await;
+    let c = Connection::open(&path).unwrap();
+    c.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0)", [])
+        .unwrap();
+}

@@ -37,6 +37,8 @@ use crate::{
 use writer::Writer;
 
 const READERS: usize = 4;
+/// The writer's page cache (negative: KiB); the readers keep 8 MB each, others 16 MB.
+const WRITER_CACHE_KIB: i64 = -48_000;
 /// Prepared statements kept per connection: more than the writer's ingest and finalise paths use.
 const STATEMENT_CACHE: usize = 128;
 
@@ -47,6 +49,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_datapoint_schema.sql")),
     (4, include_str!("migrations/0004_datapoints.sql")),
     (5, include_str!("migrations/0005_finalise_lease.sql")),
+    (6, include_str!("migrations/0006_search_by_conversation.sql")),
+    (7, include_str!("migrations/0007_list_indexes.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -92,10 +96,12 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         )?;
         if !applied {
             tx.execute_batch(sql)?;
-            if *version == 2 {
-                rollup::backfill(&tx)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
-            }
+            let backfill = match version {
+                2 => rollup::backfill(&tx),
+                6 => write::reindex_search(&tx),
+                _ => Ok(()),
+            };
+            backfill.map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 [*version, confab_core::time::now_millis()],
@@ -119,6 +125,9 @@ impl SqliteStore {
             // reuses a freed page without clearing its unused space. So every page and cell the
             // writer frees is zeroed as it is freed.
             conn.pragma_update(None, "secure_delete", true)?;
+            // Every write touches index pages all over a large database (conversations by user,
+            // by last activity, rollups); a bigger cache keeps them from being read back.
+            conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
             migrate(&mut conn)?;
             conn.execute_batch(write::PENDING_SEARCH_TABLE)?;
             let mut idle = Vec::with_capacity(READERS);

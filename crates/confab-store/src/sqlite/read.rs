@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::rows::{self, CONVERSATION_SELECT, DIM_COLUMNS, MESSAGE_SELECT};
-use super::write::{bot_pk, fold_for_search};
+use super::write::{SEARCH_ROWID_SHIFT, bot_pk, fold_for_search};
 use crate::{ApiKeyInfo, Bot, BotSelector, OffsetFilter, Result, StoreError, Team};
 
 fn time_column(f: TimeField) -> &'static str {
@@ -24,6 +24,14 @@ fn fts_query(terms: &[String]) -> String {
         .map(|t| format!("\"{}\"", fold_for_search(t).replace('"', "\"\"")))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Conversations with a message matching a full-text query (`?`): the index's row ids name the
+/// conversation (see `write::SEARCH_ROWID_SHIFT`), so no message row is read.
+fn search_clause() -> String {
+    format!(
+        "c.id IN (SELECT rowid >> {SEARCH_ROWID_SHIFT} FROM messages_fts WHERE messages_fts MATCH ?)"
+    )
 }
 
 /// A `WHERE` clause under construction, with its parameters.
@@ -112,11 +120,7 @@ pub(super) fn list_conversations(
         );
     }
     if !f.search.is_empty() {
-        w.push(
-            "c.id IN (SELECT m.conversation_pk FROM messages m WHERE m.bot_pk = ? AND m.id IN \
-             (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?))",
-            [Value::Integer(bot_pk), Value::Text(fts_query(&f.search))],
-        );
+        w.push(&search_clause(), [Value::Text(fts_query(&f.search))]);
     }
     let sort = time_column(f.sort);
     if let Some(cur) = page.cursor {

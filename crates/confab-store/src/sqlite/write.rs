@@ -33,6 +33,8 @@ struct OpenConversation {
     new: Vec<MessageFacts>,
     /// The messages this job stored: row id and index in the job's input.
     stored: Vec<(i64, usize)>,
+    /// How many messages the conversation has stored: the next one's position.
+    positions: i64,
 }
 
 // The ingest path's statements, built once.
@@ -71,9 +73,10 @@ fn load_conversation(c: &Connection, bot_pk: i64, id: &str) -> Result<Option<Ope
         .map(|conv| OpenConversation {
             pk: conv.pk,
             before: Some(conv.summary.clone()),
-            summary: conv.summary,
             new: vec![],
             stored: vec![],
+            positions: conv.summary.message_count(),
+            summary: conv.summary,
         }))
 }
 
@@ -98,14 +101,47 @@ pub(super) fn fold_for_search(s: &str) -> std::borrow::Cow<'_, str> {
     confab_core::search::fold_letters(s)
 }
 
+/// A message's row in the search index is named after its conversation: the conversation's row
+/// id shifted left by this many bits, plus the message's position in the conversation (0, 1, …
+/// in the order stored; messages are only ever erased with their whole conversation). A search
+/// then yields conversations without reading a single message row.
+pub(super) const SEARCH_ROWID_SHIFT: u32 = 24;
+
+pub(super) fn search_rowid(conversation_pk: i64, position: i64) -> i64 {
+    (conversation_pk << SEARCH_ROWID_SHIFT) | position
+}
+
+/// Indexes every stored message for search (migration 6).
+pub(super) fn reindex_search(c: &Connection) -> Result<()> {
+    let mut rows =
+        c.prepare("SELECT conversation_pk, content FROM messages ORDER BY conversation_pk, id")?;
+    let mut rows = rows.query([])?;
+    let mut index = c.prepare("INSERT INTO messages_fts (rowid, content) VALUES (?1, ?2)")?;
+    let (mut conversation, mut position) = (0, 0);
+    while let Some(row) = rows.next()? {
+        let pk: i64 = row.get(0)?;
+        if pk != conversation {
+            (conversation, position) = (pk, 0);
+        }
+        let content: String = row.get(1)?;
+        index.execute(params![search_rowid(pk, position), fold_for_search(&content)])?;
+        position += 1;
+    }
+    Ok(())
+}
+
 /// Inserts the message unless its client id is already stored in the conversation; returns
-/// its row id.
+/// its row id. `position` is the number of messages the conversation holds already.
 fn insert_message(
     c: &Connection,
     bot_pk: i64,
     conversation_pk: i64,
+    position: i64,
     m: &NewMessage,
 ) -> Result<Option<i64>> {
+    if position >= 1 << SEARCH_ROWID_SHIFT {
+        return Err(StoreError::Conflict("a conversation holds at most 16,777,216 messages"));
+    }
     let inserted = c
         .prepare_cached(
             "INSERT OR IGNORE INTO messages \
@@ -128,7 +164,7 @@ fn insert_message(
     }
     let id = c.last_insert_rowid();
     c.prepare_cached("INSERT INTO temp.pending_search (rowid, content) VALUES (?1, ?2)")?
-        .execute(params![id, fold_for_search(&m.content)])?;
+        .execute(params![search_rowid(conversation_pk, position), fold_for_search(&m.content)])?;
     Ok(Some(id))
 }
 
@@ -207,14 +243,22 @@ pub(super) fn ingest(
                     created = true;
                     let summary = Summary::first(m);
                     let pk = insert_conversation(c, bot_pk, id, &summary)?;
-                    OpenConversation { pk, before: None, summary, new: vec![], stored: vec![] }
+                    OpenConversation {
+                        pk,
+                        before: None,
+                        summary,
+                        new: vec![],
+                        stored: vec![],
+                        positions: 0,
+                    }
                 }
             };
             open.insert(id, conv);
         }
         let conv = open.get_mut(id).expect("opened above");
-        match insert_message(c, bot_pk, conv.pk, m)? {
+        match insert_message(c, bot_pk, conv.pk, conv.positions, m)? {
             Some(rowid) => {
+                conv.positions += 1;
                 if !created {
                     conv.summary.apply(m);
                 }
@@ -259,15 +303,16 @@ fn erase_conversations(c: &Connection, pks: &[i64]) -> Result<()> {
     for &pk in pks {
         // The index keeps no text, so FTS5 is told what it indexed for each message; with its
         // `secure-delete` option the terms leave the index pages at once.
-        let messages: Vec<(i64, String)> = c
-            .prepare_cached("SELECT id, content FROM messages WHERE conversation_pk = ?1")?
-            .query_map([pk], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let messages: Vec<String> = c
+            .prepare_cached("SELECT content FROM messages WHERE conversation_pk = ?1 ORDER BY id")?
+            .query_map([pk], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut unindex = c.prepare_cached(
             "INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', ?1, ?2)",
         )?;
-        for (id, content) in &messages {
-            unindex.execute(params![id, fold_for_search(content)])?;
+        for (position, content) in messages.iter().enumerate() {
+            unindex
+                .execute(params![search_rowid(pk, position as i64), fold_for_search(content)])?;
         }
         c.prepare_cached("DELETE FROM messages WHERE conversation_pk = ?1")?.execute([pk])?;
         c.prepare_cached("DELETE FROM datapoints WHERE conversation_pk = ?1")?.execute([pk])?;

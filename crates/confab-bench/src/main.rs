@@ -236,6 +236,7 @@ fn report(name: &str, m: &Measured) {
 }
 
 async fn run(args: RunArgs) -> Result<()> {
+    let started = Instant::now();
     let conversations = match (args.quick, args.full, args.conversations) {
         (_, true, _) => 1_000_000,
         (_, _, Some(n)) => n,
@@ -385,6 +386,7 @@ async fn run(args: RunArgs) -> Result<()> {
         "baselines": {"raw_sqlite_messages_per_s": raw, "duckdb": duck},
         "ratios": ratios,
         "scenario_3_answer_equals_duckdb": same_answer,
+        "total_seconds": started.elapsed().as_secs_f64(),
         "targets": {
             "1_batch_ingest_messages_per_s": 100_000, "1_vs_raw_sqlite": 0.75,
             "2_single_ingest_requests_per_s": 15_000, "3_p50_vs_duckdb": 1.0,
@@ -397,7 +399,7 @@ async fn run(args: RunArgs) -> Result<()> {
         if size == "full" { String::new() } else { format!("-{size}") }
     ));
     std::fs::write(&file, serde_json::to_string_pretty(&out)? + "\n")?;
-    println!("results: {}", file.display());
+    println!("results: {} (whole run {:.0} s)", file.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 

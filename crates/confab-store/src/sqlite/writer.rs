@@ -26,7 +26,7 @@ const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
 const TRUNCATE_RETRY: Duration = Duration::from_millis(500);
 /// WAL pages after which the background connection checkpoints. A busy writer keeps appending
 /// while that runs, so the WAL can only start over once the writer itself has checkpointed the
-/// rest: it does so past the second, larger mark.
+/// rest: it does so past the second, larger mark, waiting for the background one if need be.
 const BACKGROUND_CHECKPOINT_PAGES: i32 = 2_000;
 const WRITER_CHECKPOINT_PAGES: i32 = 32_000;
 
@@ -185,7 +185,11 @@ fn run(
         }
         truncate_owed |= commit_group(conn, jobs, before);
         if wal_pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
-            checkpoint(conn);
+            // Waits (busy timeout) for a background checkpoint to finish, then copies the rest:
+            // writes slow to what the main file takes instead of the WAL growing without end.
+            if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::FULL) {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
         }
     }
 }

@@ -187,22 +187,21 @@ fn run(
         if wal_pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
             // Waits (busy timeout) for a background checkpoint to finish, then copies the rest:
             // writes slow to what the main file takes instead of the WAL growing without end.
-            if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::FULL) {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-            }
+            checkpoint(conn, CheckpointMode::FULL);
         }
     }
 }
 
 fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>) {
     while woken.recv().is_ok() {
-        checkpoint(conn);
+        checkpoint(conn, CheckpointMode::PASSIVE);
     }
 }
 
-/// Copies what the WAL holds into the main file as far as readers allow, without waiting.
-fn checkpoint(conn: &Connection) {
-    if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+/// Copies what the WAL holds into the main file: as far as readers allow without waiting
+/// (`PASSIVE`), or after waiting for other checkpoints and writers (`FULL`).
+fn checkpoint(conn: &Connection, mode: CheckpointMode) {
+    if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, mode) {
         tracing::warn!(error = %e, "WAL checkpoint failed");
     }
 }

@@ -14,6 +14,8 @@ pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 const MAX_Q_CHARS: usize = 500;
 const MAX_SEARCH_TERMS: usize = 16;
+/// Each `step` is a subquery on the conversation's messages; a page stays cheap with a few.
+const MAX_STEPS: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimeField {
@@ -88,6 +90,12 @@ pub struct ConversationFilter {
     /// `datapoint=<key>` (has a value for the key) or `datapoint=<key>=<value>` (that value;
     /// numbers by their JSON text).
     pub datapoints: Vec<(String, Option<String>)>,
+    /// `step=<step id>`: one of the conversation's messages was at that dialogue step; with
+    /// several, every one of them (a path through the flow).
+    pub steps: Vec<String>,
+    /// `last_step=<step id>`: the conversation's last step (that of its latest message with a
+    /// step) is this one.
+    pub last_step: Option<String>,
     /// Full-text terms, all of which must occur in one of the conversation's messages.
     pub search: Vec<String>,
     pub min_messages: Option<i64>,
@@ -194,6 +202,20 @@ impl ConversationFilter {
                     }
                     f.datapoints.push((key.to_owned(), value));
                 }
+                "step" => {
+                    check_id(k, v)?;
+                    if f.steps.len() == MAX_STEPS {
+                        return Err(FieldError::new(
+                            k,
+                            format!("must be given at most {MAX_STEPS} times"),
+                        ));
+                    }
+                    f.steps.push(v.clone());
+                }
+                "last_step" => {
+                    check_id(k, v)?;
+                    f.last_step = Some(v.clone());
+                }
                 _ => {
                     if let Some(key) = k.strip_prefix("metadata.") {
                         let plain =
@@ -293,6 +315,30 @@ mod tests {
         assert_eq!(f.search, vec!["zażółć", "gęślą"]);
         assert_eq!(f.sort, TimeField::LastMessageAt);
         assert_eq!(p.limit, 100);
+        assert_eq!((f.steps, f.last_step), (vec![], None));
+    }
+
+    #[test]
+    fn step_filters_parse() {
+        let (f, _) = ConversationFilter::from_params(&params(&[
+            ("step", "greet"),
+            ("last_step", "ask email"),
+            ("step", "a,b"),
+            ("step", "greet"),
+        ]))
+        .unwrap();
+        // Every `step` is kept as given (a comma is part of an id), and all must match.
+        assert_eq!(f.steps, vec!["greet", "a,b", "greet"]);
+        assert_eq!(f.last_step.as_deref(), Some("ask email"));
+        let (f, _) =
+            ConversationFilter::from_params(&params(&[("last_step", "a"), ("last_step", "b")]))
+                .unwrap();
+        assert_eq!(f.last_step.as_deref(), Some("b"), "the last one given counts, like status");
+        let many: Vec<(&str, &str)> = vec![("step", "s"); MAX_STEPS];
+        assert_eq!(
+            ConversationFilter::from_params(&params(&many)).unwrap().0.steps.len(),
+            MAX_STEPS
+        );
     }
 
     #[test]
@@ -307,6 +353,10 @@ mod tests {
             ("cursor", "xyz"),
             ("colour", "red"),
             ("q", "!!!"),
+            ("step", ""),
+            ("step", "bad\u{7}step"),
+            ("last_step", ""),
+            ("last_step", "\n"),
         ] {
             assert_eq!(ConversationFilter::from_params(&params(&[(k, v)])).unwrap_err().field, k);
         }
@@ -316,5 +366,12 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.field, "end_time");
+        let long = "x".repeat(crate::message::MAX_ID_CHARS + 1);
+        for k in ["step", "last_step"] {
+            let err = ConversationFilter::from_params(&params(&[(k, &long)])).unwrap_err();
+            assert_eq!(err.field, k);
+        }
+        let too_many: Vec<(&str, &str)> = vec![("step", "s"); MAX_STEPS + 1];
+        assert_eq!(ConversationFilter::from_params(&params(&too_many)).unwrap_err().field, "step");
     }
 }

@@ -114,6 +114,18 @@ pub struct OffsetFilter {
     pub channels: Option<ChannelMatch>,
 }
 
+/// How full a bot's datapoints are over a filtered set of its conversations (a dashboard's fill
+/// rates: `keys[i].1` of `conversations` have a value for `keys[i].0`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DatapointFill {
+    /// How many conversations the filter selects.
+    pub conversations: i64,
+    /// Per key, how many of them have a value for it (of any method, provisional or final),
+    /// sorted by key. A key none of them has a value for is absent, whether or not the schema
+    /// defines it: the schema says which keys to show at zero.
+    pub keys: Vec<(String, i64)>,
+}
+
 /// A conversation idle past its bot's timeout, with what finalising it needs.
 #[derive(Debug, Clone)]
 pub struct IdleConversation {
@@ -196,6 +208,18 @@ pub trait Store: Send + Sync + 'static {
         filter: &ConversationFilter,
         page: &PageRequest,
     ) -> Result<Page<Conversation>>;
+
+    /// How many conversations of the bot match `filter`, and per datapoint key how many of
+    /// them have a value for it (a dashboard's fill rates). Every filter applies as in
+    /// [`Store::list_conversations`], search and step filters included, over all the matching
+    /// conversations: there is no page (the cursor is the [`PageRequest`]'s, not the
+    /// filter's) and the sort changes nothing. An unknown bot is `NotFound`.
+    async fn datapoint_fill(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        filter: &ConversationFilter,
+    ) -> Result<DatapointFill>;
 
     /// A conversation and its whole transcript, in time order.
     async fn get_conversation(

@@ -32,8 +32,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 use crate::{
-    ApiKeyInfo, Bot, BotSelector, Delivery, DeliveryResult, DueDelivery, IdleConversation, NewKey,
-    OffsetFilter, Result, Store, StoreError, StoreOptions, Team, Webhook,
+    ApiKeyInfo, Bot, BotSelector, DatapointFill, Delivery, DeliveryResult, DueDelivery,
+    IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, StoreOptions, Team, Webhook,
 };
 
 /// Applied in order at start-up; an applied migration is never edited.
@@ -239,6 +239,15 @@ impl Store for PgStore {
         page: &PageRequest,
     ) -> Result<Page<Conversation>> {
         on_conn!(self, |c| read::list_conversations(c, team_id, bot_id, filter, page))
+    }
+
+    async fn datapoint_fill(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        filter: &ConversationFilter,
+    ) -> Result<DatapointFill> {
+        on_conn!(self, |c| read::datapoint_fill(c, team_id, bot_id, filter))
     }
 
     async fn get_conversation(

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use super::rows;
 use super::write::bot_pk;
 use crate::columns::{CONVERSATION_SELECT, DIM_COLUMNS, KEY_SELECT, MESSAGE_SELECT};
-use crate::{ApiKeyInfo, Bot, BotSelector, OffsetFilter, Result, StoreError, Team};
+use crate::{ApiKeyInfo, Bot, BotSelector, DatapointFill, OffsetFilter, Result, StoreError, Team};
 
 fn time_column(f: TimeField) -> &'static str {
     match f {
@@ -17,19 +17,17 @@ fn time_column(f: TimeField) -> &'static str {
     }
 }
 
-pub(super) async fn list_conversations(
-    c: &mut PgConnection,
-    team_id: i64,
-    bot_id: &str,
+/// Adds ` WHERE …` on `conversations c` of bot `bot_pk` selecting what `f` asks for, from
+/// `cursor` on when given; the list and the fill rates share it. Only `c` is named, so the
+/// caller joins what it needs. `false` when nothing can match (a search with no searchable
+/// word), and the query need not run.
+fn push_filter(
+    q: &mut QueryBuilder<'_, Postgres>,
+    bot_pk: i64,
     f: &ConversationFilter,
-    page: &PageRequest,
-) -> Result<Page<Conversation>> {
-    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
-    let mut q = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {CONVERSATION_SELECT} FROM conversations c JOIN bots b ON b.id = c.bot_pk \
-         WHERE c.bot_pk = "
-    ));
-    q.push_bind(bot_pk);
+    cursor: Option<Cursor>,
+) -> bool {
+    q.push(" WHERE c.bot_pk = ").push_bind(bot_pk);
     let tf = time_column(f.time_field);
     if let Some(from) = f.from {
         q.push(format_args!(" AND {tf} >= ")).push_bind(from);
@@ -66,9 +64,22 @@ pub(super) async fn list_conversations(
         }
         q.push(")");
     }
+    // Keyed by the conversation, so each test reads `messages_conversation` for one
+    // conversation instead of the bot's messages (there is no index on steps).
+    for step in &f.steps {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM messages m WHERE m.bot_pk = c.bot_pk \
+             AND m.conversation_pk = c.id AND m.step_id = ",
+        )
+        .push_bind(step.clone())
+        .push(")");
+    }
+    if let Some(step) = &f.last_step {
+        q.push(" AND c.last_step_id = ").push_bind(step.clone());
+    }
     if !f.search.is_empty() {
         let Some(query) = rows::tsquery(&f.search) else {
-            return Ok(Page { items: vec![], next_cursor: None });
+            return false;
         };
         // The bot as a value, not `c.bot_pk`: a subquery naming the outer row would run once
         // per conversation instead of once through the GIN index.
@@ -78,8 +89,8 @@ pub(super) async fn list_conversations(
             .push_bind(query)
             .push("::tsquery)");
     }
-    let sort = time_column(f.sort);
-    if let Some(cur) = page.cursor {
+    if let Some(cur) = cursor {
+        let sort = time_column(f.sort);
         q.push(format_args!(" AND ({sort} < "))
             .push_bind(cur.key)
             .push(format_args!(" OR ({sort} = "))
@@ -88,6 +99,24 @@ pub(super) async fn list_conversations(
             .push_bind(cur.pk)
             .push("))");
     }
+    true
+}
+
+pub(super) async fn list_conversations(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    f: &ConversationFilter,
+    page: &PageRequest,
+) -> Result<Page<Conversation>> {
+    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
+    let mut q = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {CONVERSATION_SELECT} FROM conversations c JOIN bots b ON b.id = c.bot_pk"
+    ));
+    if !push_filter(&mut q, bot_pk, f, page.cursor) {
+        return Ok(Page { items: vec![], next_cursor: None });
+    }
+    let sort = time_column(f.sort);
     let limit = i64::from(page.limit);
     q.push(format_args!(" ORDER BY {sort} DESC, c.id DESC LIMIT {}", limit + 1));
     let found = q.build().fetch_all(&mut *c).await?;
@@ -107,6 +136,41 @@ pub(super) async fn list_conversations(
         None
     };
     Ok(Page { items, next_cursor })
+}
+
+/// One statement, so the count and the keys come from one snapshot: the row with no key is the
+/// number of conversations, the others the conversations per key (one datapoint row per
+/// conversation and key).
+pub(super) async fn datapoint_fill(
+    c: &mut PgConnection,
+    team_id: i64,
+    bot_id: &str,
+    f: &ConversationFilter,
+) -> Result<DatapointFill> {
+    let bot_pk = bot_pk(c, team_id, bot_id).await?.ok_or(StoreError::NotFound("bot"))?;
+    let mut q = QueryBuilder::<Postgres>::new(
+        "WITH matched AS (SELECT c.bot_pk, c.id FROM conversations c",
+    );
+    if !push_filter(&mut q, bot_pk, f, None) {
+        return Ok(DatapointFill::default());
+    }
+    q.push(
+        ") SELECT NULL::text, COUNT(*) FROM matched \
+         UNION ALL \
+         SELECT d.key, COUNT(*) FROM matched JOIN datapoints d \
+         ON d.bot_pk = matched.bot_pk AND d.conversation_pk = matched.id GROUP BY d.key",
+    );
+    let found: Vec<(Option<String>, i64)> = q.build_query_as().fetch_all(&mut *c).await?;
+    let mut fill = DatapointFill::default();
+    for (key, n) in found {
+        match key {
+            None => fill.conversations = n,
+            Some(key) => fill.keys.push((key, n)),
+        }
+    }
+    // Sorted here, by code point, so both backends agree whatever the database's collation.
+    fill.keys.sort();
+    Ok(fill)
 }
 
 /// A conversation's messages in time order.

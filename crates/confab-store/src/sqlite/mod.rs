@@ -31,8 +31,8 @@ use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
 use crate::{
-    ApiKeyInfo, Bot, BotSelector, Delivery, DeliveryResult, DueDelivery, IdleConversation, NewKey,
-    OffsetFilter, Result, Store, StoreError, Team, Webhook,
+    ApiKeyInfo, Bot, BotSelector, DatapointFill, Delivery, DeliveryResult, DueDelivery,
+    IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, Team, Webhook,
 };
 use writer::Writer;
 
@@ -200,6 +200,16 @@ impl Store for SqliteStore {
     ) -> Result<Page<Conversation>> {
         let (bot_id, filter, page) = (bot_id.to_owned(), filter.clone(), page.clone());
         self.read(move |c| read::list_conversations(c, team_id, &bot_id, &filter, &page)).await
+    }
+
+    async fn datapoint_fill(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        filter: &ConversationFilter,
+    ) -> Result<DatapointFill> {
+        let (bot_id, filter) = (bot_id.to_owned(), filter.clone());
+        self.read(move |c| read::datapoint_fill(c, team_id, &bot_id, &filter)).await
     }
 
     async fn get_conversation(

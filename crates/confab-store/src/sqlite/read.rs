@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::rows::{self, CONVERSATION_SELECT, DIM_COLUMNS, MESSAGE_SELECT};
 use super::write::{SEARCH_ROWID_SHIFT, bot_pk, fold_for_search};
-use crate::{ApiKeyInfo, Bot, BotSelector, OffsetFilter, Result, StoreError, Team};
+use crate::{ApiKeyInfo, Bot, BotSelector, DatapointFill, OffsetFilter, Result, StoreError, Team};
 
 fn time_column(f: TimeField) -> &'static str {
     match f {
@@ -71,13 +71,16 @@ pub(super) fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 
-pub(super) fn list_conversations(
+/// The conditions on `conversations c` of one bot that select what `f` asks for, from
+/// `cursor` on when given; the list and the fill rates share them. `NotFound` for an unknown
+/// bot. Only `c` is named, so the caller joins what it needs.
+fn filter_where(
     c: &Connection,
     team_id: i64,
     bot_id: &str,
     f: &ConversationFilter,
-    page: &PageRequest,
-) -> Result<Page<Conversation>> {
+    cursor: Option<Cursor>,
+) -> Result<Where> {
     let bot_pk = bot_pk(c, team_id, bot_id)?.ok_or(StoreError::NotFound("bot"))?;
     let mut w = Where::default();
     w.push("c.bot_pk = ?", [Value::Integer(bot_pk)]);
@@ -119,16 +122,39 @@ pub(super) fn list_conversations(
             ],
         );
     }
+    // Keyed by the conversation, so each test walks `messages_conversation` for one
+    // conversation instead of the bot's messages (there is no index on steps).
+    for step in &f.steps {
+        w.push(
+            "EXISTS (SELECT 1 FROM messages m WHERE m.conversation_pk = c.id AND m.step_id = ?)",
+            [text(step)],
+        );
+    }
+    if let Some(step) = &f.last_step {
+        w.push("c.last_step_id = ?", [text(step)]);
+    }
     if !f.search.is_empty() {
         w.push(&search_clause(), [Value::Text(fts_query(&f.search))]);
     }
-    let sort = time_column(f.sort);
-    if let Some(cur) = page.cursor {
+    if let Some(cur) = cursor {
+        let sort = time_column(f.sort);
         w.push(
             &format!("({sort} < ? OR ({sort} = ? AND c.id < ?))"),
             [Value::Integer(cur.key), Value::Integer(cur.key), Value::Integer(cur.pk)],
         );
     }
+    Ok(w)
+}
+
+pub(super) fn list_conversations(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    f: &ConversationFilter,
+    page: &PageRequest,
+) -> Result<Page<Conversation>> {
+    let w = filter_where(c, team_id, bot_id, f, page.cursor)?;
+    let sort = time_column(f.sort);
     let limit = i64::from(page.limit);
     let sql = format!(
         "SELECT {CONVERSATION_SELECT} FROM conversations c JOIN bots b ON b.id = c.bot_pk \
@@ -154,6 +180,38 @@ pub(super) fn list_conversations(
         None
     };
     Ok(Page { items, next_cursor })
+}
+
+/// One statement, so the count and the keys come from one snapshot: the row with no key is the
+/// number of conversations, the others the conversations per key (one datapoint row per
+/// conversation and key).
+pub(super) fn datapoint_fill(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    f: &ConversationFilter,
+) -> Result<DatapointFill> {
+    let w = filter_where(c, team_id, bot_id, f, None)?;
+    let sql = format!(
+        "WITH matched AS (SELECT c.id FROM conversations c WHERE {}) \
+         SELECT NULL, COUNT(*) FROM matched \
+         UNION ALL \
+         SELECT d.key, COUNT(*) FROM matched JOIN datapoints d ON d.conversation_pk = matched.id \
+         GROUP BY d.key",
+        w.clause()
+    );
+    let mut fill = DatapointFill::default();
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut found = stmt.query(params_from_iter(w.values))?;
+    while let Some(r) = found.next()? {
+        match r.get::<_, Option<String>>(0)? {
+            None => fill.conversations = r.get(1)?,
+            Some(key) => fill.keys.push((key, r.get(1)?)),
+        }
+    }
+    // Sorted here, by code point, so both backends agree whatever the database's collation.
+    fill.keys.sort();
+    Ok(fill)
 }
 
 pub(super) fn messages_of(c: &Connection, conversation_pk: i64) -> Result<Vec<Message>> {

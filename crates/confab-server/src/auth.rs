@@ -78,14 +78,18 @@ impl FromRequestParts<AppState> for Caller {
         if key.is_empty() {
             return Err(ApiError::Unauthorized);
         }
-        let hash = hash_key(&key);
-        if let Some(caller) = state.keys.get(&hash) {
-            return Ok(caller);
-        }
-        let caller = state.store.caller_for_key(hash).await?.ok_or(ApiError::Unauthorized)?;
-        state.keys.put(hash, caller.clone());
-        Ok(caller)
+        caller_for_hash(state, hash_key(&key)).await?.ok_or(ApiError::Unauthorized)
     }
+}
+
+/// The caller a key (by its hash) stands for, if it is a live key; cached for [`CACHE_TTL`].
+pub async fn caller_for_hash(state: &AppState, hash: [u8; 32]) -> Result<Option<Caller>, ApiError> {
+    if let Some(caller) = state.keys.get(&hash) {
+        return Ok(Some(caller));
+    }
+    let Some(caller) = state.store.caller_for_key(hash).await? else { return Ok(None) };
+    state.keys.put(hash, caller.clone());
+    Ok(Some(caller))
 }
 
 /// Checks a caller's right to do something, before anything is looked up.

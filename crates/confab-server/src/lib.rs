@@ -1,5 +1,5 @@
-//! Confab's HTTP server: the native API (`/v1`), the vendor-compatible APIs (`/compat/…`),
-//! authentication and health. Handlers stay thin: parse, one store call, shape the response.
+//! Confab's HTTP server: the native API (`/v1`), the vendor-compatible APIs (`/compat/…`), the
+//! dashboard (`/`), authentication and health. Handlers stay thin: parse, one store call, shape the response.
 
 pub mod api;
 pub mod auth;
@@ -7,6 +7,7 @@ pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,11 +32,13 @@ pub struct Config {
     pub background_jobs: bool,
     /// The optional LLM pass at finalisation.
     pub llm: Option<jobs::finalise::LlmConfig>,
+    /// What dashboard sessions are signed with; random per start when absent.
+    pub session_secret: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { create_bots: true, background_jobs: true, llm: None }
+        Config { create_bots: true, background_jobs: true, llm: None, session_secret: None }
     }
 }
 
@@ -44,11 +47,21 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub keys: Arc<auth::KeyCache>,
+    pub sessions: Arc<ui::SessionKey>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
-        AppState { store, config: Arc::new(config), keys: Arc::default() }
+        let sessions = match &config.session_secret {
+            Some(secret) => ui::SessionKey::from_secret(secret),
+            None => ui::SessionKey::random(),
+        };
+        AppState {
+            store,
+            config: Arc::new(config),
+            keys: Arc::default(),
+            sessions: Arc::new(sessions),
+        }
     }
 }
 
@@ -57,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(api::router())
+        .merge(ui::router())
         .nest("/compat", compat::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

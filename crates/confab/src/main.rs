@@ -75,6 +75,10 @@ struct ServeArgs {
     /// How long finalisation waits for the endpoint before keeping the rule values.
     #[arg(long, env = "CONFAB_LLM_TIMEOUT_SECONDS", default_value_t = 20)]
     llm_timeout_seconds: u64,
+    /// What dashboard sessions are signed with. Servers behind one load balancer need the same
+    /// one; unset, each start picks a random one (and signs everyone out).
+    #[arg(long, env = "CONFAB_SESSION_SECRET", hide_env_values = true)]
+    session_secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -88,7 +92,12 @@ impl ServeArgs {
             }),
             _ => None,
         };
-        Config { create_bots: !self.no_create_bots, llm, ..Config::default() }
+        Config {
+            create_bots: !self.no_create_bots,
+            llm,
+            session_secret: self.session_secret.clone(),
+            ..Config::default()
+        }
     }
 }
 

@@ -116,6 +116,16 @@ async fn datapoints_csv(
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
 ) -> ApiResult<Response> {
+    datapoints_csv_for(state, caller, bot_id, params).await
+}
+
+/// The CSV export for a caller already known (the dashboard's session).
+pub(crate) async fn datapoints_csv_for(
+    state: AppState,
+    caller: Caller,
+    bot_id: String,
+    params: Vec<(String, String)>,
+) -> ApiResult<Response> {
     let ex = start(state, caller, bot_id, params, Format::Csv).await?;
     Ok(respond(ex, "text/csv; charset=utf-8", "datapoints.csv"))
 }

@@ -4,7 +4,7 @@ mod admin;
 pub mod analytics;
 mod conversations;
 mod datapoints;
-mod export;
+pub(crate) mod export;
 mod ingest;
 pub mod views;
 mod webhooks;

@@ -10,6 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub mod dashboard;
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,

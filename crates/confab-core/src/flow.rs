@@ -40,9 +40,6 @@ impl FlowRequest {
     }
 }
 
-/// The inactivity after which a conversation counts as ended, until bots have their own.
-pub const DEFAULT_INACTIVITY_MS: Millis = 10 * 60 * 1000;
-
 /// An aggregate flow: conversations started in `[start, end)` matching `filters`; those still
 /// active (status active, a message after `active_after`) have not dropped off.
 #[derive(Debug, Clone, PartialEq)]

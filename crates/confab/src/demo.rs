@@ -299,6 +299,8 @@ pub async fn run(store: &Arc<dyn Store>, count: usize, listen: &str) -> Result<(
     println!("Ingest key: {ingest}");
     println!("(Keys are shown only once; each run of `confab demo` makes new ones.)");
     println!();
+    println!("Dashboard:  {base}/  (sign in with the read key)");
+    println!();
     println!("Try:");
     let h = format!("-H 'Authorization: Bearer {read}'");
     println!("  curl {h} '{base}/v1/bots/shop-assistant/conversations?limit=5'");

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
-use confab_core::flow::{DEFAULT_INACTIVITY_MS, FlowRequest};
+use confab_core::flow::FlowRequest;
 use confab_core::series::{self, SeriesData, SeriesRequest, Stat};
 use confab_core::time::{format_rfc3339, now_millis};
 use confab_store::BotSelector;
@@ -130,7 +130,9 @@ async fn flows(
     Params(params): Params,
 ) -> ApiResult<Json<Value>> {
     caller.bot(Scope::Read, &bot_id)?;
-    let req = FlowRequest::from_params(&params, now_millis() - DEFAULT_INACTIVITY_MS)?;
+    // Conversations still inside their bot's inactivity timeout have not dropped off.
+    let inactivity = state.store.bot_settings(caller.team_id, &bot_id).await?.inactivity_ms();
+    let req = FlowRequest::from_params(&params, now_millis() - inactivity)?;
     let totals = state.store.flow_totals(caller.team_id, &bot_id, &req).await?;
     let graph = totals.graph();
     Ok(Json(json!({

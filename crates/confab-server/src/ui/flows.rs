@@ -171,8 +171,11 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
         })
         .collect();
     let max_edge = edges.iter().map(|e| e.count).max().unwrap_or(1).max(1) as f64;
+    // A drop-off line from an early column would cross every column after it: those steps
+    // show their drop-offs as badges only.
     let edges = edges
         .iter()
+        .filter(|e| e.to != dropoff || layer.get(&e.from) == Some(&(last - 1)))
         .filter_map(|e| {
             let (x1, y1, h1) = *place.get(&e.from)?;
             let (x2, y2, h2) = *place.get(&e.to)?;

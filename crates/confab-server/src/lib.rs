@@ -33,12 +33,12 @@ pub struct Config {
     /// The optional LLM pass at finalisation.
     pub llm: Option<jobs::finalise::LlmConfig>,
     /// What dashboard sessions are signed with; random per start when absent.
-    pub session_secret: Option<String>,
+    pub session_key: Option<ui::SessionKey>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { create_bots: true, background_jobs: true, llm: None, session_secret: None }
+        Config { create_bots: true, background_jobs: true, llm: None, session_key: None }
     }
 }
 
@@ -52,10 +52,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
-        let sessions = match &config.session_secret {
-            Some(secret) => ui::SessionKey::from_secret(secret),
-            None => ui::SessionKey::random(),
-        };
+        let sessions = config.session_key.clone().unwrap_or_else(ui::SessionKey::random);
         AppState {
             store,
             config: Arc::new(config),

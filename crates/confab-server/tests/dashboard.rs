@@ -362,3 +362,52 @@ async fn empty_bots_say_what_to_do() {
     let t = page(&app, &cookie, "/bots/quiet-bot/conversations/c").await;
     assert!(t.body.contains("no datapoint schema"));
 }
+
+#[tokio::test]
+async fn forms_posted_from_other_sites_are_refused() {
+    let app = spawn_app().await;
+    let key = app.key(app.team_id, &["read"], None).await;
+    for (name, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let resp = client()
+            .post(app.url("/signin"))
+            .header(name, value)
+            .form(&[("key", key.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{name}");
+        assert!(resp.headers().get("set-cookie").is_none());
+    }
+    let resp = client()
+        .post(app.url("/signin"))
+        .header("origin", app.base.clone())
+        .form(&[("key", key.as_str()), ("next", "/\t/evil.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "the page's own origin");
+    assert_eq!(resp.headers()["location"], "/", "a next that becomes //host is not followed");
+}
+
+#[tokio::test]
+async fn ids_with_spaces_and_slashes_link_to_themselves() {
+    let app = spawn_app().await;
+    let conv = "order 12/b+c";
+    app.ingest(
+        "help desk",
+        vec![serde_json::json!({"conversation_id": conv, "role": "user", "content": "hi"})],
+    )
+    .await;
+    let key = app.key(app.team_id, &["read"], None).await;
+    let cookie = sign_in(&app, &key).await;
+    let home = page(&app, &cookie, "/").await;
+    let bot = href_near(&home.body, "<strong>help desk</strong>");
+    assert_eq!(bot, "/bots/help%20desk");
+    let list = page(&app, &cookie, &format!("{bot}/conversations")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let link = href_near(&list.body, "order 12/b+c</a>");
+    assert_eq!(link, "/bots/help%20desk/conversations/order%2012%2Fb%2Bc");
+    let t = page(&app, &cookie, &link).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    assert!(t.body.contains("order 12/b+c"));
+}

@@ -200,6 +200,18 @@ async fn a_person_signs_in_reads_charts_transcripts_and_flows_and_signs_out() {
     assert_ne!(c.title().await.unwrap(), "pwned");
     shot(&c, "09-hostile-markup").await;
 
+    // On a phone's width the transcript and its datapoints stack, nothing scrolls sideways.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&app.url("/bots/support-bot/conversations/c-refund")).await.unwrap();
+    c.wait().for_element(Locator::Css("aside.datapoints")).await.unwrap();
+    let overflow = c
+        .execute("return document.documentElement.scrollWidth - window.innerWidth", vec![])
+        .await
+        .unwrap();
+    assert!(overflow.as_i64().unwrap() <= 0, "the page is wider than the phone: {overflow}");
+    shot(&c, "10-phone-transcript").await;
+    c.set_window_size(1280, 1000).await.unwrap();
+
     // Signing out ends the session: pages ask for a key again.
     click_and_wait(&c, Locator::Id("signout")).await;
     assert!(path_of(&c).await.starts_with("/signin"));

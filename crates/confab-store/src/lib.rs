@@ -262,6 +262,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>>;
 
+    /// The team's bot ids, sorted: [`Store::list_bots`] without counting conversations, for
+    /// the dashboard's every page.
+    async fn bot_ids(&self, team_id: i64) -> Result<Vec<String>>;
+
     /// A counter series (conversations, messages, durations, hand-offs, not handled) of the
     /// selected bots, summed from rollups. Erased conversations still count.
     async fn series_counters(

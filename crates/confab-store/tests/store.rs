@@ -208,6 +208,7 @@ async fn idempotent_ingest(store: Arc<dyn Store>) {
     let bots: Vec<String> =
         store.list_bots(team).await.unwrap().into_iter().map(|b| b.bot_id).collect();
     assert_eq!(bots, ["b"]);
+    assert_eq!(store.bot_ids(team).await.unwrap(), ["b"]);
     assert_eq!(store.list_bots(team).await.unwrap()[0].conversations, 2);
     let out = store.ingest(team, "b", false, vec![m("c3", None, "known bot", 0)]).await.unwrap();
     assert_eq!(out, [Stored], "a known bot takes messages without create_bot");

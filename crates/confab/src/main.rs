@@ -77,8 +77,8 @@ struct ServeArgs {
     llm_timeout_seconds: u64,
     /// What dashboard sessions are signed with. Servers behind one load balancer need the same
     /// one; unset, each start picks a random one (and signs everyone out).
-    #[arg(long, env = "CONFAB_SESSION_SECRET", hide_env_values = true)]
-    session_secret: Option<String>,
+    #[arg(long, env = "CONFAB_SESSION_SECRET", hide_env_values = true, value_parser = session_key)]
+    session_secret: Option<confab_server::ui::SessionKey>,
 }
 
 impl ServeArgs {
@@ -95,7 +95,7 @@ impl ServeArgs {
         Config {
             create_bots: !self.no_create_bots,
             llm,
-            session_secret: self.session_secret.clone(),
+            session_key: self.session_secret.clone(),
             ..Config::default()
         }
     }
@@ -277,6 +277,14 @@ async fn main() -> Result<()> {
 
 /// The URL as it may be logged: without a password, whether in the user part (which may hold
 /// `?`, `/` or `@` itself) or a `password=` parameter.
+/// A session secret short enough to guess would let anyone forge sessions.
+fn session_key(secret: &str) -> Result<confab_server::ui::SessionKey, String> {
+    match secret.len() {
+        32.. => Ok(confab_server::ui::SessionKey::from_secret(secret)),
+        _ => Err("must be at least 32 characters (e.g. `openssl rand -hex 32`)".into()),
+    }
+}
+
 fn redacted(url: &str) -> String {
     let Some(scheme) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
     let (mut out, rest) = match url.rfind('@').filter(|&at| at > scheme) {

@@ -17,7 +17,7 @@ use confab_core::time::{Millis, format_rfc3339};
 
 use super::period::url;
 use super::session::Viewer;
-use super::{Nav, UiError, first_message_curl, not_found, render};
+use super::{Nav, UiError, first_message_curl, render};
 use crate::AppState;
 use crate::extract::{Params, PathParams};
 
@@ -153,11 +153,7 @@ async fn list(
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
 ) -> Result<Response, UiError> {
-    viewer.bot(&bot_id)?;
-    let nav = Nav::new(&state, &viewer, &bot_id, "conversations").await?;
-    if !nav.bots.contains(&bot_id) {
-        return Err(not_found("bot"));
-    }
+    let nav = Nav::of_bot(&state, &viewer, &bot_id, "conversations").await?;
     let params = filled(params);
     let form = Form::of(&params);
     let filtered = params.iter().any(|(k, _)| k != "cursor" && k != "limit");
@@ -243,14 +239,13 @@ async fn transcript(
     viewer: Viewer,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
 ) -> Result<Response, UiError> {
-    viewer.bot(&bot_id)?;
+    let nav = Nav::of_bot(&state, &viewer, &bot_id, "conversations").await?;
     check_id("conversation_id", &conversation_id)?;
     let team = viewer.caller.team_id;
     let (conv, messages) = state.store.get_conversation(team, &bot_id, &conversation_id).await?;
     let (status, values) =
         state.store.conversation_datapoints(team, &bot_id, &conversation_id).await?;
     let schema = state.store.datapoint_schema(team, &bot_id).await?;
-    let nav = Nav::new(&state, &viewer, &bot_id, "conversations").await?;
     let tz = &viewer.tz;
     let sources: Vec<Option<usize>> = values.iter().map(|d| source_of(d, &messages)).collect();
     let messages_view = messages

@@ -12,7 +12,7 @@ use confab_core::query::ConversationFilter;
 use super::conversations::{Form, Row, filled, next_page, query_without, row_of};
 use super::period::url;
 use super::session::Viewer;
-use super::{Nav, UiError, not_found, render};
+use super::{Nav, UiError, render};
 use crate::AppState;
 use crate::api::export;
 use crate::extract::{Params, PathParams};
@@ -50,6 +50,8 @@ struct TablePage {
     next: Option<String>,
     csv: String,
     schema_curl: String,
+    curl: String,
+    filtered: bool,
 }
 
 async fn table(
@@ -59,17 +61,15 @@ async fn table(
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
 ) -> Result<Response, UiError> {
-    viewer.bot(&bot_id)?;
-    let nav = Nav::new(&state, &viewer, &bot_id, "datapoints").await?;
-    if !nav.bots.contains(&bot_id) {
-        return Err(not_found("bot"));
-    }
+    let nav = Nav::of_bot(&state, &viewer, &bot_id, "datapoints").await?;
     let team = viewer.caller.team_id;
     let params = filled(params);
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
+    let host = super::host(&headers);
     let mut page = TablePage {
         nav,
         form: Form::of(&params),
+        curl: super::first_message_curl(&headers, &bot_id),
+        filtered: params.iter().any(|(k, _)| k != "cursor" && k != "limit"),
         error: None,
         has_schema: false,
         columns: vec![],
@@ -112,7 +112,8 @@ async fn table(
             let filled = fill.keys.iter().find(|(key, _)| key == k).map_or(0, |(_, n)| *n);
             let rate = match fill.conversations {
                 0 => "–".to_owned(),
-                n => format!("{:.0}%", filled as f64 * 100.0 / n as f64),
+                // Rounded down: 199 of 200 is not everyone.
+                n => format!("{}%", filled * 100 / n),
             };
             Column { key: k.clone(), filled, rate }
         })

@@ -15,7 +15,7 @@ use confab_core::time::{format_rfc3339, now_millis};
 use super::charts::number;
 use super::period::{Period, url};
 use super::session::Viewer;
-use super::{Nav, UiError, not_found, render};
+use super::{Nav, UiError, render};
 use crate::AppState;
 use crate::extract::{Params, PathParams};
 
@@ -159,8 +159,9 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
                 class,
                 label: short(&k.id, 18),
                 count: number(count[k] as f64),
+                // A step entered twice by one conversation (a loop) counts twice.
                 title: format!(
-                    "{}{kind}: {} conversations{}",
+                    "{}{kind}: entered {} times{}",
                     k.id,
                     count[k],
                     exits.get(k).map_or(String::new(), |n| format!(", {n} dropped off here"))
@@ -224,11 +225,7 @@ async fn flows(
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
 ) -> Result<Response, UiError> {
-    viewer.bot(&bot_id)?;
-    let nav = Nav::new(&state, &viewer, &bot_id, "flows").await?;
-    if !nav.bots.contains(&bot_id) {
-        return Err(not_found("bot"));
-    }
+    let nav = Nav::of_bot(&state, &viewer, &bot_id, "flows").await?;
     let period = Period::from_params(&params, &viewer)?;
     let team = viewer.caller.team_id;
     // Conversations still inside their bot's inactivity timeout have not dropped off.

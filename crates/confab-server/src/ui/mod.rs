@@ -125,18 +125,20 @@ pub struct Nav {
 }
 
 impl Nav {
-    pub async fn new(
+    /// The header of one bot's page: checks the viewer may see the bot, which must exist.
+    pub async fn of_bot(
         state: &AppState,
         viewer: &Viewer,
         bot_id: &str,
         active: &'static str,
     ) -> Result<Nav, UiError> {
-        Ok(Nav {
-            bots: visible_bots(state, viewer).await?.into_iter().map(|b| b.bot_id).collect(),
-            bot_id: bot_id.to_owned(),
-            active,
-            zone: viewer.zone_name.clone(),
-        })
+        viewer.bot(bot_id)?;
+        let mut bots = state.store.bot_ids(viewer.caller.team_id).await?;
+        bots.retain(|b| viewer.caller.may_use_bot(b));
+        if !bots.iter().any(|b| b == bot_id) {
+            return Err(not_found("bot"));
+        }
+        Ok(Nav { bots, bot_id: bot_id.to_owned(), active, zone: viewer.zone_name.clone() })
     }
 }
 
@@ -150,8 +152,13 @@ async fn visible_bots(
 }
 
 /// The `curl` an empty page offers: a first message to this server.
+/// This server as the browser reached it, for the commands an empty page suggests.
+pub fn host(headers: &HeaderMap) -> &str {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080")
+}
+
 pub fn first_message_curl(headers: &HeaderMap, bot_id: &str) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
+    let host = host(headers);
     let bot = if bot_id.is_empty() { "my-bot" } else { bot_id };
     format!(
         "curl -H \"Authorization: Bearer $CONFAB_KEY\" http://{host}/v1/bots/{bot}/messages -d '{{\n  \

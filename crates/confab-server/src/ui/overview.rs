@@ -10,15 +10,19 @@ use confab_core::buckets::Bucket;
 use confab_core::series::{Agg, GroupKey, SeriesRequest, Stat};
 use confab_core::summary::Dim;
 use confab_store::BotSelector;
+use futures_util::future::try_join_all;
 use serde_json::Value;
 
 use super::charts::{self, Chart, number};
 use super::period::Period;
 use super::session::Viewer;
-use super::{Nav, UiError, first_message_curl, not_found, render};
+use super::{Nav, UiError, first_message_curl, render};
 use crate::AppState;
 use crate::api::analytics::run;
 use crate::extract::{Params, PathParams};
+
+/// The longest range whose messages are drawn per hour.
+const MAX_HOURLY_DAYS: i32 = 31;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/bots/{bot_id}", get(overview))
@@ -72,20 +76,35 @@ fn duration(seconds: f64) -> String {
 /// How a total reads on the page.
 type Show = fn(f64) -> String;
 
-fn kpi(label: &'static str, now: Option<f64>, prev: Option<f64>, show: Show) -> Kpi {
-    let (delta, trend) = match (now, prev) {
-        (Some(n), Some(p)) if p != 0.0 => {
-            let pct = (n - p) / p.abs() * 100.0;
-            let trend = if pct.abs() < 0.5 {
-                "flat"
-            } else if pct > 0.0 {
-                "up"
-            } else {
-                "down"
-            };
-            (format!("{}{:.0}%", if pct >= 0.0 { "+" } else { "−" }, pct.abs()), trend)
+/// How a total compares with the period before.
+#[derive(Clone, Copy)]
+enum Compare {
+    /// Relative change, coloured (more is better).
+    Percent,
+    /// Relative change, not coloured (a longer conversation is neither good nor bad).
+    Neutral,
+    /// A rate: the change in percentage points.
+    Points,
+}
+
+fn kpi(label: &'static str, now: Option<f64>, prev: Option<f64>, show: Show, how: Compare) -> Kpi {
+    let sign = |v: f64| if v >= 0.0 { "+" } else { "−" };
+    let (delta, change) = match (now, prev, how) {
+        (Some(n), Some(p), Compare::Points) => {
+            let pts = (n - p) * 100.0;
+            (format!("{}{:.1} pts", sign(pts), pts.abs()), pts)
         }
-        _ => (String::new(), "flat"),
+        (Some(n), Some(p), _) if p != 0.0 => {
+            let pct = (n - p) / p.abs() * 100.0;
+            (format!("{}{:.0}%", sign(pct), pct.abs()), pct)
+        }
+        _ => (String::new(), 0.0),
+    };
+    let trend = match how {
+        _ if change.abs() < 0.5 => "flat",
+        Compare::Neutral => "flat",
+        _ if change > 0.0 => "up",
+        _ => "down",
     };
     let text = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), show);
     Kpi { label, value: text(now), prev: text(prev), delta, trend }
@@ -149,31 +168,36 @@ async fn overview(
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
 ) -> Result<Response, UiError> {
-    viewer.bot(&bot_id)?;
-    let nav = Nav::new(&state, &viewer, &bot_id, "overview").await?;
-    if !nav.bots.contains(&bot_id) {
-        return Err(not_found("bot"));
-    }
+    let nav = Nav::of_bot(&state, &viewer, &bot_id, "overview").await?;
     let period = Period::from_params(&params, &viewer)?;
     let bot = BotSelector::One(bot_id.clone());
     let now = (period.start, period.end);
     let before = (period.prev_start, period.prev_end);
-    let stats: [(&'static str, Stat, Show); 5] = [
-        ("Conversations", Stat::Conversations, number),
-        ("Messages", Stat::Messages, number),
-        ("Unique users", Stat::UniqueUsers, number),
-        ("Mean duration", Stat::Duration(Agg::Mean), duration),
-        ("Containment", Stat::ContainmentRate, |v| format!("{:.1}%", v * 100.0)),
+    let stats: [(&'static str, Stat, Show, Compare); 5] = [
+        ("Conversations", Stat::Conversations, number, Compare::Percent),
+        ("Messages", Stat::Messages, number, Compare::Percent),
+        ("Unique users", Stat::UniqueUsers, number, Compare::Percent),
+        ("Mean duration", Stat::Duration(Agg::Mean), duration, Compare::Neutral),
+        ("Containment", Stat::ContainmentRate, |v| format!("{:.1}%", v * 100.0), Compare::Points),
     ];
-    let mut kpis = vec![];
-    for (label, stat, show) in stats {
-        let a = total(&state, &viewer, &bot, stat, &period, now).await?;
-        let b = total(&state, &viewer, &bot, stat, &period, before).await?;
-        kpis.push(kpi(label, a, b, show));
-    }
-    let empty = kpis[0].value == "0" && kpis[1].value == "0";
+    // The ten totals are independent reads: asked together, the readers answer in parallel.
+    let totals = try_join_all(stats.iter().flat_map(|(_, stat, _, _)| {
+        [now, before].map(|range| total(&state, &viewer, &bot, *stat, &period, range))
+    }))
+    .await?;
+    let kpis: Vec<Kpi> = stats
+        .iter()
+        .zip(totals.chunks(2))
+        .map(|((label, _, show, how), t)| kpi(label, t[0], t[1], *show, *how))
+        .collect();
+    let empty = totals[0].unwrap_or(0.0) == 0.0 && totals[2].unwrap_or(0.0) == 0.0;
     let per_day = (Stat::Conversations, Bucket::Day, Some(Dim::ChannelType));
-    let per_hour = (Stat::Messages, Bucket::Hour, None);
+    // Hours make a readable chart for a month; past that, 720+ bars would be noise.
+    let (bucket, title) = match period.days {
+        ..=MAX_HOURLY_DAYS => (Bucket::Hour, "Messages per hour"),
+        _ => (Bucket::Day, "Messages per day (the range is longer than a month)"),
+    };
+    let per_hour = (Stat::Messages, bucket, None);
     let charts = vec![
         chart(
             &state,
@@ -184,7 +208,7 @@ async fn overview(
             ("Conversations per day by channel", "conversations"),
         )
         .await?,
-        chart(&state, &viewer, &bot, &period, per_hour, ("Messages per hour", "messages")).await?,
+        chart(&state, &viewer, &bot, &period, per_hour, (title, "messages")).await?,
     ];
     let page = OverviewPage {
         curl: first_message_curl(&headers, &bot_id),
@@ -204,13 +228,17 @@ mod tests {
 
     #[test]
     fn kpis_compare_with_the_period_before() {
-        let k = kpi("x", Some(150.0), Some(100.0), number);
+        let k = kpi("x", Some(150.0), Some(100.0), number, Compare::Percent);
         assert_eq!((k.value.as_str(), k.delta.as_str(), k.trend), ("150", "+50%", "up"));
-        let k = kpi("x", Some(50.0), Some(100.0), number);
+        let k = kpi("x", Some(50.0), Some(100.0), number, Compare::Percent);
         assert_eq!((k.delta.as_str(), k.trend), ("−50%", "down"));
-        let k = kpi("x", Some(5.0), Some(0.0), number);
+        let k = kpi("x", Some(50.0), Some(100.0), number, Compare::Neutral);
+        assert_eq!((k.delta.as_str(), k.trend), ("−50%", "flat"));
+        let k = kpi("x", Some(0.9), Some(0.8), number, Compare::Points);
+        assert_eq!((k.delta.as_str(), k.trend), ("+10.0 pts", "up"));
+        let k = kpi("x", Some(5.0), Some(0.0), number, Compare::Percent);
         assert_eq!(k.delta, "", "nothing to compare with");
-        assert_eq!(kpi("x", None, None, number).value, "–");
+        assert_eq!(kpi("x", None, None, number, Compare::Percent).value, "–");
         assert_eq!(duration(75.4), "1m 15s");
         assert_eq!(duration(7300.0), "2h 01m");
         assert_eq!(short_label("2026-11-20T14:00:00+01:00", Bucket::Hour), "11-20 14h");

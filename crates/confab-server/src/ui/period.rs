@@ -106,7 +106,9 @@ impl Period {
     }
 }
 
-/// A query-string value, escaped.
+/// A path segment or query value, percent-encoded (`/` too, and a space as `%20`, which both
+/// paths and queries read as a space).
 pub fn url(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    // `byte_serialize` writes a space as `+` and a `+` as `%2B`, so this swap is exact.
+    form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }

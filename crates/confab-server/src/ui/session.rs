@@ -35,6 +35,13 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone)]
 pub struct SessionKey([u8; 32]);
 
+/// Never printed: a config dump must not carry what forges sessions.
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
+}
+
 impl SessionKey {
     pub fn random() -> SessionKey {
         SessionKey(rand::random())
@@ -120,9 +127,39 @@ impl IntoResponse for SignInFirst {
 /// fresh sign-in elsewhere).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        // Browsers drop tabs and newlines from URLs (`/\t/evil` becomes `//evil`): only
+        // printable ASCII passes.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
         _ => "/",
     }
+}
+
+/// Whether a form post comes from this server's own pages. `SameSite=Strict` keeps the session
+/// cookie off cross-site posts, but signing someone in (as the poster's team) or out needs no
+/// cookie: the browser's `Sec-Fetch-Site` and `Origin` say where the form was.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if text("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+        return false;
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+fn cross_site() -> UiError {
+    UiError(crate::ApiError::Forbidden("this form was posted from another site".into()))
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -180,6 +217,9 @@ async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, UiError> {
+    if !same_origin(&headers) {
+        return Err(cross_site());
+    }
     let next = safe_next(form.next.as_deref());
     let key = form.key.trim();
     let hash = hash_key(key);
@@ -221,7 +261,10 @@ fn secure_suffix(headers: &HeaderMap) -> &'static str {
     if https { "; Secure" } else { "" }
 }
 
-async fn sign_out(headers: HeaderMap) -> Response {
+async fn sign_out(headers: HeaderMap) -> Result<Response, UiError> {
+    if !same_origin(&headers) {
+        return Err(cross_site());
+    }
     let cookie = format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
         secure_suffix(&headers)
@@ -230,7 +273,7 @@ async fn sign_out(headers: HeaderMap) -> Response {
     response
         .headers_mut()
         .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -254,9 +297,32 @@ mod tests {
     }
 
     #[test]
+    fn only_this_servers_pages_may_post_forms() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(same_origin(&h(&[])), "curl and old browsers send neither");
+        assert!(same_origin(&h(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080")
+        ])));
+        assert!(same_origin(&h(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&h(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "cross-site")])));
+    }
+
+    #[test]
     fn only_local_paths_are_returned_to() {
         assert_eq!(safe_next(Some("/bots/a?x=1")), "/bots/a?x=1");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil", "/\t/evil.example"]
+        {
             assert_eq!(safe_next(Some(bad)), "/");
         }
     }

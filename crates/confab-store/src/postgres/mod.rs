@@ -304,6 +304,10 @@ impl Store for PgStore {
         on_conn!(self, |c| read::list_bots(c, team_id))
     }
 
+    async fn bot_ids(&self, team_id: i64) -> Result<Vec<String>> {
+        on_conn!(self, |c| read::bot_ids(c, team_id))
+    }
+
     async fn series_counters(
         &self,
         team_id: i64,

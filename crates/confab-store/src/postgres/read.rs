@@ -329,6 +329,15 @@ pub(super) async fn transcripts(
     Ok(convs.into_iter().map(|pk| (pk, by_conversation.remove(&pk).unwrap_or_default())).collect())
 }
 
+pub(super) async fn bot_ids(c: &mut PgConnection, team_id: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT bot_id FROM bots WHERE team_id = $1 ORDER BY bot_id COLLATE \"C\"",
+    )
+    .bind(team_id)
+    .fetch_all(&mut *c)
+    .await?)
+}
+
 pub(super) async fn list_bots(c: &mut PgConnection, team_id: i64) -> Result<Vec<Bot>> {
     let found: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT b.bot_id, b.created_at, \

@@ -266,6 +266,10 @@ impl Store for SqliteStore {
         self.read(move |c| read::list_bots(c, team_id)).await
     }
 
+    async fn bot_ids(&self, team_id: i64) -> Result<Vec<String>> {
+        self.read(move |c| read::bot_ids(c, team_id)).await
+    }
+
     async fn series_counters(
         &self,
         team_id: i64,

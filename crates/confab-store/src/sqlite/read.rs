@@ -338,6 +338,12 @@ pub(super) fn each_in_team<T>(
     Ok(out)
 }
 
+pub(super) fn bot_ids(c: &Connection, team_id: i64) -> Result<Vec<String>> {
+    Ok(c.prepare_cached("SELECT bot_id FROM bots WHERE team_id = ?1 ORDER BY bot_id")?
+        .query_map([team_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 pub(super) fn list_bots(c: &Connection, team_id: i64) -> Result<Vec<Bot>> {
     Ok(c.prepare_cached(
         "SELECT b.bot_id, b.created_at, (SELECT COUNT(*) FROM conversations c WHERE c.bot_pk = b.id) \

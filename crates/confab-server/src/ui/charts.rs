@@ -59,7 +59,8 @@ pub fn number(v: f64) -> String {
     }
 }
 
-fn f(v: f64) -> String {
+/// An SVG coordinate, to a tenth of a unit.
+pub fn f(v: f64) -> String {
     format!("{v:.1}")
 }
 

@@ -12,7 +12,7 @@ use axum::routing::get;
 use confab_core::flow::{FlowGraph, FlowRequest, StepKey};
 use confab_core::time::{format_rfc3339, now_millis};
 
-use super::charts::number;
+use super::charts::{f, number};
 use super::period::{Period, url};
 use super::session::Viewer;
 use super::{Nav, UiError, render};
@@ -61,10 +61,6 @@ pub struct Diagram {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
     pub hidden: usize,
-}
-
-fn f(v: f64) -> String {
-    format!("{v:.1}")
 }
 
 fn short(s: &str, n: usize) -> String {

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
 use confab_core::flow::FlowRequest;
 use confab_core::series::{self, SeriesData, SeriesRequest, Stat};
-use confab_core::time::{format_rfc3339, now_millis};
+use confab_core::time::{Millis, format_rfc3339, now_millis};
 use confab_store::BotSelector;
 use serde_json::{Value, json};
 
@@ -123,6 +123,12 @@ pub fn visible_bots(caller: &Caller, asked: Option<Vec<String>>) -> Option<Vec<S
     }
 }
 
+/// Conversations of the bot with a message after this time are still going on (within the
+/// bot's inactivity timeout): a flow does not count them as dropped off.
+pub async fn still_active_after(state: &AppState, team_id: i64, bot_id: &str) -> ApiResult<Millis> {
+    Ok(now_millis() - state.store.bot_settings(team_id, bot_id).await?.inactivity_ms())
+}
+
 async fn flows(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,9 +136,10 @@ async fn flows(
     Params(params): Params,
 ) -> ApiResult<Json<Value>> {
     caller.bot(Scope::Read, &bot_id)?;
-    // Conversations still inside their bot's inactivity timeout have not dropped off.
-    let inactivity = state.store.bot_settings(caller.team_id, &bot_id).await?.inactivity_ms();
-    let req = FlowRequest::from_params(&params, now_millis() - inactivity)?;
+    // The query is checked before anything is looked up.
+    let parsed = FlowRequest::from_params(&params, now_millis())?;
+    let active_after = still_active_after(&state, caller.team_id, &bot_id).await?;
+    let req = FlowRequest { active_after, ..parsed };
     let totals = state.store.flow_totals(caller.team_id, &bot_id, &req).await?;
     let graph = totals.graph();
     Ok(Json(json!({

@@ -10,13 +10,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use confab_core::flow::{FlowGraph, FlowRequest, StepKey};
-use confab_core::time::{format_rfc3339, now_millis};
+use confab_core::rollup::Plan;
 
 use super::charts::{f, number};
 use super::period::{Period, url};
 use super::session::Viewer;
 use super::{Nav, UiError, render};
 use crate::AppState;
+use crate::api::analytics::still_active_after;
 use crate::extract::{Params, PathParams};
 
 pub fn router() -> Router<AppState> {
@@ -224,13 +225,13 @@ async fn flows(
     let nav = Nav::of_bot(&state, &viewer, &bot_id, "flows").await?;
     let period = Period::from_params(&params, &viewer)?;
     let team = viewer.caller.team_id;
-    // Conversations still inside their bot's inactivity timeout have not dropped off.
-    let inactivity = state.store.bot_settings(team, &bot_id).await?.inactivity_ms();
-    let range = [
-        ("start_time".to_owned(), format_rfc3339(period.start)),
-        ("end_time".to_owned(), format_rfc3339(period.end)),
-    ];
-    let req = FlowRequest::from_params(&range, now_millis() - inactivity)?;
+    let req = FlowRequest {
+        start: period.start,
+        end: period.end,
+        plan: Plan::span(period.start, period.end),
+        filters: vec![],
+        active_after: still_active_after(&state, team, &bot_id).await?,
+    };
     let graph = state.store.flow_totals(team, &bot_id, &req).await?.graph();
     let base = format!("/bots/{}/conversations?{}", url(&bot_id), period.list_query());
     let diagram = (!graph.nodes.is_empty()).then(|| diagram(&graph, &base));

@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     /// Generate data, run every scenario and baseline, report.
     All(RunArgs),
+    /// Score datapoint extraction on dialogues with known values (docs/extraction.md).
+    Extraction(confab_bench::extraction::Args),
     /// (internal) The server under test.
     #[command(hide = true)]
     Serve {
@@ -76,6 +78,7 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Serve { database_url } => server::serve(&database_url).await,
         Command::All(args) => run(args).await,
+        Command::Extraction(args) => confab_bench::extraction::main(args).await,
     }
 }
 

@@ -112,6 +112,9 @@ pub struct Definition {
     pub pattern: Option<Regex>,
     pub questions: Vec<Question>,
     pub required: bool,
+    /// The stemmed words by which running text names this key rather than another of the
+    /// schema (extraction's cues; see `extract::slots`).
+    pub cues: Vec<String>,
 }
 
 /// A checked schema, with the input it came from (what `GET` returns).
@@ -228,7 +231,12 @@ impl SchemaInput {
                 pattern,
                 questions,
                 required: d.required,
+                cues: vec![],
             });
+        }
+        let cues = crate::extract::slots::cues(&definitions);
+        for (d, cues) in definitions.iter_mut().zip(cues) {
+            d.cues = cues;
         }
         Ok(Schema { definitions, input: self })
     }
@@ -253,12 +261,60 @@ impl Method {
     }
 }
 
+/// Why extraction gave a key its value, strongest first: the user agreed to the bot's
+/// restatement or offer of it; the user corrected an earlier value; the user answered the bot's
+/// question for the key; the user named the key beside the value; two values of a type went to
+/// two keys of it in the schema's order; the key is the only one of the value's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    OnlyKey,
+    Order,
+    Mentioned,
+    Asked,
+    Corrected,
+    Confirmed,
+}
+
+impl Evidence {
+    pub const ALL: [Evidence; 6] = [
+        Evidence::OnlyKey,
+        Evidence::Order,
+        Evidence::Mentioned,
+        Evidence::Asked,
+        Evidence::Corrected,
+        Evidence::Confirmed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::OnlyKey => "only_key",
+            Evidence::Order => "order",
+            Evidence::Mentioned => "mentioned",
+            Evidence::Asked => "asked",
+            Evidence::Corrected => "corrected",
+            Evidence::Confirmed => "confirmed",
+        }
+    }
+
+    /// The small integer the stores keep.
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(c: i64) -> Option<Evidence> {
+        Evidence::ALL.get(usize::try_from(c).ok()?).copied()
+    }
+}
+
 /// One key's value in a conversation, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Datapoint {
     pub key: String,
     pub value: serde_json::Value,
     pub method: Method,
+    /// Why extraction gave the key this value (none for explicit and LLM values).
+    pub evidence: Option<Evidence>,
     /// The message it was read from: its client id (if it had one) and time.
     pub message_id: Option<String>,
     pub message_at: Option<crate::time::Millis>,
@@ -271,6 +327,8 @@ pub struct NewDatapoint {
     pub key: String,
     pub value: serde_json::Value,
     pub method: Method,
+    /// Why extraction gave the key this value (none for explicit and LLM values).
+    pub evidence: Option<Evidence>,
     /// The message's row id, for extracted values.
     pub message_pk: Option<i64>,
 }

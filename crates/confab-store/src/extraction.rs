@@ -11,7 +11,6 @@ use confab_core::conversation::Message;
 use confab_core::datapoints::{Method, NewDatapoint, Schema, SchemaInput};
 use confab_core::extract::{self, Context, State, Turn};
 use confab_core::time::Millis;
-use serde_json::Value;
 
 /// A bot's compiled schema and extraction context.
 pub(crate) struct Extractor {
@@ -48,9 +47,6 @@ pub(crate) fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Ex
     built
 }
 
-/// A value a walk found: key, value and the row id of the message it came from.
-pub(crate) type Found = (String, Value, i64);
-
 /// Where a conversation's walk stands after a write: the stored state (JSON) and the time of
 /// the last message it took in.
 pub(crate) struct Walked {
@@ -68,7 +64,7 @@ impl Extractor {
         state: Option<&str>,
         last_ts: Option<Millis>,
         new: &mut [(i64, &NewMessage)],
-    ) -> Option<(Vec<Found>, Walked)> {
+    ) -> Option<(Vec<NewDatapoint>, Walked)> {
         new.sort_by_key(|(rowid, m)| (m.timestamp, *rowid));
         if let (Some(last), Some((_, first))) = (last_ts, new.first())
             && first.timestamp < last
@@ -79,8 +75,14 @@ impl Extractor {
         let mut found = vec![];
         for (rowid, m) in new.iter() {
             let turn = Turn { role: m.role, text: &m.content, at: m.timestamp };
-            for (key, value) in extract::step(&self.schema, &mut walk, &turn, &self.ctx) {
-                found.push((key, value, *rowid));
+            for f in extract::step(&self.schema, &mut walk, &turn, &self.ctx) {
+                found.push(NewDatapoint {
+                    key: f.key,
+                    value: f.value,
+                    method: Method::Rule,
+                    evidence: Some(f.evidence),
+                    message_pk: Some(*rowid),
+                });
             }
         }
         let walked = Walked {
@@ -103,6 +105,7 @@ impl Extractor {
                 key,
                 value: f.value,
                 method: Method::Rule,
+                evidence: Some(f.evidence),
                 message_pk: messages.get(f.turn).map(|m| m.pk),
             })
             .collect();

@@ -170,6 +170,7 @@ fn final_values(conv: &IdleConversation) -> Vec<NewDatapoint> {
             key,
             value: found.value,
             method: Method::Rule,
+            evidence: Some(found.evidence),
             message_pk: Some(conv.messages[found.turn].pk),
         })
         .collect()
@@ -618,6 +619,7 @@ async fn racing_finalisers(store: Arc<dyn Store>) {
         key: "Name".into(),
         value: json!("Anna"),
         method: Method::Llm,
+        evidence: None,
         message_pk: None,
     });
 
@@ -788,6 +790,7 @@ async fn webhooks_and_deliveries(store: Arc<dyn Store>) {
         key: "Plan".into(),
         value: json!("Pro"),
         method: Method::Llm,
+        evidence: None,
         message_pk: None,
     };
     assert!(store.finalise(c2.pk, c2.last_message_at, 1, vec![plan], end).await.unwrap());

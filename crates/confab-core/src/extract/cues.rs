@@ -19,6 +19,11 @@ static NAME_CUES: LazyLock<Regex> = LazyLock::new(|| {
 /// The user's own name in a message that says it ("I'm Anna", "call me Bob"), when the words
 /// after the cue look like a name: capitalised, or the whole rest of a short message.
 pub(super) fn name_said(text: &str) -> Option<String> {
+    name_said_at(text).map(|(_, name)| name)
+}
+
+/// [`name_said`], with the span of the name.
+pub(super) fn name_said_at(text: &str) -> Option<(std::ops::Range<usize>, String)> {
     for caps in NAME_CUES.captures_iter(text) {
         let m = caps.get(1)?;
         let first = m.as_str().split_whitespace().next().unwrap_or_default();
@@ -29,7 +34,7 @@ pub(super) fn name_said(text: &str) -> Option<String> {
         let rest = text[m.end()..].trim_matches(|c: char| !c.is_alphanumeric());
         let capitalised = first.chars().next().is_some_and(char::is_uppercase);
         if capitalised || rest.is_empty() {
-            return super::typed::parse_name(m.as_str());
+            return super::typed::parse_name(m.as_str()).map(|n| (m.range(), n));
         }
     }
     None

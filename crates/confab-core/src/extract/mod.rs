@@ -1,27 +1,37 @@
-//! Datapoint extraction without an LLM: a walk over a conversation's messages that remembers
-//! which value the bot just asked for, reads the user's next message by that value's type, and
-//! also picks up values that announce themselves (an email, a phone, "my name is …"). The walk
-//! is a fold over messages with a small [`State`], so ingest can continue it one message at a
-//! time (provisional values) and the finaliser can run it over the whole transcript.
+//! Datapoint extraction without an LLM, as a slot filler: every message yields typed candidates
+//! (`candidates`), and each schema key takes the value with the strongest evidence (`assign`):
+//! the user agreeing to the bot's restatement or offer (confirmed) > a correction > an answer to
+//! the bot's question for the key > the key's words beside the value > schema order > the only
+//! key of the type. Later evidence replaces earlier, except that a value the user confirmed is
+//! not replaced by a weaker guess. Bot messages are evidence (questions, restatements), never
+//! a value of their own. The walk is a fold over messages with a small [`State`], so ingest can
+//! continue it one message at a time (provisional values) and the finaliser can run it over the
+//! whole transcript; both end with the same values. See docs/extraction.md.
 
+mod assign;
+mod candidates;
 mod cues;
+mod dialogue;
 pub mod numbers;
+pub(crate) mod slots;
 mod typed;
 pub mod when;
 mod words;
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
+use jiff::{Timestamp, Zoned};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use typed::display;
 
 use crate::buckets::TimeZone;
-use crate::datapoints::{Definition, Kind, Schema};
+use crate::datapoints::{Definition, Evidence, Kind, Schema};
 use crate::time::Millis;
 use crate::{FieldError, Role};
+use assign::Situation;
+use slots::Words;
 
 /// What extraction needs to know about the bot besides its schema.
 #[derive(Debug, Clone)]
@@ -63,11 +73,28 @@ pub struct Turn<'a> {
     pub at: Millis,
 }
 
-/// A value found, with the index of the turn it came from.
+/// A value found, with the index of the turn it came from and why it is the key's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Found {
     pub value: Value,
     pub turn: usize,
+    pub evidence: Evidence,
+}
+
+/// A value one message gives a key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filled {
+    pub key: String,
+    pub value: Value,
+    pub evidence: Evidence,
+}
+
+/// A key's current value as the walk remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Given {
+    pub key: String,
+    pub value: Value,
+    pub evidence: Evidence,
 }
 
 /// What the walk remembers between messages; stored with the conversation.
@@ -76,12 +103,22 @@ pub struct State {
     /// Keys the bot's last question asked for, not yet answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
-    /// The key the user gave last, which a correction ("sorry, it's actually …") replaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last: Option<String>,
-    /// Keys with a value, so that a second email goes to a second email key.
+    /// Values the bot's last message put to the user (a restatement, an offer), which the
+    /// user's yes makes theirs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub filled: Vec<String>,
+    pub offered: Vec<(String, Value)>,
+    /// Keys the bot has asked for at some point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asked: Vec<String>,
+    /// Keys with a value, the latest given last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub given: Vec<Given>,
+}
+
+impl State {
+    fn given(&self, key: &str) -> Option<&Given> {
+        self.given.iter().find(|g| g.key == key)
+    }
 }
 
 /// Runs the whole walk: every value found, the latest for each key.
@@ -98,217 +135,215 @@ pub fn extract_with_state(
     let mut state = State::default();
     let mut found = BTreeMap::new();
     for (i, turn) in turns.iter().enumerate() {
-        for (key, value) in step(schema, &mut state, turn, ctx) {
-            found.insert(key, Found { value, turn: i });
+        for f in step(schema, &mut state, turn, ctx) {
+            found.insert(f.key, Found { value: f.value, turn: i, evidence: f.evidence });
         }
     }
     (found, state)
 }
 
 /// Takes one message into the walk; returns the values it gives, which replace earlier ones.
-pub fn step(
-    schema: &Schema,
-    state: &mut State,
-    turn: &Turn,
-    ctx: &Context,
-) -> Vec<(String, Value)> {
+pub fn step(schema: &Schema, state: &mut State, turn: &Turn, ctx: &Context) -> Vec<Filled> {
     if schema.definitions.is_empty() {
         return vec![];
     }
+    let now = Timestamp::from_millisecond(turn.at)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(ctx.zone.clone());
     match turn.role {
         Role::Bot | Role::Agent => {
-            let asked = asked_for(schema, turn.text);
-            if !asked.is_empty() {
-                state.pending = asked;
-            } else if cues::is_question(turn.text) {
-                state.pending.clear();
-            }
+            bot_turn(schema, state, turn.text, ctx, &now);
             vec![]
         }
         Role::System => vec![],
         Role::User => {
-            let out = user_turn(schema, state, turn, ctx);
-            for (key, _) in &out {
-                state.pending.retain(|k| k != key);
-                if !state.filled.contains(key) {
-                    state.filled.push(key.clone());
-                }
-                state.last = Some(key.clone());
+            let out = user_turn(schema, state, turn.text, ctx, &now);
+            state.offered.clear();
+            for f in &out {
+                state.pending.retain(|k| *k != f.key);
+                state.given.retain(|g| g.key != f.key);
+                state.given.push(Given {
+                    key: f.key.clone(),
+                    value: f.value.clone(),
+                    evidence: f.evidence,
+                });
             }
             out
         }
     }
 }
 
-/// The keys a bot's message asks for: by the schema's questions, or, for definitions without
-/// any, by the key's words in a message that asks something — or, failing those, by the
-/// type's words ("how many guests?" asks for Guests, not also for Nights).
-fn asked_for(schema: &Schema, text: &str) -> Vec<String> {
-    let lower = text.to_lowercase();
-    let question = cues::is_question(text);
-    let by_questions = |d: &&Definition| d.questions.iter().any(|q| q.asked_in(text));
-    let by_key = |d: &&Definition| {
-        d.questions.is_empty() && question && typed::contains_words(&lower, &key_words(&d.key))
-    };
-    let by_kind = |d: &&Definition| {
-        d.questions.is_empty()
-            && question
-            && cues::kind_words(d.kind).iter().any(|w| typed::contains_words(&lower, w))
-    };
+fn index_of(schema: &Schema, key: &str) -> Option<usize> {
+    schema.definitions.iter().position(|d| d.key == key)
+}
+
+fn indices(schema: &Schema, keys: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<usize> {
+    keys.into_iter().filter_map(|k| index_of(schema, k.as_ref())).collect()
+}
+
+/// A bot's message: which keys it asks for, and which values it puts to the user.
+fn bot_turn(schema: &Schema, state: &mut State, text: &str, ctx: &Context, now: &Zoned) {
+    let want = candidates::wanted(schema);
+    let cands = candidates::find(schema, &want, text, ctx, now);
+    let words = Words::new(text);
+    let given = indices(schema, state.given.iter().map(|g| &g.key));
+
+    let mut asked: Vec<usize> = Vec::new();
+    let mut asked_something = false;
+    for sentence in dialogue::sentences(text) {
+        let said = &text[sentence.clone()];
+        if !dialogue::asks(said) {
+            continue;
+        }
+        asked_something = true;
+        for i in asked_in(schema, &words, &sentence, said, &cands, &given) {
+            if !asked.contains(&i) {
+                asked.push(i);
+            }
+        }
+    }
+    if !asked.is_empty() {
+        state.pending = asked.iter().map(|&i| schema.definitions[i].key.clone()).collect();
+        for k in &state.pending {
+            if !state.asked.contains(k) {
+                state.asked.push(k.clone());
+            }
+        }
+    } else if asked_something {
+        state.pending.clear();
+    }
+
+    state.offered.clear();
+    if !cands.is_empty() && dialogue::puts_to_user(text) {
+        let situation = Situation { asked: &[], correction: false, given: &given, corrigible: &[] };
+        for a in assign::assign(schema, text, &words, &cands, &situation) {
+            let key = schema.definitions[a.def].key.clone();
+            state.offered.push((key, cands[a.cand].value.clone()));
+        }
+    }
+}
+
+/// The keys one question of the bot's asks for: by the schema's questions; else by the words of
+/// a type's question ("what time", "how many") or of a key, a value of that type not being in
+/// the question already ("Shall I book it for 7 pm?" offers a time, it does not ask for one).
+/// Of several keys of the asked type, the ones named; else the only one; else the first still
+/// empty.
+fn asked_in(
+    schema: &Schema,
+    words: &Words,
+    sentence: &std::ops::Range<usize>,
+    said: &str,
+    cands: &[candidates::Candidate],
+    given: &[usize],
+) -> Vec<usize> {
     let defs = &schema.definitions;
-    let mut asked: Vec<&Definition> =
-        defs.iter().filter(|d| by_questions(d) || by_key(d)).collect();
-    if asked.is_empty() {
-        asked = defs.iter().filter(by_kind).collect();
+    let by_question: Vec<usize> =
+        (0..defs.len()).filter(|&i| defs[i].questions.iter().any(|q| q.asked_in(said))).collect();
+    if !by_question.is_empty() {
+        return by_question;
     }
-    asked.into_iter().map(|d| d.key.clone()).collect()
-}
-
-/// "booking_date", "bookingDate", "Booking Date" → "booking date".
-fn key_words(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    let mut prev_lower = false;
-    for c in key.chars() {
-        if c == '_' || c == '-' || c.is_whitespace() {
-            if !out.ends_with(' ') {
-                out.push(' ');
-            }
-            prev_lower = false;
+    let lower = said.to_lowercase();
+    let first = words.index_at(sentence.start);
+    let last = words.index_at(sentence.end);
+    let named = |d: &Definition| (first..last).any(|k| words.cue_at(k, &d.cues).is_some());
+    let offered = |kind: Kind| {
+        cands.iter().any(|c| c.kind == kind && candidates::overlaps(&c.range, sentence))
+    };
+    let mut out = Vec::new();
+    let mut kinds: Vec<Kind> = defs.iter().map(|d| d.kind).collect();
+    kinds.dedup();
+    for kind in kinds {
+        if offered(kind) {
             continue;
         }
-        if c.is_uppercase() && prev_lower {
-            out.push(' ');
+        let of_kind: Vec<usize> = (0..defs.len()).filter(|&i| defs[i].kind == kind).collect();
+        let cued: Vec<usize> = of_kind.iter().copied().filter(|&i| named(&defs[i])).collect();
+        let typed_words = cues::kind_words(kind).iter().any(|w| typed::contains_words(&lower, w));
+        if !cued.is_empty() && (typed_words || matches!(kind, Kind::Text | Kind::Choice)) {
+            out.extend(cued);
+        } else if typed_words {
+            match of_kind.as_slice() {
+                [only] => out.push(*only),
+                several => {
+                    if let Some(&i) =
+                        several.iter().find(|i| !given.contains(i)).or(several.first())
+                    {
+                        out.push(i);
+                    }
+                }
+            }
         }
-        prev_lower = c.is_lowercase();
-        out.extend(c.to_lowercase());
     }
-    out.trim().to_owned()
+    out
 }
 
-/// Types whose values are recognisable wherever they appear.
-const SELF_IDENTIFYING: [Kind; 3] = [Kind::Email, Kind::Phone, Kind::Url];
+/// A user's message: the values it gives, with their evidence.
+fn user_turn(
+    schema: &Schema,
+    state: &State,
+    text: &str,
+    ctx: &Context,
+    now: &Zoned,
+) -> Vec<Filled> {
+    let defs = &schema.definitions;
+    let want = candidates::wanted(schema);
+    let mut cands = candidates::find(schema, &want, text, ctx, now);
+    let correction = cues::is_correction(text) || dialogue::disagrees(text);
+    // "4, no wait, 5": of values of one type on both sides of the last correction cue, the
+    // later is meant; a value the user takes back ("not the 7th") is nobody's.
+    if let Some(cut) = cues::after_correction(text).map(|rest| text.len() - rest.len()) {
+        let later: Vec<Kind> =
+            cands.iter().filter(|c| c.range.start >= cut).map(|c| c.kind).collect();
+        cands.retain(|c| c.range.start >= cut || !later.contains(&c.kind));
+    }
+    cands.retain(|c| !dialogue::negated(text, c.range.start));
 
-fn user_turn(schema: &Schema, state: &State, turn: &Turn, ctx: &Context) -> Vec<(String, Value)> {
-    let text = turn.text;
-    let now = Timestamp::from_millisecond(turn.at)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_zoned(ctx.zone.clone());
-    let lower = text.to_lowercase();
-    let mut out: Vec<(String, Value)> = Vec::new();
-    let put = |out: &mut Vec<(String, Value)>, key: &str, value: Value| {
-        if !out.iter().any(|(k, _)| k == key) {
-            out.push((key.to_owned(), value));
+    let words = Words::new(text);
+    let asked = indices(schema, &state.pending);
+    let given = indices(schema, state.given.iter().map(|g| &g.key));
+    let mut corrigible = given.clone();
+    corrigible.extend(indices(schema, state.offered.iter().map(|(k, _)| k)));
+    let situation = Situation { asked: &asked, correction, given: &given, corrigible: &corrigible };
+    let assigned = assign::assign(schema, text, &words, &cands, &situation);
+
+    let mut out: Vec<Filled> = Vec::new();
+    let put = |out: &mut Vec<Filled>, key: &str, value: Value, evidence: Evidence| {
+        if out.iter().any(|f| f.key == key) {
+            return;
         }
+        // A value the user agreed to is not replaced by a weaker guess; the same value again
+        // only ever raises its evidence.
+        if let Some(g) = state.given(key) {
+            let weak = evidence <= Evidence::Order && !correction;
+            if (g.value == value && evidence <= g.evidence)
+                || (g.evidence == Evidence::Confirmed && weak)
+            {
+                return;
+            }
+        }
+        out.push(Filled { key: key.to_owned(), value, evidence });
     };
-
-    // What follows "no wait", "I mean"…: in "4, no wait, 5" the answer is 5.
-    let correction = cues::is_correction(text);
-    let corrected = cues::after_correction(text);
-    let answer = |d: &Definition| {
-        corrected
-            .and_then(|t| typed::parse_answer(d, t, ctx, &now))
-            .or_else(|| typed::parse_answer(d, text, ctx, &now))
-    };
-
-    // 1. The answer to what the bot asked (self-identifying values are placed in 3, which
-    //    sorts out several of them in one answer).
-    for key in &state.pending {
-        if let Some(d) = schema.definition(key)
-            && !SELF_IDENTIFYING.contains(&d.kind)
-            && let Some(v) = answer(d)
+    for a in &assigned {
+        put(&mut out, &defs[a.def].key, cands[a.cand].value.clone(), a.evidence);
+    }
+    // The user's yes to what the bot put to them, for keys the user gave or was asked for: a
+    // value the bot chose itself (today, for 2) and nobody asked about is not the user's.
+    if !state.offered.is_empty() && dialogue::agrees(text) {
+        for (key, value) in &state.offered {
+            let involved = state.given(key).is_some() || state.asked.contains(key);
+            if involved {
+                put(&mut out, key, value.clone(), Evidence::Confirmed);
+            }
+        }
+    }
+    // Answers read whole: free text, a name, a choice by position ("the second one").
+    for &i in &asked {
+        let d = &defs[i];
+        if matches!(d.kind, Kind::Text | Kind::Name | Kind::Choice)
+            && !assigned.iter().any(|a| a.def == i)
+            && let Some(v) = typed::parse_answer(d, text, ctx, now)
         {
-            put(&mut out, key, v);
-        }
-    }
-
-    // 2. A correction: of the last value given, or else of the latest-given key whose type
-    //    reads the corrected words ("not friday, saturday" after a time was given).
-    if correction && out.is_empty() {
-        let last = state.last.as_deref();
-        let mut candidates: Vec<&Definition> =
-            last.and_then(|k| schema.definition(k)).into_iter().collect();
-        candidates.extend(
-            state.filled.iter().rev().filter(|k| Some(k.as_str()) != last).filter_map(|k| {
-                schema.definition(k).filter(|d| !matches!(d.kind, Kind::Text | Kind::Name))
-            }),
-        );
-        if let Some((d, v)) = candidates.into_iter().find_map(|d| answer(d).map(|v| (d, v))) {
-            put(&mut out, &d.key, v);
-        }
-    }
-
-    // 3. Values that say what they are, wherever they appear.
-    for kind in SELF_IDENTIFYING {
-        let defs: Vec<&Definition> = schema.definitions.iter().filter(|d| d.kind == kind).collect();
-        if defs.is_empty() {
-            continue;
-        }
-        let mut found = typed::find_unsolicited(kind, text, ctx);
-        if correction {
-            // "646 555 0199, I mean 646 555 0198": the later value is the one meant.
-            found.reverse();
-        }
-        // The key named nearest before a value claims it ("personal one is a@x, work email is
-        // b@y"); values with no key named before them take the keys left.
-        let named: Vec<Option<&Definition>> = found
-            .iter()
-            .map(|(at, _)| {
-                let before = &lower[..(*at).min(lower.len())];
-                defs.iter()
-                    .filter_map(|d| {
-                        typed::word_matches(before, &key_words(&d.key)).last().map(|i| (i, *d))
-                    })
-                    .max_by_key(|(i, _)| *i)
-                    .map(|(_, d)| d)
-            })
-            .collect();
-        let claimed: Vec<&str> = named.iter().flatten().map(|d| d.key.as_str()).collect();
-        for ((_, value), named) in found.into_iter().zip(named) {
-            let value = Value::String(value);
-            if out.iter().any(|(k, v)| *v == value && defs.iter().any(|d| d.key == *k)) {
-                continue;
-            }
-            let free = |d: &&&Definition| !claimed.contains(&d.key.as_str());
-            let target = named
-                .or_else(|| {
-                    defs.iter().filter(free).find(|d| state.pending.contains(&d.key)).copied()
-                })
-                .or_else(|| {
-                    defs.iter().filter(free).find(|d| !state.filled.contains(&d.key)).copied()
-                })
-                .or_else(|| {
-                    // Every key of the kind has a value: a correction replaces the last given.
-                    defs.iter()
-                        .rev()
-                        .find(|d| state.last.as_deref() == Some(d.key.as_str()))
-                        .copied()
-                })
-                .or(defs.first().copied());
-            if let Some(d) = target {
-                put(&mut out, &d.key, value);
-            }
-        }
-    }
-
-    // 4. A name said with a cue ("I'm Anna", "me llamo …").
-    if let Some(d) = schema.definitions.iter().find(|d| d.kind == Kind::Name)
-        && let Some(name) = cues::name_said(text)
-    {
-        put(&mut out, &d.key, Value::String(name));
-    }
-
-    // 5. A key named by the user ("my budget is 500 bucks", "order number AB123456"): what
-    //    follows the key's words, read by its type.
-    for d in &schema.definitions {
-        if matches!(d.kind, Kind::Text | Kind::Name | Kind::Email | Kind::Phone | Kind::Url) {
-            continue;
-        }
-        let words = key_words(&d.key);
-        if let Some(at) = typed::word_matches(&lower, &words).next() {
-            let rest = &text[at + words.len()..];
-            if let Some(v) = typed::parse_answer(d, rest, ctx, &now) {
-                put(&mut out, &d.key, v);
-            }
+            put(&mut out, &d.key, v, Evidence::Asked);
         }
     }
     out
@@ -428,8 +463,8 @@ mod tests {
         for turn in &t {
             // The state survives a round trip through the store.
             state = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
-            for (k, v) in step(&s, &mut state, turn, &ctx) {
-                one_by_one.insert(k, v);
+            for f in step(&s, &mut state, turn, &ctx) {
+                one_by_one.insert(f.key, f.value);
             }
         }
         assert_eq!(
@@ -438,12 +473,5 @@ mod tests {
         );
         assert_eq!(one_by_one["Company"], json!("Acme Ltd"));
         assert_eq!(one_by_one["Name"], json!("Bob"));
-    }
-
-    #[test]
-    fn key_words_split_every_style() {
-        assert_eq!(key_words("booking_date"), "booking date");
-        assert_eq!(key_words("bookingDate"), "booking date");
-        assert_eq!(key_words("Booking Date"), "booking date");
     }
 }

@@ -3,6 +3,7 @@
 //! datetimes RFC 3339 with the bot's offset, money `{amount, currency}`). The same parsers check
 //! values the LLM pass proposes, so nothing reaches a datapoint that a rule could not have found.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use jiff::Zoned;
@@ -67,7 +68,11 @@ pub(super) fn parse_answer(
 /// Values of the types that identify themselves (an email is an email wherever it appears),
 /// found in any user message whether or not the bot asked.
 /// Each value comes with its byte offset, so the key named nearest before it can claim it.
-pub(super) fn find_unsolicited(kind: Kind, text: &str, ctx: &Context) -> Vec<(usize, String)> {
+pub(super) fn find_unsolicited(
+    kind: Kind,
+    text: &str,
+    ctx: &Context,
+) -> Vec<(Range<usize>, String)> {
     match kind {
         Kind::Email => find_emails_at(text),
         Kind::Url => find_urls_at(text),
@@ -76,11 +81,11 @@ pub(super) fn find_unsolicited(kind: Kind, text: &str, ctx: &Context) -> Vec<(us
     }
 }
 
-fn number(n: f64) -> Value {
+pub(super) fn number(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 { json!(n as i64) } else { json!(n) }
 }
 
-fn money(amount: f64, currency: Option<&str>) -> Value {
+pub(super) fn money(amount: f64, currency: Option<&str>) -> Value {
     json!({ "amount": number(amount), "currency": currency })
 }
 
@@ -103,7 +108,7 @@ fn find_emails(text: &str) -> Vec<String> {
     find_emails_at(text).into_iter().map(|(_, e)| e).collect()
 }
 
-fn find_emails_at(text: &str) -> Vec<(usize, String)> {
+fn find_emails_at(text: &str) -> Vec<(Range<usize>, String)> {
     let mut finder = LinkFinder::new();
     finder.kinds(&[LinkKind::Email]);
     finder
@@ -111,7 +116,7 @@ fn find_emails_at(text: &str) -> Vec<(usize, String)> {
         .map(|l| {
             // The local part is case-sensitive in theory but never in practice; the domain is
             // case-insensitive by definition. Lower-casing lets a repeat compare equal.
-            (l.start(), l.as_str().trim_end_matches('.').to_lowercase())
+            (l.start()..l.end(), l.as_str().trim_end_matches('.').to_lowercase())
         })
         .collect()
 }
@@ -120,12 +125,12 @@ fn find_urls(text: &str) -> Vec<String> {
     find_urls_at(text).into_iter().map(|(_, u)| u).collect()
 }
 
-fn find_urls_at(text: &str) -> Vec<(usize, String)> {
+fn find_urls_at(text: &str) -> Vec<(Range<usize>, String)> {
     let mut finder = LinkFinder::new();
     finder.kinds(&[LinkKind::Url]).url_must_have_scheme(false);
     finder
         .links(text)
-        .map(|l| (l.start(), l.as_str().to_owned()))
+        .map(|l| (l.start()..l.end(), l.as_str().to_owned()))
         // Without a scheme, linkify takes the domain of an email for a URL.
         .filter(|(_, u)| !u.contains('@'))
         .collect()
@@ -150,8 +155,8 @@ fn find_phones(text: &str, ctx: &Context) -> Vec<String> {
     find_phones_at(text, ctx).into_iter().map(|(_, p)| p).collect()
 }
 
-fn find_phones_at(text: &str, ctx: &Context) -> Vec<(usize, String)> {
-    let mut out: Vec<(usize, String)> = Vec::new();
+fn find_phones_at(text: &str, ctx: &Context) -> Vec<(Range<usize>, String)> {
+    let mut out: Vec<(Range<usize>, String)> = Vec::new();
     for m in PHONE_CANDIDATE.find_iter(text) {
         // A candidate glued to letters or more digits is part of something else (an order
         // number, an IBAN).
@@ -181,7 +186,7 @@ fn find_phones_at(text: &str, ctx: &Context) -> Vec<(usize, String)> {
         }
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
         if !out.iter().any(|(_, p)| *p == e164) {
-            out.push((m.start(), e164));
+            out.push((m.start()..m.start() + m.as_str().trim_end().len(), e164));
         }
     }
     out

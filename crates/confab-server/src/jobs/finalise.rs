@@ -124,6 +124,7 @@ async fn final_values(
             key,
             value: f.value,
             method: Method::Rule,
+            evidence: Some(f.evidence),
             message_pk: conv.messages.get(f.turn).map(|m| m.pk),
         })
         .collect();
@@ -163,6 +164,7 @@ fn merge_llm(
                         key: def.key.clone(),
                         value,
                         method: Method::Llm,
+                        evidence: None,
                         message_pk: None,
                     };
                 }
@@ -171,6 +173,7 @@ fn merge_llm(
                 key: def.key.clone(),
                 value,
                 method: Method::Llm,
+                evidence: None,
                 message_pk: None,
             }),
         }

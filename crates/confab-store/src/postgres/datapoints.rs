@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 use confab_core::NewMessage;
 use confab_core::bot::BotSettings;
 use confab_core::conversation::{Conversation, Status};
-use confab_core::datapoints::{Datapoint, Method, NewDatapoint};
+use confab_core::datapoints::{Datapoint, NewDatapoint};
 use confab_core::time::Millis;
 use confab_core::webhook::{self, Event, Events};
 use serde_json::Value;
@@ -48,8 +48,7 @@ pub(super) async fn on_ingest(
     let mut changed = false;
     let walked = match ex.continue_walk(state, last_ts, new) {
         Some((found, walked)) => {
-            for (key, value, row_id) in found {
-                let v = NewDatapoint { key, value, method: Method::Rule, message_pk: Some(row_id) };
+            for v in found {
                 changed |= upsert_extracted(c, (bot_pk, pk), &v, now).await?;
             }
             walked

@@ -152,6 +152,7 @@ pub(super) fn datapoint(row: &PgRow, at: usize) -> sqlx::Result<Datapoint> {
         key: row.try_get(at)?,
         value: serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
         method: Method::from_code(row.try_get(at + 2)?).unwrap_or(Method::Rule),
+        evidence: None,
         message_id: row.try_get(at + 3)?,
         message_at: row.try_get(at + 4)?,
         updated_at: row.try_get(at + 5)?,

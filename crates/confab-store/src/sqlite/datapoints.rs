@@ -46,14 +46,14 @@ pub(super) fn on_ingest(
     let mut changed = false;
     let walked = match ex.continue_walk(state.as_deref(), last_ts, new) {
         Some((found, walked)) => {
-            for (key, value, rowid) in found {
+            for v in found {
                 changed |= upsert_extracted(
                     c,
                     conversation_pk,
-                    &key,
-                    &value,
-                    Method::Rule,
-                    Some(rowid),
+                    &v.key,
+                    &v.value,
+                    v.method,
+                    v.message_pk,
                     now,
                 )?;
             }
@@ -153,6 +153,7 @@ pub(super) fn datapoints(c: &Connection, conversation_pk: i64) -> Result<Vec<Dat
                 key: r.get(0)?,
                 value: serde_json::from_str(&value).unwrap_or(Value::Null),
                 method: Method::from_code(r.get(2)?).unwrap_or(Method::Rule),
+                evidence: None,
                 message_id: r.get(3)?,
                 message_at: r.get(4)?,
                 updated_at: r.get(5)?,

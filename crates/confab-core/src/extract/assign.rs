@@ -31,9 +31,9 @@ pub(crate) struct Situation<'a> {
 }
 
 /// How far back (in words) a key's words still name the value after them, and how far on they
-/// name the value before them ("the 8th for check in").
-const CUE_BEFORE: usize = 6;
-const CUE_AFTER: usize = 3;
+/// name the value before them ("the 8th for check in", "7:30 for my return flight").
+const CUE_BEFORE: usize = 8;
+const CUE_AFTER: usize = 6;
 
 /// Words after a number that do not say what it counts.
 const FILLERS: &[&str] = &[
@@ -80,34 +80,66 @@ fn counts_other(text: &str, words: &Words, d: &Definition, c: &Candidate) -> boo
     content
 }
 
-/// The closest a key's words come to the candidate (0 = the counted words), if near enough and
-/// in the same sentence.
-fn cue_distance(text: &str, words: &Words, d: &Definition, c: &Candidate) -> Option<usize> {
+/// How strongly the key's words name the candidate: how many of them stand in its clause
+/// (the counted words of a count weigh most), and how close the nearest comes (in words).
+fn cue_score(text: &str, words: &Words, d: &Definition, c: &Candidate) -> Option<(usize, usize)> {
     if d.cues.is_empty() {
         return None;
     }
     if let Some(counted) = &c.counted {
         let (a, b) = (words.index_at(counted.start), words.index_at(counted.end));
         if (a..b.min(words.len())).any(|k| words.cue_at(k, &d.cues).is_some()) {
-            return Some(0);
+            return Some((CUE_BEFORE + CUE_AFTER, 0));
         }
     }
     let first = words.index_at(c.range.start);
-    let after = words.index_at(c.range.end);
-    let boundary =
-        |from: usize, to: usize| from < to && text[from..to].contains(['.', '?', '!', ';']);
-    let before = (first.saturating_sub(CUE_BEFORE)..first)
-        .rev()
-        .filter(|&k| !boundary(words.ranges[k].end, c.range.start))
-        .find_map(|k| words.cue_at(k, &d.cues).map(|n| first.saturating_sub(k + n) + 1));
-    let after = (after..(after + CUE_AFTER).min(words.len()))
-        .filter(|&k| !boundary(c.range.end, words.ranges[k].start))
-        .find(|&k| words.cue_at(k, &d.cues).is_some())
-        .map(|k| k - after + 2);
-    match (before, after) {
-        (Some(b), Some(a)) => Some(b.min(a)),
-        (b, a) => b.or(a),
+    let after = words.index_at(c.range.end).max(first);
+    let (lo, hi) = clause(text, words, first, after);
+    let mut matched: Vec<&str> = Vec::new();
+    let mut nearest = usize::MAX;
+    for k in lo..hi {
+        if (first..after).contains(&k) {
+            continue;
+        }
+        if let Some(n) = words.cue_at(k, &d.cues) {
+            let cue = d.cues.iter().find(|cue| words.names(k, n, cue)).map_or("", String::as_str);
+            if !matched.contains(&cue) {
+                matched.push(cue);
+            }
+            let dist = if k < first { first - (k + n - 1) } else { k - after + 1 };
+            nearest = nearest.min(dist);
+        }
     }
+    (!matched.is_empty()).then_some((matched.len(), nearest))
+}
+
+/// The words around a candidate (tokens `first..after`) that belong to its clause: not past a
+/// sentence's end, an "and" or a "but", nor further than a few words.
+fn clause(text: &str, words: &Words, first: usize, after: usize) -> (usize, usize) {
+    let ends_clause = |k: usize| {
+        let w = &text[words.ranges[k].clone()];
+        ["and", "but", "while", "whereas"].iter().any(|b| w.eq_ignore_ascii_case(b))
+    };
+    let stop_between = |a: usize, b: usize| a < b && text[a..b].contains(['.', '?', '!', ';']);
+    let start_byte = words.ranges.get(first).map_or(text.len(), |r| r.start);
+    let mut lo = first;
+    while lo > 0
+        && first - lo < CUE_BEFORE
+        && !ends_clause(lo - 1)
+        && !stop_between(words.ranges[lo - 1].end, start_byte)
+    {
+        lo -= 1;
+    }
+    let end_byte = words.ranges.get(after.max(1) - 1).map_or(0, |r| r.end);
+    let mut hi = after;
+    while hi < words.len()
+        && hi - after < CUE_AFTER
+        && !ends_clause(hi)
+        && !stop_between(end_byte, words.ranges[hi].start)
+    {
+        hi += 1;
+    }
+    (lo, hi)
 }
 
 /// Gives the message's candidates to keys. `usable[i]` is false for candidates the user took
@@ -133,19 +165,19 @@ pub(crate) fn assign(
         (0..cands.len()).collect()
     };
 
-    // 1. The key's words beside the value.
-    let mut named: Vec<(usize, usize, usize)> = Vec::new();
+    // 1. The key's words beside the value: the most of them first, then the nearest.
+    let mut named: Vec<(std::cmp::Reverse<usize>, usize, usize, usize)> = Vec::new();
     for (ci, c) in cands.iter().enumerate() {
         for (di, d) in defs.iter().enumerate() {
             if (fits(di, d, c) || fits_weakly(d, c))
-                && let Some(dist) = cue_distance(text, words, d, c)
+                && let Some((hits, dist)) = cue_score(text, words, d, c)
             {
-                named.push((dist, ci, di));
+                named.push((std::cmp::Reverse(hits), dist, ci, di));
             }
         }
     }
     named.sort_unstable();
-    for (_, ci, di) in named {
+    for (_, _, ci, di) in named {
         if cand_free[ci] && def_free[di] {
             cand_free[ci] = false;
             def_free[di] = false;

@@ -326,12 +326,12 @@ fn user_turn(
     for a in &assigned {
         put(&mut out, &defs[a.def].key, cands[a.cand].value.clone(), a.evidence);
     }
-    // The user's yes to what the bot put to them, for keys the user gave or was asked for: a
-    // value the bot chose itself (today, for 2) and nobody asked about is not the user's.
+    // The user's yes to what the bot put to them, for keys the user has given: a value the bot
+    // chose itself (today, for 2, the 4 pm show it found) is the bot's, even when the user is
+    // happy with it.
     if !state.offered.is_empty() && dialogue::agrees(text) {
         for (key, value) in &state.offered {
-            let involved = state.given(key).is_some() || state.asked.contains(key);
-            if involved {
+            if state.given(key).is_some() {
                 put(&mut out, key, value.clone(), Evidence::Confirmed);
             }
         }

@@ -63,7 +63,8 @@ const SYNONYMS: &[&[&str]] = &[
     &["night", "day", "nite"],
     &["bed", "bedroom"],
     &["bath", "bathroom", "restroom", "toilet"],
-    &["depart", "leav", "outbound"],
+    &["depart", "leav"],
+    &["outbound", "onward", "outgo"],
     &["return", "back", "inbound"],
     &["arriv", "land", "reach"],
     &["pickup", "collect", "pick"],
@@ -131,10 +132,6 @@ impl Words {
         Words { ranges, stems }
     }
 
-    pub(crate) fn stem(&self, i: usize) -> &str {
-        &self.stems[i]
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.ranges.len()
     }
@@ -142,6 +139,12 @@ impl Words {
     /// The index of the first token at or after byte `at`.
     pub(crate) fn index_at(&self, at: usize) -> usize {
         self.ranges.partition_point(|r| r.end <= at)
+    }
+
+    /// Whether the `n` tokens from `i` spell `cue`.
+    pub(crate) fn names(&self, i: usize, n: usize, cue: &str) -> bool {
+        let joined: String = self.stems[i..(i + n).min(self.stems.len())].concat();
+        canonical(&joined) == cue
     }
 
     /// Whether a cue of `cues` starts at token `i`; returns how many tokens it spans.
@@ -279,7 +282,7 @@ mod tests {
         assert!(!cues[0].contains(&"reservation".to_owned()), "{cues:?}");
         assert_eq!(cues[2], ["person"]);
         let w = Words::new("I'd like to check in on the 3rd and checking out the 7th");
-        let at = |word: &str| (0..w.len()).find(|&i| w.stem(i) == word).unwrap();
+        let at = |word: &str| (0..w.len()).find(|&i| w.stems[i] == word).unwrap();
         assert_eq!(w.cue_at(at("check"), &cues[0]), Some(2));
         assert_eq!(w.cue_at(at("check"), &cues[1]), None);
         let w = Words::new("two guests");

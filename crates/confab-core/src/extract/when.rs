@@ -149,7 +149,7 @@ fn pattern(template: &str) -> Regex {
         (
             "{PERIOD}",
             concat!(
-                r"in\s+the\s+(?:morning|afternoon|evening)|at\s+night|tonight",
+                r"in\s+the\s+(?:morning|afternoon|evening|night)|at\s+night|tonight",
                 r"|this\s+(?:morning|afternoon|evening)"
             )
             .into(),
@@ -459,6 +459,7 @@ enum TimeRule {
     Past,
     OClock,
     Period,
+    PeriodFirst,
     At,
 }
 
@@ -480,8 +481,16 @@ static TIME_RULES: LazyLock<Vec<(TimeRule, Regex)>> = LazyLock::new(|| {
                 r"\s+(?:(?P<h>{HOUR})|(?P<n>noon|midday|midnight))\b"
             ),
         ),
-        (OClock, r"\b(?P<h>{HOUR})\s+(?:o['’]?\s?clock|uhr)\b"),
+        (OClock, r#"\b(?P<h>{HOUR})\s+(?:o['’"]?\s?clock|uhr)\b"#),
         (Period, r"\b(?P<h>{HOUR})(?:-?ish)?\s+{PERIOD}\b"),
+        // "afternoon 12", "evening 5", "this evening 7", "morning 10:30".
+        (
+            PeriodFirst,
+            concat!(
+                r"\b(?:morning|afternoon|evening|night|tonight)\s*,?\s+(?:at\s+)?(?:around\s+",
+                r"|about\s+)?(?P<h>{HOUR})(?:[:.](?P<m>[0-9]{2}))?\b"
+            ),
+        ),
         (At, r"\bat\s+(?:around\s+|about\s+)?(?P<h>{HOUR})(?:-?ish)?\b"),
     ];
     rules.into_iter().map(|(rule, t)| (rule, pattern(t))).collect()
@@ -506,6 +515,9 @@ static NOT_AN_HOUR: LazyLock<Regex> = LazyLock::new(|| {
 /// Words before a bare hour that make it a count ("a table for 6 tonight"), not a time.
 static COUNT_BEFORE: LazyLock<Regex> =
     LazyLock::new(|| pattern(r"\b(?:for|are|be|with|need|have|of|{MONTH})\s+$"));
+static MONTH_BEFORE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\b{MONTH}\.?\s+$"));
+static IN_THE_PERIOD: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"in\s+the\s+(?:morning|afternoon|evening|night)"));
 static AT_BEFORE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bat\s+(?:around\s+|about\s+)?$"));
 static FROM_BEFORE: LazyLock<Regex> = LazyLock::new(|| pattern(r"\bfrom\s+$"));
 
@@ -560,7 +572,22 @@ fn time_hit(rule: TimeRule, c: &Captures, text: &str) -> Option<(Range<usize>, T
                 delta = -delta;
             }
         }
-        Period if COUNT_BEFORE.is_match(before) => return None,
+        // "a table for 6 tonight" counts people; "for six in the evening" is a time.
+        Period
+            if MONTH_BEFORE.is_match(before)
+                || COUNT_BEFORE.is_match(before) && !IN_THE_PERIOD.is_match(whole.as_str()) =>
+        {
+            return None;
+        }
+        PeriodFirst => {
+            range.start = c.name("h")?.start();
+            let next = after.trim_start();
+            let next = &next[..next.find(|c: char| !c.is_alphanumeric()).unwrap_or(next.len())];
+            let priced = numbers::currency_word(&next.to_lowercase()).is_some();
+            if priced || NOT_AN_HOUR.is_match(after) || hour > 12 && group("m").is_none() {
+                return None;
+            }
+        }
         At => {
             range.start = c.name("h")?.start();
             let next = after.trim_start();
@@ -590,7 +617,7 @@ fn time_hit(rule: TimeRule, c: &Captures, text: &str) -> Option<(Range<usize>, T
             range.end = range.end.max(core_end + p.end());
             Some(p.as_str())
         }
-        None => PERIOD_BEFORE.find(before).map(|p| p.as_str()),
+        None => PERIOD_BEFORE.find(lead_in(text, range.start)).map(|p| p.as_str()),
     };
     if let Some(period) = period.map(str::to_lowercase)
         && !explicit
@@ -682,6 +709,14 @@ mod tests {
         ("02:00", "at 2 at night"),
         ("10:00", "10:00:00"),
         ("08:30", "08:30 in the evening"),
+        ("12:00", "afternoon 12|at afternoon 12"),
+        ("17:00", "evening 5|this evening 5|5 o\"clock in the evening"),
+        ("11:00", "morning 11|in the morning 11"),
+        ("18:45", "evening 6:45"),
+        ("20:00", "night 8"),
+        ("21:45", "a quarter to 10 in the night"),
+        ("13:00", "for 1 in the afternoon"),
+        ("18:00", "for six in the evening"),
     ];
 
     #[test]

@@ -50,7 +50,7 @@ pub(crate) const KEY_SELECT: &str = "id, team_id, name, hint, scopes, bots, crea
 /// `SELECT` list of a datapoint with its source message (`datapoints d` left-joined to
 /// `messages m`).
 pub(crate) const DATAPOINT_SELECT: &str =
-    "d.key, d.value, d.method, m.client_id, m.ts, d.updated_at";
+    "d.key, d.value, d.method, m.client_id, m.ts, d.updated_at, d.evidence";
 
 /// `SELECT` list of a webhook (`webhooks w` joined to `bots b`).
 pub(crate) const WEBHOOK_SELECT: &str = "w.id, b.bot_id, w.url, w.events, w.secret, w.created_at";

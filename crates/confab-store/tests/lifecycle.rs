@@ -14,7 +14,7 @@ use std::sync::Arc;
 use confab_core::bot::BotSettings;
 use confab_core::buckets::{Bucket, TimeZone};
 use confab_core::conversation::{IngestOutcome, Status};
-use confab_core::datapoints::{Datapoint, Method, NewDatapoint, SchemaInput};
+use confab_core::datapoints::{Datapoint, Evidence, Method, NewDatapoint, SchemaInput};
 use confab_core::extract::{self, Turn};
 use confab_core::series::{SeriesRequest, Stat};
 use confab_core::time::{self, Millis, now_millis};
@@ -134,6 +134,21 @@ fn sourceless(key: &str, value: &str, method: Method) -> Dp {
 async fn values(store: &Arc<dyn Store>, team: i64, bot: &str, id: &str) -> (Status, Vec<Dp>) {
     let (status, values) = store.conversation_datapoints(team, bot, id).await.unwrap();
     (status, dps(&values))
+}
+
+/// Each key's evidence in a conversation (sorted by key).
+async fn evidence_of(
+    store: &Arc<dyn Store>,
+    team: i64,
+    bot: &str,
+    id: &str,
+) -> Vec<(String, Option<Evidence>)> {
+    let (_, values) = store.conversation_datapoints(team, bot, id).await.unwrap();
+    values.into_iter().map(|d| (d.key, d.evidence)).collect()
+}
+
+fn evidence(pairs: &[(&str, Option<Evidence>)]) -> Vec<(String, Option<Evidence>)> {
+    pairs.iter().map(|(k, e)| ((*k).to_owned(), *e)).collect()
 }
 
 async fn pk_of(store: &Arc<dyn Store>, team: i64, bot: &str, id: &str) -> i64 {
@@ -435,6 +450,120 @@ async fn explicit_values_win(store: Arc<dyn Store>) {
     assert_eq!(values(&store, team, "shop", "c").await.1, got);
 }
 
+/// Each value keeps why extraction gave it, through every reader (by conversation, by numeric
+/// id): ingest stores the walk's evidence and replaces it when a later
+/// message gives the same value stronger evidence (the user confirming it: a change, queued as
+/// `datapoints.updated`, since the payloads show it); the finaliser's
+/// values keep theirs; explicit and LLM values have none, and an explicit value put over an
+/// extracted one drops the extracted value's evidence.
+async fn evidence_round_trips(store: Arc<dyn Store>) {
+    use Evidence::{Asked, Confirmed, Corrected, Order};
+    let team = store.create_team("t").await.unwrap().id;
+    setup_bot(&store, team, "shop").await;
+    let ended = subscription("https://x.test/ended", &["conversation.ended"]);
+    store.create_webhook(team, "shop", false, &ended).await.unwrap();
+    let updated = subscription("https://x.test/updated", &["datapoints.updated"]);
+    let updated = store.create_webhook(team, "shop", false, &updated).await.unwrap().id;
+    let email = |store: Arc<dyn Store>| async move {
+        let (_, values) = store.conversation_datapoints(team, "shop", "c").await.unwrap();
+        let d = values.into_iter().find(|d| d.key == "Email").expect("an email");
+        (d.value, d.evidence, d.message_id)
+    };
+
+    ingest(
+        &store,
+        team,
+        "shop",
+        vec![
+            said("c", "m1", "bot", "What's your email?", 0),
+            said("c", "m2", "user", "anna@example.com", 10),
+        ],
+    )
+    .await;
+    let asked = (json!("anna@example.com"), Some(Asked), Some("m2".to_owned()));
+    assert_eq!(email(store.clone()).await, asked);
+    // The same value, confirmed: the evidence and the message it points at move on.
+    ingest(
+        &store,
+        team,
+        "shop",
+        vec![
+            said("c", "m3", "bot", "So your email is anna@example.com, is that right?", 20),
+            said("c", "m4", "user", "yes", 30),
+        ],
+    )
+    .await;
+    let confirmed = (json!("anna@example.com"), Some(Confirmed), Some("m4".to_owned()));
+    assert_eq!(email(store.clone()).await, confirmed);
+    assert_eq!(deliveries(&store, team, "shop", updated).await.len(), 2, "a change to show");
+    ingest(
+        &store,
+        team,
+        "shop",
+        vec![said("c", "m5", "user", "sorry, it's actually anna.k@example.com", 40)],
+    )
+    .await;
+    let corrected = (json!("anna.k@example.com"), Some(Corrected), Some("m5".to_owned()));
+    assert_eq!(email(store.clone()).await, corrected);
+
+    // Explicit values have none, also over an extracted one.
+    ingest(
+        &store,
+        team,
+        "shop",
+        vec![said("c", "m6", "bot", "What's your name?", 50), said("c", "m7", "user", "Anna", 60)],
+    )
+    .await;
+    assert_eq!(
+        evidence_of(&store, team, "shop", "c").await,
+        evidence(&[("Email", Some(Corrected)), ("Name", Some(Asked))])
+    );
+    let put = vec![("Name".to_owned(), Some(json!("Anna Kowalska")))];
+    let (_, got) = store.put_explicit_datapoints(team, "shop", "c", put).await.unwrap();
+    let name = got.iter().find(|d| d.key == "Name").unwrap();
+    assert_eq!((name.method, name.evidence), (Method::Explicit, None));
+    let pk = pk_of(&store, team, "shop", "c").await;
+    let (_, current) = store.conversation_datapoints(team, "shop", "c").await.unwrap();
+    assert_eq!(store.datapoints_of(team, &[pk]).await.unwrap(), vec![(pk, current)]);
+
+    // The finaliser's values: the rules' (with the evidence the whole transcript gives), one
+    // found only by the full pass, and one from the LLM pass.
+    let end = at(60) + IDLE;
+    let [conv] = store.idle_conversations(end, end + LEASE, 10).await.unwrap().try_into().unwrap();
+    let mut finals = final_values(&conv);
+    let proposed: Vec<_> = finals.iter().map(|v| (v.key.as_str(), v.evidence)).collect();
+    assert_eq!(proposed, [("Email", Some(Corrected)), ("Name", Some(Asked))]);
+    finals.push(NewDatapoint {
+        key: "Phone".into(),
+        value: json!("+14155552671"),
+        method: Method::Rule,
+        evidence: Some(Order),
+        message_pk: Some(conv.messages[4].pk),
+    });
+    finals.push(NewDatapoint {
+        key: "Plan".into(),
+        value: json!("Pro"),
+        method: Method::Llm,
+        evidence: None,
+        message_pk: None,
+    });
+    assert!(
+        store
+            .finalise(conv.pk, conv.last_message_at, conv.message_count, finals, end)
+            .await
+            .unwrap()
+    );
+    let want = evidence(&[
+        ("Email", Some(Corrected)),
+        ("Name", None),
+        ("Phone", Some(Order)),
+        ("Plan", None),
+    ]);
+    assert_eq!(evidence_of(&store, team, "shop", "c").await, want);
+    let (_, current) = store.conversation_datapoints(team, "shop", "c").await.unwrap();
+    assert_eq!(store.datapoints_of(team, &[pk]).await.unwrap(), vec![(pk, current)]);
+}
+
 /// `idle_conversations` takes only conversations idle past their own bot's timeout;
 /// `finalise` ends one only if it is still as read — same last message time and count — and
 /// only once; a later message reopens it (not a retried one), a message timestamped before the
@@ -687,6 +816,10 @@ async fn out_of_order_ingest(store: Arc<dyn Store>) {
     ];
     assert_eq!(values(&store, team, "shop", "ordered").await, (Status::Active, want.clone()));
     assert_eq!(values(&store, team, "shop", "shuffled").await, (Status::Active, want.clone()));
+    // The re-run walks store the evidence the ordered walk did.
+    let ordered = evidence_of(&store, team, "shop", "ordered").await;
+    assert!(ordered.iter().all(|(_, e)| e.is_some()), "{ordered:?}");
+    assert_eq!(evidence_of(&store, team, "shop", "shuffled").await, ordered);
 
     assert_eq!(finalise_idle(&store, at(70) + IDLE).await, 2);
     assert_eq!(values(&store, team, "shop", "ordered").await, (Status::Ended, want.clone()));
@@ -1228,6 +1361,7 @@ async fn erasure(store: Arc<dyn Store>) {
 backend_tests!([
     provisional_values_on_ingest,
     explicit_values_win,
+    evidence_round_trips,
     finalise_compare_and_set,
     leases,
     racing_finalisers,

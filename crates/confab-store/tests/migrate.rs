@@ -1,11 +1,13 @@
-//! Upgrading a database made before analytics existed: migration 2 must backfill rollups, flow
-//! rows and last steps so that analytics on the upgraded database equal those of the same
-//! messages ingested into a new one.
+//! Upgrading old SQLite databases. A database made before analytics existed: migration 2 must
+//! backfill rollups, flow rows and last steps so that analytics on the upgraded database equal
+//! those of the same messages ingested into a new one. Later migrations keep what was stored and
+//! read as the store reads it now.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use confab_core::buckets::{Bucket, parse_tz};
+use confab_core::datapoints::{Datapoint, Evidence, SchemaInput};
 use confab_core::flow::FlowRequest;
 use confab_core::rollup::Plan;
 use confab_core::series::{Agg, GroupKey, SeriesRequest, Stat};
@@ -153,10 +155,11 @@ async fn migration_6_reindexes_search_by_conversation() {
     store.ingest(team, "bot", true, messages).await.unwrap();
     store.close().await;
 
-    // Back to version 5: the index keyed by message id.
+    // Back to the index keyed by message id, as before migration 6. Only 6 is marked unapplied:
+    // the later ones do not touch the index, and adding a column cannot run twice.
     let c = Connection::open(&path).unwrap();
     c.execute_batch(
-        "DELETE FROM schema_migrations WHERE version >= 6;
+        "DELETE FROM schema_migrations WHERE version = 6;
          INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
          INSERT INTO messages_fts (rowid, content) SELECT id, content FROM messages;",
     )
@@ -178,4 +181,54 @@ async fn migration_6_reindexes_search_by_conversation() {
     let c = Connection::open(&path).unwrap();
     c.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0)", [])
         .unwrap();
+}
+
+/// Migration 8 adds each value's evidence: values stored before it keep everything else and
+/// read with none (it was never recorded), and values written afterwards have theirs.
+#[tokio::test]
+async fn migration_8_reads_old_values_without_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let team = store.create_team("t").await.unwrap().id;
+    let schema: SchemaInput = serde_json::from_value(json!({"datapoints": [
+        {"key": "Email", "type": "email"}, {"key": "Name", "type": "name"}
+    ]}))
+    .unwrap();
+    store.put_datapoint_schema(team, "bot", true, &schema).await.unwrap();
+    let turn = |role: &str, content: &str, ts: &str| {
+        let v = json!({"conversation_id": "a", "role": role, "content": content, "timestamp": ts});
+        serde_json::from_value::<MessageInput>(v).unwrap().validate(ms("2026-06-01T00:00:00Z"))
+    };
+    let first = vec![
+        turn("bot", "What's your email?", "2026-03-01T10:00:00Z").unwrap(),
+        turn("user", "anna@example.com", "2026-03-01T10:00:10Z").unwrap(),
+    ];
+    store.ingest(team, "bot", true, first).await.unwrap();
+    let (_, stored) = store.conversation_datapoints(team, "bot", "a").await.unwrap();
+    store.close().await;
+
+    // Back to version 7: no evidence column.
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DELETE FROM schema_migrations WHERE version >= 8;
+         ALTER TABLE datapoints DROP COLUMN evidence;",
+    )
+    .unwrap();
+    drop(c);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let (_, upgraded) = store.conversation_datapoints(team, "bot", "a").await.unwrap();
+    let [email] = &stored[..] else { panic!("one value: {stored:?}") };
+    assert_eq!(email.evidence, Some(Evidence::Asked));
+    assert_eq!(upgraded, [Datapoint { evidence: None, ..email.clone() }]);
+    let later = vec![
+        turn("bot", "And your name?", "2026-03-01T10:00:20Z").unwrap(),
+        turn("user", "Anna", "2026-03-01T10:00:30Z").unwrap(),
+    ];
+    store.ingest(team, "bot", true, later).await.unwrap();
+    let (_, values) = store.conversation_datapoints(team, "bot", "a").await.unwrap();
+    let evidence: Vec<_> = values.iter().map(|d| (d.key.as_str(), d.evidence)).collect();
+    assert_eq!(evidence, [("Email", None), ("Name", Some(Evidence::Asked))]);
+    store.close().await;
 }

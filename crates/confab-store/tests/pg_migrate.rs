@@ -1,9 +1,12 @@
 //! Opening a PostgreSQL store: migrations run at start-up under an advisory lock, so servers
-//! starting together on an empty database apply each once and all come up; `sslmode` decides
-//! whether the connections use TLS; a URL of another scheme is an error that names the ones
-//! Confab knows.
+//! starting together on an empty database apply each once and all come up; a later migration
+//! keeps what an older database stored; `sslmode` decides whether the connections use TLS; a URL
+//! of another scheme is an error that names the ones Confab knows.
 
+use confab_core::MessageInput;
+use confab_core::datapoints::{Datapoint, Evidence, SchemaInput};
 use confab_store::testing::TestDatabase;
+use serde_json::json;
 use sqlx::Connection;
 
 #[tokio::test]
@@ -45,6 +48,58 @@ async fn servers_starting_together_migrate_once() {
     for s in stores {
         s.close().await;
     }
+}
+
+/// Migration 2 adds each value's evidence: values stored before it keep everything else and
+/// read with none (it was never recorded), and values written afterwards have theirs.
+#[tokio::test]
+async fn migration_2_reads_old_values_without_evidence() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let store = confab_store::open(&db.url).await.unwrap();
+    let team = store.create_team("t").await.unwrap().id;
+    let schema: SchemaInput = serde_json::from_value(json!({"datapoints": [
+        {"key": "Email", "type": "email"}, {"key": "Name", "type": "name"}
+    ]}))
+    .unwrap();
+    store.put_datapoint_schema(team, "bot", true, &schema).await.unwrap();
+    let turn = |role: &str, content: &str, ts: &str| {
+        let v = json!({"conversation_id": "a", "role": role, "content": content, "timestamp": ts});
+        let now = confab_core::time::parse_rfc3339("now", "2026-06-01T00:00:00Z").unwrap();
+        serde_json::from_value::<MessageInput>(v).unwrap().validate(now).unwrap()
+    };
+    let first = vec![
+        turn("bot", "What's your email?", "2026-03-01T10:00:00Z"),
+        turn("user", "anna@example.com", "2026-03-01T10:00:10Z"),
+    ];
+    store.ingest(team, "bot", true, first).await.unwrap();
+    let (_, stored) = store.conversation_datapoints(team, "bot", "a").await.unwrap();
+    store.close().await;
+
+    // Back to version 1: no evidence column.
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "DELETE FROM schema_migrations WHERE version >= 2; \
+         ALTER TABLE datapoints DROP COLUMN evidence;",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+
+    let store = confab_store::open(&db.url).await.unwrap();
+    let (_, upgraded) = store.conversation_datapoints(team, "bot", "a").await.unwrap();
+    let [email] = &stored[..] else { panic!("one value: {stored:?}") };
+    assert_eq!(email.evidence, Some(Evidence::Asked));
+    assert_eq!(upgraded, [Datapoint { evidence: None, ..email.clone() }]);
+    let later = vec![
+        turn("bot", "And your name?", "2026-03-01T10:00:20Z"),
+        turn("user", "Anna", "2026-03-01T10:00:30Z"),
+    ];
+    store.ingest(team, "bot", true, later).await.unwrap();
+    let (_, values) = store.conversation_datapoints(team, "bot", "a").await.unwrap();
+    let evidence: Vec<_> = values.iter().map(|d| (d.key.as_str(), d.evidence)).collect();
+    assert_eq!(evidence, [("Email", None), ("Name", Some(Evidence::Asked))]);
+    store.close().await;
 }
 
 /// Whether the connections the store holds to `db` use TLS (from the server's own view): `None`

@@ -86,7 +86,7 @@ async fn values_map(c: &mut PgConnection, bot_pk: i64, pk: i64) -> Result<HashMa
 }
 
 /// Writes an extracted value unless the bot gave the key explicitly; returns whether the stored
-/// value changed.
+/// value, method or evidence changed (as in the SQLite store).
 async fn upsert_extracted(
     c: &mut PgConnection,
     (bot_pk, pk): (i64, i64),
@@ -95,11 +95,13 @@ async fn upsert_extracted(
 ) -> Result<bool> {
     let n = sqlx::query(
         "INSERT INTO datapoints (bot_pk, conversation_pk, key, value, method, message_pk, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         updated_at, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (bot_pk, conversation_pk, key) DO UPDATE SET value = excluded.value, \
          method = excluded.method, message_pk = excluded.message_pk, \
-         updated_at = excluded.updated_at WHERE datapoints.method <> 0 \
-         AND (datapoints.value <> excluded.value OR datapoints.method <> excluded.method)",
+         updated_at = excluded.updated_at, evidence = excluded.evidence \
+         WHERE datapoints.method <> 0 \
+         AND (datapoints.value <> excluded.value OR datapoints.method <> excluded.method \
+         OR datapoints.evidence IS DISTINCT FROM excluded.evidence)",
     )
     .bind(bot_pk)
     .bind(pk)
@@ -108,6 +110,7 @@ async fn upsert_extracted(
     .bind(v.method.code())
     .bind(v.message_pk)
     .bind(now)
+    .bind(v.evidence.map(rows::evidence_code))
     .execute(&mut *c)
     .await?
     .rows_affected();
@@ -243,10 +246,10 @@ pub(super) async fn put_explicit(
             Some(v) => {
                 sqlx::query(
                     "INSERT INTO datapoints (bot_pk, conversation_pk, key, value, method, \
-                     message_pk, updated_at) VALUES ($1, $2, $3, $4, 0, NULL, $5) \
+                     message_pk, updated_at, evidence) VALUES ($1, $2, $3, $4, 0, NULL, $5, NULL) \
                      ON CONFLICT (bot_pk, conversation_pk, key) DO UPDATE SET \
                      value = excluded.value, method = 0, message_pk = NULL, \
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, evidence = NULL",
                 )
                 .bind(bot_pk)
                 .bind(pk)

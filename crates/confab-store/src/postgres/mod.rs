@@ -37,7 +37,10 @@ use crate::{
 };
 
 /// Applied in order at start-up; an applied migration is never edited.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_datapoint_evidence.sql")),
+];
 
 /// The advisory lock migrations run under (any constant; "confab" in ASCII).
 const MIGRATION_LOCK: i64 = 0x636f_6e66_6162;

@@ -3,7 +3,7 @@
 
 use confab_core::auth::Scopes;
 use confab_core::conversation::{Conversation, Message, Status};
-use confab_core::datapoints::{Datapoint, Method};
+use confab_core::datapoints::{Datapoint, Evidence, Method};
 use confab_core::message::{Role, Step};
 use confab_core::summary::{DIM_COUNT, Stamps, Summary};
 use sqlx::postgres::{PgArguments, PgRow};
@@ -152,11 +152,18 @@ pub(super) fn datapoint(row: &PgRow, at: usize) -> sqlx::Result<Datapoint> {
         key: row.try_get(at)?,
         value: serde_json::from_str(&value).unwrap_or(serde_json::Value::Null),
         method: Method::from_code(row.try_get(at + 2)?).unwrap_or(Method::Rule),
-        evidence: None,
         message_id: row.try_get(at + 3)?,
         message_at: row.try_get(at + 4)?,
         updated_at: row.try_get(at + 5)?,
+        evidence: row
+            .try_get::<Option<i16>, _>(at + 6)?
+            .and_then(|c| Evidence::from_code(c.into())),
     })
+}
+
+/// The `smallint` the `evidence` column keeps: the codes are 0 to 5, so the cast is exact.
+pub(super) fn evidence_code(e: Evidence) -> i16 {
+    e.code() as i16
 }
 
 /// A message's words as the `search` column keeps them: a `tsvector` literal of the folded

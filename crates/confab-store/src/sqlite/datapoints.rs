@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 use confab_core::NewMessage;
 use confab_core::bot::BotSettings;
 use confab_core::conversation::{Conversation, Status};
-use confab_core::datapoints::{Datapoint, Method, NewDatapoint};
+use confab_core::datapoints::{Datapoint, Evidence, Method, NewDatapoint};
 use confab_core::time::Millis;
 use confab_core::webhook::{self, Event, Events};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -46,16 +46,8 @@ pub(super) fn on_ingest(
     let mut changed = false;
     let walked = match ex.continue_walk(state.as_deref(), last_ts, new) {
         Some((found, walked)) => {
-            for v in found {
-                changed |= upsert_extracted(
-                    c,
-                    conversation_pk,
-                    &v.key,
-                    &v.value,
-                    v.method,
-                    v.message_pk,
-                    now,
-                )?;
+            for v in &found {
+                changed |= upsert_extracted(c, conversation_pk, v, now)?;
             }
             walked
         }
@@ -82,32 +74,33 @@ fn values_map(c: &Connection, conversation_pk: i64) -> Result<HashMap<String, St
 }
 
 /// Writes an extracted value unless the bot gave the key explicitly; returns whether the stored
-/// value changed.
+/// value, method or evidence changed (stronger evidence for the same value, such as the user
+/// confirming it, is a change: the API and webhooks show it).
 fn upsert_extracted(
     c: &Connection,
     conversation_pk: i64,
-    key: &str,
-    value: &Value,
-    method: Method,
-    message_pk: Option<i64>,
+    v: &NewDatapoint,
     now: Millis,
 ) -> Result<bool> {
     let n = c
         .prepare_cached(
-            "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+            "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, updated_at, \
+         evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT (conversation_pk, key) DO UPDATE SET value = excluded.value, \
          method = excluded.method, message_pk = excluded.message_pk, \
-         updated_at = excluded.updated_at WHERE datapoints.method <> 0 \
-         AND (datapoints.value <> excluded.value OR datapoints.method <> excluded.method)",
+         updated_at = excluded.updated_at, evidence = excluded.evidence \
+         WHERE datapoints.method <> 0 \
+         AND (datapoints.value <> excluded.value OR datapoints.method <> excluded.method \
+         OR datapoints.evidence IS NOT excluded.evidence)",
         )?
         .execute(params![
             conversation_pk,
-            key,
-            value.to_string(),
-            method.code(),
-            message_pk,
-            now
+            v.key,
+            v.value.to_string(),
+            v.method.code(),
+            v.message_pk,
+            now,
+            v.evidence.map(Evidence::code),
         ])?;
     Ok(n > 0)
 }
@@ -131,8 +124,8 @@ fn replace_extracted(
         c.prepare_cached("DELETE FROM datapoints WHERE conversation_pk = ?1 AND key = ?2")?
             .execute(params![conversation_pk, key])?;
     }
-    for v in values {
-        upsert_extracted(c, conversation_pk, &v.key, &v.value, v.method, v.message_pk, now)?;
+    for v in &values {
+        upsert_extracted(c, conversation_pk, v, now)?;
     }
     Ok(())
 }
@@ -153,10 +146,10 @@ pub(super) fn datapoints(c: &Connection, conversation_pk: i64) -> Result<Vec<Dat
                 key: r.get(0)?,
                 value: serde_json::from_str(&value).unwrap_or(Value::Null),
                 method: Method::from_code(r.get(2)?).unwrap_or(Method::Rule),
-                evidence: None,
                 message_id: r.get(3)?,
                 message_at: r.get(4)?,
                 updated_at: r.get(5)?,
+                evidence: r.get::<_, Option<i64>>(6)?.and_then(Evidence::from_code),
             })
         })?
         .collect::<rusqlite::Result<_>>()?)
@@ -253,9 +246,10 @@ pub(super) fn put_explicit(
             Some(v) => {
                 c.prepare_cached(
                     "INSERT INTO datapoints (conversation_pk, key, value, method, message_pk, \
-                     updated_at) VALUES (?1, ?2, ?3, 0, NULL, ?4) \
+                     updated_at, evidence) VALUES (?1, ?2, ?3, 0, NULL, ?4, NULL) \
                      ON CONFLICT (conversation_pk, key) DO UPDATE SET value = excluded.value, \
-                     method = 0, message_pk = NULL, updated_at = excluded.updated_at",
+                     method = 0, message_pk = NULL, updated_at = excluded.updated_at, \
+                     evidence = NULL",
                 )?
                 .execute(params![pk, key, v.to_string(), now])?;
             }

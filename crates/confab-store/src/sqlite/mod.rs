@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_finalise_lease.sql")),
     (6, include_str!("migrations/0006_search_by_conversation.sql")),
     (7, include_str!("migrations/0007_list_indexes.sql")),
+    (8, include_str!("migrations/0008_datapoint_evidence.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {

@@ -333,8 +333,9 @@ pub struct NewDatapoint {
     pub message_pk: Option<i64>,
 }
 
-/// A conversation's values as the API shows them: `{key: {value, method, status, …}}`, where
-/// `status` is `final` once the conversation has ended.
+/// A conversation's values as the API shows them: `{key: {value, method, evidence, status, …}}`,
+/// where `evidence` is null for explicit and LLM values and `status` is `final` once the
+/// conversation has ended.
 pub fn values_json(values: &[Datapoint], ended: bool) -> serde_json::Value {
     let status = if ended { "final" } else { "provisional" };
     let map: serde_json::Map<String, serde_json::Value> = values
@@ -343,6 +344,7 @@ pub fn values_json(values: &[Datapoint], ended: bool) -> serde_json::Value {
             let v = serde_json::json!({
                 "value": d.value,
                 "method": d.method,
+                "evidence": d.evidence,
                 "status": status,
                 "message_id": d.message_id,
                 "message_at": d.message_at.map(crate::time::format_rfc3339),
@@ -433,6 +435,33 @@ mod tests {
             .map(|i| json!({"key": format!("k{i}"), "type": "text"}))
             .collect();
         assert_eq!(parse(json!({ "datapoints": many })).unwrap_err().field, "datapoints");
+    }
+
+    #[test]
+    fn values_show_their_evidence_by_name() {
+        let value = |key: &str, method, evidence| Datapoint {
+            key: key.into(),
+            value: json!("x"),
+            method,
+            evidence,
+            message_id: None,
+            message_at: None,
+            updated_at: 0,
+        };
+        let shown = values_json(
+            &[
+                value("a", Method::Rule, Some(Evidence::OnlyKey)),
+                value("b", Method::Explicit, None),
+            ],
+            true,
+        );
+        assert_eq!(shown["a"]["evidence"], "only_key");
+        assert_eq!(shown["b"]["evidence"], serde_json::Value::Null);
+        assert!(shown["b"].as_object().unwrap().contains_key("evidence"), "null, not left out");
+        for e in Evidence::ALL {
+            assert_eq!(json!(e), e.as_str());
+            assert_eq!(Evidence::from_code(e.code()), Some(e));
+        }
     }
 
     #[test]

@@ -277,13 +277,17 @@ async fn jsonl_lines_carry_the_transcript_and_datapoints() {
     for key in ["Name", "Email", "Phone"] {
         assert_eq!(dp[key]["status"], "final", "{key}");
         assert_eq!(dp[key]["method"], "rule", "{key}");
+        assert!(dp[key]["evidence"].is_string(), "{key}: {dp}");
     }
+    // The answer to the bot's question for the key.
+    assert_eq!(dp["Email"]["evidence"], "asked");
 
     let c2 = by_id["c2"];
     assert_eq!(c2["status"], "active");
     assert_eq!(c2["messages"].as_array().unwrap().len(), 2);
     assert_eq!(c2["datapoints"]["Plan"]["value"], "Basic");
     assert_eq!(c2["datapoints"]["Plan"]["method"], "explicit");
+    assert!(c2["datapoints"]["Plan"]["evidence"].is_null(), "{c2}");
     assert_eq!(c2["datapoints"]["Plan"]["status"], "provisional");
     assert_eq!(c2["datapoints"]["Note"]["value"], "He said \"hi\", then left\nsecond line");
     assert_eq!(c2["datapoints"]["Email"]["value"], "bob@example.com");

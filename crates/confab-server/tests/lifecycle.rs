@@ -18,6 +18,10 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use common::{TestApp, spawn_app};
+use confab_core::Role;
+use confab_core::bot::BotSettings;
+use confab_core::datapoints::{Evidence, SchemaInput};
+use confab_core::extract::{self, Turn};
 use confab_core::time::{Millis, format_rfc3339, parse_rfc3339};
 use confab_server::jobs::finalise::{FinaliseOutcome, Llm, LlmConfig, finalise_idle_once};
 use reqwest::{Method, StatusCode};
@@ -50,6 +54,34 @@ fn schema() -> Value {
         {"key": "Phone", "type": "phone"},
         {"key": "Plan", "type": "choice", "values": ["Basic", "Pro"]}
     ]})
+}
+
+/// The extraction walk over [`schema`] with US phone numbers, as ingest runs it: the evidence
+/// each message gives its values, taken from confab-core so that these tests check that the API
+/// shows it, not which evidence extraction picks.
+struct Walk {
+    schema: confab_core::datapoints::Schema,
+    ctx: extract::Context,
+    state: extract::State,
+}
+
+impl Walk {
+    fn new() -> Walk {
+        let schema = serde_json::from_value::<SchemaInput>(schema()).unwrap().validate().unwrap();
+        let settings: BotSettings = serde_json::from_value(json!({"phone_region": "US"})).unwrap();
+        Walk { schema, ctx: settings.context().unwrap(), state: extract::State::default() }
+    }
+
+    /// Key → evidence of the values message `m` (its wire form) gives.
+    fn step(&mut self, m: &Value) -> BTreeMap<String, Evidence> {
+        let turn = Turn {
+            role: Role::parse(m["role"].as_str().unwrap()).unwrap(),
+            text: m["content"].as_str().unwrap(),
+            at: parse_rfc3339("timestamp", m["timestamp"].as_str().unwrap()).unwrap(),
+        };
+        let found = extract::step(&self.schema, &mut self.state, &turn, &self.ctx);
+        found.into_iter().map(|f| (f.key, f.evidence)).collect()
+    }
 }
 
 /// Gives `bot` the usual schema, with US phone numbers.
@@ -104,7 +136,7 @@ fn values(body: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// Key → (value, method, status, message_id, message_at): everything but `updated_at`.
+/// Key → (value, method, evidence, status, message_id, message_at): everything but `updated_at`.
 fn without_updated_at(body: &Value) -> BTreeMap<String, Value> {
     body["datapoints"]
         .as_object()
@@ -189,14 +221,17 @@ async fn provisional_values_appear_as_messages_arrive() {
         ),
     ];
     let mut want: BTreeMap<String, Value> = BTreeMap::new();
+    let mut walk = Walk::new();
     for (m, found) in steps {
         send(&app, "shop", m.clone()).await;
+        let evidence = walk.step(&m);
         for (key, value) in found {
             want.insert(
                 (*key).to_owned(),
                 json!({
                     "value": value,
                     "method": "rule",
+                    "evidence": evidence[*key],
                     "status": "provisional",
                     "message_id": m["id"],
                     "message_at": m["timestamp"],
@@ -213,15 +248,11 @@ async fn provisional_values_appear_as_messages_arrive() {
         }
     }
     // A message without a client id: the value has its time but no id to point at.
-    send(
-        &app,
-        "shop",
-        json!({
-            "conversation_id": "c", "role": "user",
-            "content": "sorry, it's actually anna.k@example.com", "timestamp": at(60)
-        }),
-    )
-    .await;
+    let correction = json!({
+        "conversation_id": "c", "role": "user",
+        "content": "sorry, it's actually anna.k@example.com", "timestamp": at(60)
+    });
+    send(&app, "shop", correction.clone()).await;
     let body = datapoints(&app, "shop", "c").await;
     let email = &body["datapoints"]["Email"];
     assert_eq!(email["value"], "anna.k@example.com");
@@ -230,7 +261,8 @@ async fn provisional_values_appear_as_messages_arrive() {
     want.insert(
         "Email".into(),
         json!({
-            "value": "anna.k@example.com", "method": "rule", "status": "provisional",
+            "value": "anna.k@example.com", "method": "rule",
+            "evidence": walk.step(&correction)["Email"], "status": "provisional",
             "message_id": null, "message_at": at(60)
         }),
     );
@@ -241,6 +273,39 @@ async fn provisional_values_appear_as_messages_arrive() {
     assert_eq!(conv["status"], "active");
     assert!(conv["ended_at"].is_null(), "{conv}");
     assert_eq!(without_updated_at(&conv), want);
+    app.stop().await;
+}
+
+/// Every reading of a value says why extraction chose it, provisional and final: the answer to
+/// the bot's question for the key is `asked`.
+#[tokio::test]
+async fn values_carry_their_evidence() {
+    let app = spawn_app().await;
+    let only_email = json!({"datapoints": [{"key": "Email", "type": "email"}]});
+    let path = "/v1/bots/mail/datapoints/schema";
+    let (status, body) = app.call(Method::PUT, &app.admin_key, path, Some(&only_email)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.ingest(
+        "mail",
+        vec![
+            msg("c", "m1", "bot", "What's your email?", 0),
+            msg("c", "m2", "user", "anna@example.com", 10),
+        ],
+    )
+    .await;
+    let email = |body: &Value| body["datapoints"]["Email"].clone();
+    let provisional = email(&datapoints(&app, "mail", "c").await);
+    assert_eq!(
+        (&provisional["method"], &provisional["evidence"], &provisional["status"]),
+        (&json!("rule"), &json!("asked"), &json!("provisional")),
+        "{provisional}"
+    );
+    assert_eq!(email(&transcript(&app, "mail", "c").await), provisional);
+
+    assert_eq!(finalise(&app, base() + 10 * SEC + IDLE).await.finalised, 1);
+    let last = email(&datapoints(&app, "mail", "c").await);
+    assert_eq!((&last["evidence"], &last["status"]), (&json!("asked"), &json!("final")), "{last}");
+    assert_eq!(email(&transcript(&app, "mail", "c").await), last);
     app.stop().await;
 }
 
@@ -467,6 +532,7 @@ async fn explicit_values_win_and_survive_finalisation() {
     for key in ["Email", "Plan", "Name"] {
         let v = &body["datapoints"][key];
         assert_eq!(v["method"], "explicit", "{key}: {body}");
+        assert!(v["evidence"].is_null(), "{key}: {body}");
         assert_eq!(v["status"], "provisional", "{key}: {body}");
         assert!(v["message_id"].is_null(), "{key}: {body}");
         assert!(v["message_at"].is_null(), "{key}: {body}");
@@ -507,6 +573,7 @@ async fn explicit_values_win_and_survive_finalisation() {
     let ended = datapoints(&app, "shop", "c").await;
     assert_eq!(ended["datapoints"]["Plan"]["value"], "Basic", "{ended}");
     assert_eq!(ended["datapoints"]["Plan"]["method"], "rule");
+    assert!(ended["datapoints"]["Plan"]["evidence"].is_string(), "{ended}");
     assert_eq!(ended["datapoints"]["Plan"]["message_id"], "m4");
     assert_eq!(ended["datapoints"]["Email"]["value"], "boss@example.com");
     assert_eq!(ended["datapoints"]["Email"]["method"], "explicit");
@@ -948,6 +1015,9 @@ async fn the_llm_never_replaces_a_self_identifying_rule_value() {
     assert_eq!(dp["Phone"]["method"], "rule");
     assert_eq!(dp["Name"]["method"], "llm");
     assert_eq!(dp["Plan"]["method"], "llm");
+    // The rules say why they chose a value; the LLM pass does not.
+    assert!(dp["Email"]["evidence"].is_string(), "{body}");
+    assert!(dp["Name"]["evidence"].is_null() && dp["Plan"]["evidence"].is_null(), "{body}");
 
     // Nor does the LLM replace a value the bot gave explicitly.
     assert_eq!(datapoints(&app, "shop", "x").await["status"], "active");

@@ -438,6 +438,7 @@ async fn deliveries_are_signed_and_only_for_subscribed_events() {
         assert_eq!(body["bot_id"], "shop");
         assert_eq!(body["conversation"]["id"], "c1");
         assert_eq!(body["datapoints"]["Email"]["value"], "jane@example.com", "{body}");
+        assert!(body["datapoints"]["Email"]["evidence"].is_string(), "{body}");
         if body["event"] == "conversation.ended" {
             assert_eq!(body["conversation"]["status"], "ended");
             assert_eq!(body["datapoints"]["Email"]["status"], "final");

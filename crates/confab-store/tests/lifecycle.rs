@@ -451,7 +451,7 @@ async fn explicit_values_win(store: Arc<dyn Store>) {
 }
 
 /// Each value keeps why extraction gave it, through every reader (by conversation, by numeric
-/// id): ingest stores the walk's evidence and replaces it when a later
+/// id, the webhook payloads): ingest stores the walk's evidence and replaces it when a later
 /// message gives the same value stronger evidence (the user confirming it: a change, queued as
 /// `datapoints.updated`, since the payloads show it); the finaliser's
 /// values keep theirs; explicit and LLM values have none, and an explicit value put over an
@@ -562,6 +562,30 @@ async fn evidence_round_trips(store: Arc<dyn Store>) {
     assert_eq!(evidence_of(&store, team, "shop", "c").await, want);
     let (_, current) = store.conversation_datapoints(team, "shop", "c").await.unwrap();
     assert_eq!(store.datapoints_of(team, &[pk]).await.unwrap(), vec![(pk, current)]);
+
+    // The `conversation.ended` payload shows the same.
+    let claimed = store.claim_deliveries(all_due_after(end), end + HOUR, 100).await.unwrap();
+    let [delivery] =
+        &claimed.iter().filter(|d| d.event == "conversation.ended").collect::<Vec<_>>()[..]
+    else {
+        panic!("one conversation.ended in {claimed:?}")
+    };
+    let payload: Value = serde_json::from_str(&delivery.payload).unwrap();
+    let shown: Vec<(&str, &Value)> = payload["datapoints"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str(), &v["evidence"]))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("Email", &json!("corrected")),
+            ("Name", &Value::Null),
+            ("Phone", &json!("order")),
+            ("Plan", &Value::Null)
+        ]
+    );
 }
 
 /// `idle_conversations` takes only conversations idle past their own bot's timeout;

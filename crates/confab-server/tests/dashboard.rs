@@ -239,6 +239,9 @@ async fn the_transcript_shows_bubbles_steps_and_datapoints() {
     // The email, read from message 4 (highlighted, linked), still provisional.
     assert!(b.contains(r#"<span class="value">ana@example.com</span>"#), "{b}");
     assert!(b.contains(r#"<span class="dp-status provisional">provisional</span>"#));
+    // Why: it answers the bot's question for it, said in words.
+    let why = r#"<span class="evidence" title="why extraction chose this value">asked</span>"#;
+    assert!(b.contains(why), "{b}");
     assert!(b.contains(r##"<a href="#m4" class="source-link">"##));
     assert!(b.contains(r#"<article class="bubble user source" id="m4">"#));
     assert!(b.contains(r#"<th>phone</th>"#) && b.contains(r#"<td class="missing">"#));

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use confab_core::buckets::TimeZone;
 use confab_core::conversation::{Conversation, Status};
-use confab_core::datapoints::Datapoint;
+use confab_core::datapoints::{Datapoint, Evidence};
 use confab_core::extract::display;
 use confab_core::message::{Role, check_id};
 use confab_core::query::ConversationFilter;
@@ -202,7 +202,22 @@ pub struct DatapointView {
     pub value: Option<String>,
     pub status: &'static str,
     pub method: String,
+    /// Why extraction chose the value, in words ([`evidence_word`]).
+    pub evidence: Option<&'static str>,
     pub source: Option<String>,
+}
+
+/// An [`Evidence`] as the panel says it: the API's names are identifiers, and two of them
+/// (`order`, `only_key`) mean nothing to a reader without the schema in mind.
+fn evidence_word(e: Evidence) -> &'static str {
+    match e {
+        Evidence::Confirmed => "confirmed",
+        Evidence::Corrected => "corrected",
+        Evidence::Asked => "asked",
+        Evidence::Mentioned => "mentioned",
+        Evidence::Order => "schema order",
+        Evidence::OnlyKey => "only key",
+    }
 }
 
 pub struct Detail {
@@ -278,6 +293,7 @@ async fn transcript(
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
+        evidence: d.evidence.map(evidence_word),
         source: source.map(|i| format!("m{}", i + 1)),
     };
     // Schema order first, with the keys nobody gave; then values of keys since removed.
@@ -292,6 +308,7 @@ async fn transcript(
                 value: None,
                 status: "",
                 method: String::new(),
+                evidence: None,
                 source: None,
             }),
         }

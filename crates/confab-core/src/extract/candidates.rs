@@ -54,6 +54,19 @@ static COUNT_TWO: LazyLock<Regex> = LazyLock::new(|| {
     .expect("a valid pattern")
 });
 
+/// A message that closes the conversation ("thanks, that's all for today").
+static CLOSING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?:thanks?|thank you|that'?s all|that is all|that'?s it|that will be all",
+        r"|that'll be all|that'll do|nothing else|nothing more|all i need|all for (?:now|today)",
+        r"|for your help|have a (?:good|great|nice))\b"
+    ))
+    .expect("a valid pattern")
+});
+
+static TODAY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(?:today|tonight)$").expect("a valid pattern"));
+
 /// Every value of the kinds `want` names in `text`, without overlaps between dates, times,
 /// amounts and counts (a time is not also a count, "8th" in a date is not a number).
 pub(crate) fn find(
@@ -104,9 +117,12 @@ pub(crate) fn find(
         }
         let dates = when::find_dates(text, now);
         let times = when::find_times(text);
+        let closing = CLOSING.is_match(text);
         for (range, d) in &dates {
             taken.push(range.clone());
-            if has(Kind::Date) {
+            // "That's all for today, thanks": a way of speaking, not a date.
+            let idiom = closing && TODAY.is_match(&text[range.clone()]);
+            if has(Kind::Date) && !idiom {
                 let v = d.strftime("%Y-%m-%d").to_string();
                 out.push(plain(Kind::Date, range.clone(), Value::String(v)));
             }

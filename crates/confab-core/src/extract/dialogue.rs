@@ -103,7 +103,8 @@ pub(crate) fn disagrees(text: &str) -> bool {
 static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)(?:^|[^\p{L}])(?:not|instead of|rather than|except|but not|other than|no longer",
-        r"|isn't|wasn't|can't do|cannot do|not on|not at|not for|nicht|nie|pas)\W+(?:(?:the|on|at",
+        r"|isn't|wasn't|can't do|cannot do|can'?t (?:go|make it|come|do)|cannot (?:go|make it",
+        r"|come|do)|not on|not at|not for|nicht|nie|pas)\W+(?:(?:the|on|at",
         r"|for|a|an)\W+)?$"
     ))
     .expect("a valid pattern")

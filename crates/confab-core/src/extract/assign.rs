@@ -60,24 +60,55 @@ fn fits_weakly(d: &Definition, c: &Candidate) -> bool {
     d.kind == Kind::Money && c.kind == Kind::Number
 }
 
+/// Words before a bare number that make it a count ("for 4", "party of 6", "just 2").
+const COUNT_BEFORE: &[&str] = &[
+    "for", "of", "just", "only", "be", "are", "is", "us", "party", "group", "with", "need", "want",
+    "get", "book", "buy", "reserve", "make", "total", "take", "have", "about", "around", "maybe",
+    "perhaps", "probably", "it's", "its", "all", "so",
+];
+
+/// Whether a number with nothing said about it is a count of something: said after a word
+/// that counts ("for 4", "party of 6"), or alone as a short answer ("4", "3 please"). "Puerto
+/// 27" and "Route 66" are names.
+fn counts_here(text: &str, words: &Words, c: &Candidate) -> bool {
+    if names_something(text, words, c) {
+        return true;
+    }
+    let first = words.index_at(c.range.start);
+    let short = words.len() <= 4;
+    let before = first.checked_sub(1).map(|k| text[words.ranges[k].clone()].to_lowercase());
+    short || before.is_some_and(|w| COUNT_BEFORE.contains(&w.as_str()))
+}
+
+/// The words after a count that could say what it counts: not fillers, not digits.
+fn counted_words<'a>(
+    text: &'a str,
+    words: &'a Words,
+    c: &Candidate,
+) -> impl Iterator<Item = usize> + 'a {
+    let (first, last) = match &c.counted {
+        Some(r) => (words.index_at(r.start), words.index_at(r.end).min(words.len())),
+        None => (0, 0),
+    };
+    (first..last).filter(move |&k| {
+        let w = text[words.ranges[k].clone()].to_lowercase();
+        !FILLERS.contains(&w.as_str()) && w.chars().all(char::is_alphabetic) && w.len() > 2
+    })
+}
+
+fn names_something(text: &str, words: &Words, c: &Candidate) -> bool {
+    counted_words(text, words, c).next().is_some()
+}
+
 /// Whether the words after a count name something this key does not count ("3 stars" for a
 /// number of guests).
 fn counts_other(text: &str, words: &Words, d: &Definition, c: &Candidate) -> bool {
     let Some(counted) = &c.counted else { return false };
-    let first = words.index_at(counted.start);
-    let last = words.index_at(counted.end);
-    let mut content = false;
-    for k in first..last.min(words.len()) {
-        if words.cue_at(k, &d.cues).is_some() {
-            return false;
-        }
-        let w = &text[words.ranges[k].clone()];
-        let w = w.to_lowercase();
-        if !FILLERS.contains(&w.as_str()) && w.chars().all(char::is_alphabetic) && w.len() > 2 {
-            content = true;
-        }
+    let (first, last) = (words.index_at(counted.start), words.index_at(counted.end));
+    if (first..last.min(words.len())).any(|k| words.cue_at(k, &d.cues).is_some()) {
+        return false;
     }
-    content
+    names_something(text, words, c)
 }
 
 /// How strongly the key's words name the candidate: how many of them stand in its clause
@@ -101,8 +132,7 @@ fn cue_score(text: &str, words: &Words, d: &Definition, c: &Candidate) -> Option
         if (first..after).contains(&k) {
             continue;
         }
-        if let Some(n) = words.cue_at(k, &d.cues) {
-            let cue = d.cues.iter().find(|cue| words.names(k, n, cue)).map_or("", String::as_str);
+        if let Some((cue, n)) = words.cue_at(k, &d.cues) {
             if !matched.contains(&cue) {
                 matched.push(cue);
             }
@@ -244,6 +274,7 @@ pub(crate) fn assign(
         if let Some((di, evidence)) = target
             && def_free[di]
             && !counts_other(text, words, &defs[di], c)
+            && (c.kind != Kind::Number || counts_here(text, words, c))
         {
             cand_free[ci] = false;
             def_free[di] = false;

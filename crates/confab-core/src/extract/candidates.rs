@@ -108,14 +108,14 @@ pub(crate) fn find(
     }
     if numeric {
         if has(Kind::Datetime) {
-            for (range, dt) in when::find_datetimes(text, now) {
+            for (range, dt) in when::find_datetimes_in(text, now, ctx.day_first()) {
                 if let Ok(z) = dt.to_zoned(ctx.zone.clone()) {
                     let v = z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
                     out.push(plain(Kind::Datetime, range, Value::String(v)));
                 }
             }
         }
-        let dates = when::find_dates(text, now);
+        let dates = when::find_dates_in(text, now, ctx.day_first());
         let times = when::find_times(text);
         let closing = CLOSING.is_match(text);
         for (range, d) in &dates {

@@ -331,17 +331,6 @@ pub(super) fn kind_words(kind: Kind) -> &'static [&'static str] {
     }
 }
 
-/// Whether a bot's message asks something, rather than tells.
-pub(super) fn is_question(text: &str) -> bool {
-    static ASK: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"(?i)\?|(?:^|[^\p{L}])(?:please (?:enter|type|provide|share|give|tell|send|leave|choose|select|pick)|tell me|let me know|enter your|type your|provide your|share your|what's your|what is your|may i have|can i have|could i have|can you give|podaj|proszę podać|indique|indica|dime|geben sie|bitte)",
-        )
-        .expect("a valid pattern")
-    });
-    ASK.is_match(text)
-}
-
 /// "first" → 1 … "tenth" → 10, for picking a choice by position.
 pub(super) fn ordinal(w: &str) -> Option<usize> {
     const ORDINALS: [&str; 10] = [
@@ -376,12 +365,5 @@ mod tests {
         assert!(is_refusal("I'd rather not say"));
         assert!(is_refusal("no"));
         assert!(!is_refusal("Anna"));
-    }
-
-    #[test]
-    fn questions_are_recognised() {
-        assert!(is_question("What's your email?"));
-        assert!(is_question("Please enter your phone number"));
-        assert!(!is_question("Thanks, got it."));
     }
 }

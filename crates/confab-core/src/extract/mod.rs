@@ -63,6 +63,13 @@ impl Context {
         };
         Ok(Context { region, zone })
     }
+
+    /// Whether the bot's users write numeric dates day first ("3/8" = 3 August): everywhere
+    /// but the few regions that write the month first. Without a region, month first.
+    pub fn day_first(&self) -> bool {
+        const MONTH_FIRST: [&str; 6] = ["US", "CA", "PH", "FM", "MH", "PW"];
+        self.region.is_some_and(|r| !MONTH_FIRST.contains(&format!("{r:?}").as_str()))
+    }
 }
 
 /// One message as extraction sees it.
@@ -218,7 +225,7 @@ fn bot_turn(schema: &Schema, state: &mut State, text: &str, ctx: &Context, now: 
         let situation = Situation { asked: &[], correction: false, given: &given, corrigible: &[] };
         for a in assign::assign(schema, text, &words, &cands, &situation) {
             let key = schema.definitions[a.def].key.clone();
-            state.offered.push((key, cands[a.cand].value.clone()));
+            state.offered.push((key, value_for(&schema.definitions[a.def], &cands[a.cand])));
         }
     }
 }
@@ -253,7 +260,8 @@ fn asked_in(
     let mut kinds: Vec<Kind> = defs.iter().map(|d| d.kind).collect();
     kinds.dedup();
     for kind in kinds {
-        if offered(kind) {
+        // "Which plan, Basic or Pro?" lists a choice's values and still asks.
+        if kind != Kind::Choice && offered(kind) {
             continue;
         }
         let of_kind: Vec<usize> = (0..defs.len()).filter(|&i| defs[i].kind == kind).collect();
@@ -275,6 +283,15 @@ fn asked_in(
         }
     }
     out
+}
+
+/// A candidate's value as `def` keeps it: a bare number given for an amount is an amount with
+/// no currency.
+fn value_for(def: &Definition, cand: &candidates::Candidate) -> Value {
+    match (def.kind, cand.kind, cand.value.as_f64()) {
+        (Kind::Money, Kind::Number, Some(n)) => typed::money(n, None),
+        _ => cand.value.clone(),
+    }
 }
 
 /// A user's message: the values it gives, with their evidence.
@@ -308,7 +325,14 @@ fn user_turn(
 
     let mut out: Vec<Filled> = Vec::new();
     let put = |out: &mut Vec<Filled>, key: &str, value: Value, evidence: Evidence| {
-        if out.iter().any(|f| f.key == key) {
+        if let Some(i) = out.iter().position(|f| f.key == key) {
+            // "Yes, but make it 7 pm": a correction beside the yes wins over it.
+            if out[i].evidence == Evidence::Confirmed
+                && evidence >= Evidence::Corrected
+                && out[i].value != value
+            {
+                out[i] = Filled { key: key.to_owned(), value, evidence };
+            }
             return;
         }
         // A value the user agreed to is not replaced by a weaker guess; the same value again
@@ -323,18 +347,20 @@ fn user_turn(
         }
         out.push(Filled { key: key.to_owned(), value, evidence });
     };
-    for a in &assigned {
-        put(&mut out, &defs[a.def].key, cands[a.cand].value.clone(), a.evidence);
-    }
     // The user's yes to what the bot put to them, for keys the user has given: a value the bot
     // chose itself (today, for 2, the 4 pm show it found) is the bot's, even when the user is
-    // happy with it.
+    // happy with it. It comes first, so that other values beside the yes only replace it when
+    // they correct it.
     if !state.offered.is_empty() && dialogue::agrees(text) {
         for (key, value) in &state.offered {
             if state.given(key).is_some() {
                 put(&mut out, key, value.clone(), Evidence::Confirmed);
             }
         }
+    }
+    for a in &assigned {
+        let value = value_for(&defs[a.def], &cands[a.cand]);
+        put(&mut out, &defs[a.def].key, value, a.evidence);
     }
     // Answers read whole: free text, a name, a choice by position ("the second one").
     for &i in &asked {

@@ -4,7 +4,9 @@
 //! table of general English synonyms joins words that count or mark the same thing (people,
 //! guests, riders; nights and days; leave and depart). Cues are computed once per schema.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use crate::datapoints::{Definition, Kind, Question};
 
@@ -94,7 +96,9 @@ pub(crate) fn stem(word: &str) -> String {
 }
 
 fn canonical(stem: &str) -> &str {
-    SYNONYMS.iter().find(|g| g.contains(&stem)).map_or(stem, |g| g[0])
+    static GROUPS: LazyLock<HashMap<&'static str, &'static str>> =
+        LazyLock::new(|| SYNONYMS.iter().flat_map(|g| g.iter().map(|w| (*w, g[0]))).collect());
+    GROUPS.get(stem).copied().unwrap_or(stem)
 }
 
 /// The words of `text` (letters and digits), with their byte ranges.
@@ -118,18 +122,32 @@ pub(crate) fn tokens(text: &str) -> Vec<Range<usize>> {
     out
 }
 
-/// A message's words as cues see them: per token, the concepts it starts (its own stem's, and
-/// those of it joined with the next one or two, so "pick up" meets "pickup").
+/// A message's words as cues see them: per token, the concepts it starts — its own stem's, and
+/// those of it joined with the next one or two, so "pick up" meets "pickup" — computed once per
+/// message, as every candidate and key looks at them.
 pub(crate) struct Words {
     pub(crate) ranges: Vec<Range<usize>>,
-    stems: Vec<String>,
+    /// Per token, the canonical concept of 1, 2 and 3 tokens from it (empty past the end).
+    concepts: Vec<[String; 3]>,
 }
 
 impl Words {
     pub(crate) fn new(text: &str) -> Words {
         let ranges = tokens(text);
-        let stems = ranges.iter().map(|r| stem(&text[r.clone()])).collect();
-        Words { ranges, stems }
+        let stems: Vec<String> = ranges.iter().map(|r| stem(&text[r.clone()])).collect();
+        let concepts = (0..stems.len())
+            .map(|i| {
+                let mut joined = String::new();
+                std::array::from_fn(|n| match stems.get(i + n) {
+                    Some(s) => {
+                        joined.push_str(s);
+                        canonical(&joined).to_owned()
+                    }
+                    None => String::new(),
+                })
+            })
+            .collect();
+        Words { ranges, concepts }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -141,23 +159,16 @@ impl Words {
         self.ranges.partition_point(|r| r.end <= at)
     }
 
-    /// Whether the `n` tokens from `i` spell `cue`.
-    pub(crate) fn names(&self, i: usize, n: usize, cue: &str) -> bool {
-        let joined: String = self.stems[i..(i + n).min(self.stems.len())].concat();
-        canonical(&joined) == cue
-    }
-
-    /// Whether a cue of `cues` starts at token `i`; returns how many tokens it spans.
-    pub(crate) fn cue_at(&self, i: usize, cues: &[String]) -> Option<usize> {
-        let mut joined = String::new();
-        for n in 1..=3 {
-            let s = self.stems.get(i + n - 1)?;
-            joined.push_str(s);
-            if cues.iter().any(|c| c == canonical(&joined)) {
-                return Some(n);
+    /// The cue of `cues` that starts at token `i`, and how many tokens it spans.
+    pub(crate) fn cue_at<'c>(&self, i: usize, cues: &'c [String]) -> Option<(&'c str, usize)> {
+        let concepts = self.concepts.get(i)?;
+        (0..3).find_map(|n| {
+            let c = &concepts[n];
+            if c.is_empty() {
+                return None;
             }
-        }
-        None
+            cues.iter().find(|cue| *cue == c).map(|cue| (cue.as_str(), n + 1))
+        })
     }
 }
 
@@ -189,7 +200,12 @@ pub(crate) fn cues(definitions: &[Definition]) -> Vec<Vec<String>> {
 }
 
 fn own_words(d: &Definition) -> Vec<String> {
-    let skip = |s: &str| STOP.contains(&s) || type_words(d.kind).contains(&s) || s.len() < 2;
+    // A value that says what it is (an email, a phone) is named by its type's words ("my email
+    // is …"); a date or a count is not ("the date is" says nothing about which date).
+    let typed = !matches!(d.kind, Kind::Email | Kind::Phone | Kind::Url | Kind::Name);
+    let skip = |raw: &str, s: &str| {
+        STOP.contains(&raw) || typed && type_words(d.kind).contains(&s) || s.len() < 2
+    };
     let mut out: Vec<String> = Vec::new();
     let mut add = |w: String| {
         if !out.contains(&w) {
@@ -207,16 +223,16 @@ fn own_words(d: &Definition) -> Vec<String> {
     if phrase.len() > 1 && phrase.iter().any(|s| PARTICLES.contains(s)) {
         add(canonical(&phrase.concat()).to_owned());
     }
-    for s in &key_stems {
-        if !skip(s) {
+    for (r, s) in tokens(&key).into_iter().zip(&key_stems) {
+        if !skip(&key[r], s) {
             add(canonical(s).to_owned());
         }
     }
     for q in &d.questions {
         if let Question::Phrase(p) = q {
             for r in tokens(p) {
-                let s = stem(&p[r]);
-                if !skip(&s) {
+                let s = stem(&p[r.clone()]);
+                if !skip(&p[r], &s) {
                     add(canonical(&s).to_owned());
                 }
             }
@@ -282,10 +298,10 @@ mod tests {
         assert!(!cues[0].contains(&"reservation".to_owned()), "{cues:?}");
         assert_eq!(cues[2], ["person"]);
         let w = Words::new("I'd like to check in on the 3rd and checking out the 7th");
-        let at = |word: &str| (0..w.len()).find(|&i| w.stems[i] == word).unwrap();
-        assert_eq!(w.cue_at(at("check"), &cues[0]), Some(2));
+        let at = |word: &str| (0..w.len()).find(|&i| w.concepts[i][0] == word).unwrap();
+        assert_eq!(w.cue_at(at("check"), &cues[0]), Some(("checkin", 2)));
         assert_eq!(w.cue_at(at("check"), &cues[1]), None);
         let w = Words::new("two guests");
-        assert_eq!(w.cue_at(1, &cues[2]), Some(1));
+        assert_eq!(w.cue_at(1, &cues[2]), Some(("person", 1)));
     }
 }

@@ -45,7 +45,7 @@ pub(super) fn parse_answer(
             Some((_, m)) => Some(money(m.amount, m.currency)),
             None => numbers::find_numbers(text).into_iter().next().map(|(_, n)| money(n, None)),
         },
-        Kind::Date => when::find_dates(text, now)
+        Kind::Date => when::find_dates_in(text, now, ctx.day_first())
             .into_iter()
             .next()
             .map(|(_, d)| Value::String(d.strftime("%Y-%m-%d").to_string())),
@@ -53,10 +53,13 @@ pub(super) fn parse_answer(
             .into_iter()
             .next()
             .map(|(_, t)| Value::String(t.strftime("%H:%M").to_string())),
-        Kind::Datetime => when::find_datetimes(text, now).into_iter().next().and_then(|(_, dt)| {
-            let z = dt.to_zoned(ctx.zone.clone()).ok()?;
-            Some(Value::String(z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()))
-        }),
+        Kind::Datetime => when::find_datetimes_in(text, now, ctx.day_first())
+            .into_iter()
+            .next()
+            .and_then(|(_, dt)| {
+                let z = dt.to_zoned(ctx.zone.clone()).ok()?;
+                Some(Value::String(z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()))
+            }),
         Kind::Choice => parse_choice(&def.values, text).map(Value::String),
         Kind::Regex => {
             let re = def.pattern.as_ref()?;

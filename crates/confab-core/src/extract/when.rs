@@ -28,12 +28,25 @@ use regex::{Captures, Regex};
 use super::numbers::{self, ORD_UNITS, TENS, UNITS, alternation};
 
 /// Every calendar date in `text`, resolved against `now` (the message's time in the bot's zone).
+/// "3/8" is March 8th here; [`find_dates_in`] reads it as 3 August where days come first.
 pub fn find_dates(text: &str, now: &Zoned) -> Vec<(Range<usize>, Date)> {
-    date_hits(text, now.date()).into_iter().map(|h| (h.range, h.date)).collect()
+    find_dates_in(text, now, false)
+}
+
+/// [`find_dates`], with numeric dates read day first ("3/8" = 3 August) when `day_first`, as
+/// most of the world outside the United States writes them.
+pub fn find_dates_in(text: &str, now: &Zoned, day_first: bool) -> Vec<(Range<usize>, Date)> {
+    if !MAY_HAVE_DATE.is_match(text) {
+        return vec![];
+    }
+    date_hits(text, now.date(), day_first).into_iter().map(|h| (h.range, h.date)).collect()
 }
 
 /// Every time of day in `text`.
 pub fn find_times(text: &str) -> Vec<(Range<usize>, Time)> {
+    if !MAY_HAVE_TIME.is_match(text) {
+        return vec![];
+    }
     let mut hits = Vec::new();
     for (rule, re) in TIME_RULES.iter() {
         hits.extend(re.captures_iter(text).filter_map(|c| time_hit(*rule, &c, text)));
@@ -46,7 +59,16 @@ pub fn find_times(text: &str) -> Vec<(Range<usize>, Time)> {
 /// the nearest date before it, else after it ("tomorrow at 4 or 5pm" gives two); a time with no
 /// date anywhere in the text gives nothing.
 pub fn find_datetimes(text: &str, now: &Zoned) -> Vec<(Range<usize>, DateTime)> {
-    let dates = find_dates(text, now);
+    find_datetimes_in(text, now, false)
+}
+
+/// [`find_datetimes`], numeric dates read as [`find_dates_in`] does.
+pub fn find_datetimes_in(
+    text: &str,
+    now: &Zoned,
+    day_first: bool,
+) -> Vec<(Range<usize>, DateTime)> {
+    let dates = find_dates_in(text, now, day_first);
     // A time inside a date ("Dec 3 in the evening" read as 3pm) is a misreading; a date inside a
     // time ("8 tonight") is part of it.
     let times = find_times(text).into_iter().filter(|(tr, _)| {
@@ -93,6 +115,25 @@ pub fn find_datetimes(text: &str, now: &Zoned) -> Vec<(Range<usize>, DateTime)> 
     out.sort_by_key(|(r, _)| r.start);
     out
 }
+
+/// What every date rule needs somewhere in the text: one scan that lets most messages skip the
+/// dozen rules (extraction runs on every message, in the ingest transaction).
+static MAY_HAVE_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)[0-9]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun",
+        r"|today|tonight|tmr|tomorrow|yesterday|morning|afternoon|evening|day|week|month|year"
+    ))
+    .expect("a valid pattern")
+});
+
+/// What every time rule needs somewhere in the text.
+static MAY_HAVE_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)[0-9]|noon|midday|midnight|one|two|three|four|five|six|seven|eight|nine|ten",
+        r"|eleven|twelve|thirteen"
+    ))
+    .expect("a valid pattern")
+});
 
 /// The few words before `end` that can change how a match reads ("tonight at", "el"): looking
 /// further back is only slower.
@@ -250,10 +291,12 @@ struct DateHit {
     explicit: bool,
 }
 
-fn date_hits(text: &str, today: Date) -> Vec<DateHit> {
+fn date_hits(text: &str, today: Date, day_first: bool) -> Vec<DateHit> {
     let mut hits = Vec::new();
     for (rule, re) in DATE_RULES.iter() {
-        hits.extend(re.captures_iter(text).filter_map(|c| date_hit(*rule, &c, text, today)));
+        hits.extend(
+            re.captures_iter(text).filter_map(|c| date_hit(*rule, &c, text, today, day_first)),
+        );
     }
     let mut out: Vec<DateHit> = Vec::new();
     for h in without_overlaps(hits, |h: &DateHit| h.range.clone()) {
@@ -271,7 +314,13 @@ fn date_hits(text: &str, today: Date) -> Vec<DateHit> {
     out
 }
 
-fn date_hit(rule: DateRule, c: &Captures, text: &str, today: Date) -> Option<DateHit> {
+fn date_hit(
+    rule: DateRule,
+    c: &Captures,
+    text: &str,
+    today: Date,
+    day_first: bool,
+) -> Option<DateHit> {
     use DateRule::*;
     let whole = c.get(0)?;
     let group = |name: &str| c.name(name).map(|m| m.as_str());
@@ -305,7 +354,8 @@ fn date_hit(rule: DateRule, c: &Captures, text: &str, today: Date) -> Option<Dat
                 return None;
             }
             let (a, b) = (num("a")?, num("b")?);
-            let (d, m) = if group("s1") == Some(".") || a > 12 { (a, b) } else { (b, a) };
+            let day_month = group("s1") == Some(".") || a > 12 || (day_first && b <= 12);
+            let (d, m) = if day_month { (a, b) } else { (b, a) };
             match year() {
                 Some(y) => Date::new(y, m, d).ok()?,
                 None => next_yearly(today, m, d)?,
@@ -738,6 +788,9 @@ mod tests {
         for text in distractors.split('|') {
             assert_eq!(find_dates(text, &now()), vec![], "{text:?}");
         }
+        assert_eq!(find_dates_in("on 3/8", &now(), true)[0].1, "2027-08-03".parse().unwrap());
+        assert_eq!(find_dates_in("on 3/8", &now(), false)[0].1, "2027-03-08".parse().unwrap());
+        assert_eq!(find_dates_in("on 13/8", &now(), false)[0].1, "2027-08-13".parse().unwrap());
         let text = "on the 8th or Friday the 13th, not 32/13/2026; or in 3 days";
         let got: Vec<&str> = find_dates(text, &now()).into_iter().map(|(r, _)| &text[r]).collect();
         assert_eq!(got, ["the 8th", "Friday the 13th", "in 3 days"]);

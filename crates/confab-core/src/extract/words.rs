@@ -9,7 +9,9 @@
 //! with no noun after it is a pronoun ("no one", "the blue one"), but "just the one night"
 //! counts. The Spanish "once" (11) and the German "null" (0) are left out: they are English words.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 /// English 0–19, by position.
 pub(crate) const UNITS: &str = "zero one two three four five six seven eight nine ten eleven \
@@ -143,19 +145,26 @@ enum En {
 
 /// An English number word and whether it is an ordinal ("first", "hundredth").
 fn english(word: &str) -> Option<(En, bool)> {
+    // The word lists as one table, built once: this runs for every word of every message.
+    static TABLE: LazyLock<HashMap<&'static str, (En, bool)>> = LazyLock::new(|| {
+        let mut t = HashMap::new();
+        type List = (&'static str, bool, fn(u64) -> En);
+        let lists: [List; 4] = [
+            (UNITS, false, En::Unit),
+            (ORD_UNITS, true, En::Unit),
+            (TENS, false, |i| En::Ten(i * 10 + 20)),
+            (ORD_TENS, true, |i| En::Ten(i * 10 + 20)),
+        ];
+        for (list, ordinal, make) in lists {
+            for (i, w) in list.split_whitespace().enumerate() {
+                t.entry(w).or_insert((make(i as u64), ordinal));
+            }
+        }
+        t
+    });
     let w = word.to_lowercase();
-    let at = |list: &str| list.split_whitespace().position(|x| x == w).map(|i| i as u64);
-    if let Some(i) = at(UNITS) {
-        return Some((En::Unit(i), false));
-    }
-    if let Some(i) = at(ORD_UNITS) {
-        return Some((En::Unit(i), true));
-    }
-    if let Some(i) = at(TENS) {
-        return Some((En::Ten(i * 10 + 20), false));
-    }
-    if let Some(i) = at(ORD_TENS) {
-        return Some((En::Ten(i * 10 + 20), true));
+    if let Some(hit) = TABLE.get(w.as_str()) {
+        return Some(*hit);
     }
     let ordinal = w.ends_with("th");
     Some(match w.trim_end_matches("th") {
@@ -284,14 +293,23 @@ fn fold(word: &str) -> String {
 /// dropped ("piec", "funf"), as phone keyboards often drop them; the input is not folded, so an
 /// accented word that differs ("très") stays unmatched.
 fn foreign(word: &str) -> Option<(u64, Lang)> {
-    let w = word.to_lowercase();
-    for (lang, units, tens) in FOREIGN {
-        let tens = tens.split_whitespace().zip((20..).step_by(10));
-        for (forms, value) in units.split_whitespace().zip(0..).chain(tens) {
-            if forms.split('|').any(|f| f == w || fold(f) == w) {
-                return Some((value, lang));
+    // Every form and its folded spelling, the first language listing it winning; built once.
+    static TABLE: LazyLock<HashMap<String, (u64, Lang)>> = LazyLock::new(|| {
+        let mut t = HashMap::new();
+        for (lang, units, tens) in FOREIGN {
+            let tens = tens.split_whitespace().zip((20..).step_by(10));
+            for (forms, value) in units.split_whitespace().zip(0..).chain(tens) {
+                for f in forms.split('|') {
+                    t.entry(f.to_owned()).or_insert((value, lang));
+                    t.entry(fold(f)).or_insert((value, lang));
+                }
             }
         }
+        t
+    });
+    let w = word.to_lowercase();
+    if let Some(hit) = TABLE.get(&w) {
+        return Some(*hit);
     }
     // German writes 21–99 as one word: "einundzwanzig".
     let (unit, ten) = w.split_once("und")?;

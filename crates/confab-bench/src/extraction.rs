@@ -217,6 +217,39 @@ pub fn by_bot(cases: &[Case]) -> Vec<(&str, Vec<&Case>)> {
     order.into_iter().map(|b| (b, groups.remove(b).unwrap_or_default())).collect()
 }
 
+/// The extraction walk's own cost: every case's transcript through `confab_core::extract`
+/// (the fold ingest runs message by message), without a store, in microseconds per message.
+fn walk_micros_per_message(cases: &[Case]) -> Result<f64> {
+    use confab_core::datapoints::SchemaInput;
+    use confab_core::extract::{Context, Turn, extract};
+    let start = confab_core::time::parse_rfc3339("start", CASE_START)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let mut schemas = HashMap::new();
+    for c in cases {
+        if !schemas.contains_key(&c.bot) {
+            let input: SchemaInput = serde_json::from_value(json!({ "datapoints": c.schema }))?;
+            let schema = input.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            schemas.insert(c.bot.clone(), schema);
+        }
+    }
+    let ctx = Context::default();
+    let mut messages = 0usize;
+    let started = std::time::Instant::now();
+    for c in cases {
+        let turns: Vec<Turn> = c
+            .messages
+            .iter()
+            .filter_map(|m| {
+                let role = confab_core::Role::parse(&m.role)?;
+                Some(Turn { role, text: &m.content, at: start + m.offset_s * 1000 })
+            })
+            .collect();
+        messages += turns.len();
+        std::hint::black_box(extract(&schemas[&c.bot], &turns, &ctx));
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / messages.max(1) as f64)
+}
+
 /// What one run gives for each case (in file order): the provisional values at the end of
 /// ingest and the final ones after the finaliser.
 pub struct Outcome {
@@ -347,6 +380,7 @@ pub async fn main(args: Args) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     store.close().await;
 
+    let walk_us = walk_micros_per_message(&cases)?;
     let mut finals = Scores::default();
     let mut provisional = Scores::default();
     let mut misses = Vec::new();
@@ -395,10 +429,12 @@ pub async fn main(args: Args) -> Result<()> {
         "messages": messages,
         "llm": args.llm_endpoint,
         "seconds": (seconds * 10.0).round() / 10.0,
+        "walk_us_per_message": (walk_us * 10.0).round() / 10.0,
         "final": finals.json(),
         "provisional": provisional.json(),
     });
     std::fs::write(&file, serde_json::to_string_pretty(&out)? + "\n")?;
+    println!("the walk alone: {walk_us:.1} µs per message (in process, no store)");
     println!("results: {}", file.display());
     check_floors(&finals, args.min_f1, args.min_type_f1)
 }

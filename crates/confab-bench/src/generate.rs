@@ -5,6 +5,7 @@
 //! channels and versions; users come back, answer the bot's questions with names, emails, phones
 //! and dates in their own language, and are sometimes handed to a human agent.
 
+mod datapoints;
 mod dialogue;
 mod people;
 mod phrases;
@@ -14,7 +15,7 @@ use confab_core::time::{DAY, Millis};
 use confab_core::{Campaign, MessageInput};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use dialogue::Talk;
 use people::{BotProfile, CAMPAIGNS, CHANNELS, Persona, pick_bot, start_time, user_key};
@@ -104,22 +105,20 @@ pub fn bot_ids(cfg: &Config) -> Vec<String> {
     (0..cfg.bots.max(1)).map(|k| format!("bot-{k}")).collect()
 }
 
-/// The datapoint schema the users' answers fit (JSON for `PUT /v1/bots/{bot}/datapoints/schema`):
-/// the bots' questions in all five languages contain these phrases.
+/// Each bot's id with its datapoint schema (JSON for `PUT /v1/bots/{bot}/datapoints/schema`):
+/// the fields its booking asks for, in its order, and the email its agents ask for, each with
+/// the phrases by which its messages ask for it in all five languages.
+pub fn schemas(cfg: &Config) -> Vec<(String, Value)> {
+    (0..cfg.bots.max(1))
+        .map(|k| (format!("bot-{k}"), datapoints::of_bot(&BotProfile::new(cfg.seed, k))))
+        .collect()
+}
+
+/// A schema with every field the users answer (name, email, phone, date), for a bot whose
+/// traffic mixes every bot's conversations; the bots' questions in all five languages contain
+/// its phrases.
 pub fn schema() -> Value {
-    json!({"datapoints": [
-        {"key": "Name", "type": "name", "required": true, "questions": [
-            "your name", "jak masz na imię", "wie ist ihr name", "cómo te llamas",
-            "vous appelez-vous"]},
-        {"key": "Email", "type": "email", "required": true, "questions": [
-            "email address", "adres e-mail", "e-mail-adresse", "correo electrónico",
-            "adresse e-mail"]},
-        {"key": "Phone", "type": "phone", "questions": [
-            "phone number", "numerem telefonu", "telefonnummer", "número de teléfono",
-            "numéro de téléphone"]},
-        {"key": "Date", "type": "date", "questions": [
-            "which date", "jaki termin", "welcher tag", "qué fecha", "quelle date"]},
-    ]})
+    datapoints::union()
 }
 
 #[cfg(test)]
@@ -130,7 +129,9 @@ mod tests {
     use confab_core::datapoints::SchemaInput;
     use confab_core::extract::{Context, Turn, extract};
 
-    use super::dialogue::{MAX_MESSAGES, fill};
+    use serde_json::json;
+
+    use super::dialogue::{DATE, EMAIL, MAX_MESSAGES, NAME, PHONE, fill};
     use super::people::{HOUR, ascii};
     use super::*;
 
@@ -258,6 +259,26 @@ mod tests {
         assert!(seen["step"].len() >= 15, "{:?}", seen["step"]);
     }
 
+    fn turns(c: &Conversation) -> Vec<Turn<'_>> {
+        c.messages
+            .iter()
+            .map(|m| Turn {
+                role: Role::parse(&m.role).unwrap(),
+                text: &m.content,
+                at: timestamp(m),
+            })
+            .collect()
+    }
+
+    fn keys(schema: &Value) -> Vec<&str> {
+        schema["datapoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["key"].as_str().unwrap())
+            .collect()
+    }
+
     #[test]
     fn answers_carry_the_schemas_datapoints() {
         let schema = serde_json::from_value::<SchemaInput>(schema()).unwrap().validate().unwrap();
@@ -265,16 +286,7 @@ mod tests {
         let mut found: HashMap<String, usize> = HashMap::new();
         let mut langs: HashMap<String, usize> = HashMap::new();
         for c in conversations(&config(2_000)) {
-            let turns: Vec<Turn> = c
-                .messages
-                .iter()
-                .map(|m| Turn {
-                    role: Role::parse(&m.role).unwrap(),
-                    text: &m.content,
-                    at: timestamp(m),
-                })
-                .collect();
-            let values = extract(&schema, &turns, &ctx);
+            let values = extract(&schema, &turns(&c), &ctx);
             for key in values.keys() {
                 *found.entry(key.clone()).or_default() += 1;
             }
@@ -287,6 +299,73 @@ mod tests {
             assert!(found.get(key).copied().unwrap_or(0) > 100, "{key}: {found:?}");
         }
         assert_eq!(langs.len(), 5, "dates read in every language: {langs:?}");
+    }
+
+    #[test]
+    fn each_bot_has_the_schema_of_what_it_asks() {
+        let cfg = config(3_000);
+        let schemas: HashMap<String, Value> = schemas(&cfg).into_iter().collect();
+        assert_eq!(schemas.len(), cfg.bots);
+        let mut compiled = HashMap::new();
+        for (bot, schema) in &schemas {
+            let keys = keys(schema);
+            assert!(keys.contains(&"Email"), "{bot}: agents ask for the email: {keys:?}");
+            let input: SchemaInput = serde_json::from_value(schema.clone()).unwrap();
+            compiled.insert(bot.clone(), input.validate().unwrap());
+        }
+        // The bots differ, and each asks for exactly its schema's fields (bar the agents' email).
+        let distinct: HashSet<Vec<&str>> = schemas.values().map(keys).collect();
+        assert!(distinct.len() > 1, "{schemas:?}");
+        let ctx = Context::default();
+        let mut asked: HashMap<&str, HashSet<&str>> = HashMap::new();
+        let mut found: HashMap<(String, String), usize> = HashMap::new();
+        for c in conversations(&cfg) {
+            for m in &c.messages {
+                if let Some(step) = &m.step
+                    && let Some(field) = step.id.strip_prefix("ask_")
+                {
+                    asked.entry(schemas.get_key_value(&c.bot_id).unwrap().0).or_default().insert(
+                        match field {
+                            "name" => "Name",
+                            "email" => "Email",
+                            "phone" => "Phone",
+                            _ => "Date",
+                        },
+                    );
+                }
+            }
+            for key in extract(&compiled[&c.bot_id], &turns(&c), &ctx).into_keys() {
+                *found.entry((c.bot_id.clone(), key)).or_default() += 1;
+            }
+        }
+        let mut shown: Vec<(&String, Vec<&str>)> =
+            schemas.iter().map(|(b, s)| (b, keys(s))).collect();
+        shown.sort();
+        println!("{shown:?}\nconversations with a value: {found:?}");
+        for (bot, schema) in &schemas {
+            let mut keys: HashSet<&str> = keys(schema).into_iter().collect();
+            assert_eq!(asked[bot.as_str()].difference(&keys).count(), 0, "{bot}");
+            keys.remove("Email");
+            assert!(keys.is_subset(&asked[bot.as_str()]), "{bot}: {keys:?} never asked");
+        }
+        // Every key of the biggest bot is found in many of its conversations.
+        for key in keys(&schemas["bot-0"]) {
+            let n = found.get(&("bot-0".to_owned(), key.to_owned())).copied().unwrap_or(0);
+            assert!(n > 50, "bot-0 {key}: {n}");
+        }
+    }
+
+    #[test]
+    fn the_schemas_questions_are_in_the_bots_lines() {
+        for bank in LANGS {
+            for field in [NAME, EMAIL, PHONE, DATE] {
+                let line = bank.ask[field].to_lowercase();
+                let questions = datapoints::questions(field);
+                assert!(questions.iter().any(|q| line.contains(q)), "{}: {line}", bank.code);
+            }
+            let agent = bank.agent_asks.to_lowercase();
+            assert!(datapoints::questions(EMAIL).iter().any(|q| agent.contains(q)), "{agent}");
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `confab-bench all [--quick | --full]`: generates a data set, runs every scenario against a
-//! real server (a child process) and the baselines on the same rows, prints the results and
-//! writes them to `bench/results/<date>.json`. See docs/performance.md.
+//! real server (a child process) and the baselines on the same rows, measures what datapoint
+//! extraction costs ingest, prints the results and writes them to `bench/results/<date>.json`.
+//! See docs/performance.md.
 
 mod baseline;
+mod cost;
+mod profile;
 mod scenarios;
 mod server;
 mod stats;
@@ -64,6 +67,10 @@ struct RunArgs {
     /// Skip the DuckDB baseline (it needs Python and the `duckdb` package; see scripts/).
     #[arg(long)]
     no_duckdb: bool,
+    /// Also run scenario 1 once more with the server's writer thread under `perf`, for the
+    /// share of its time extraction takes and the hottest functions.
+    #[arg(long)]
+    perf: bool,
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -72,6 +79,8 @@ const DAYS: u32 = 90;
 const BATCH: usize = 1_000;
 const BATCH_CLIENTS: usize = 8;
 const SINGLE_CLIENTS: usize = 64;
+/// The bot scenario 2 posts to: its messages come from every generated bot's conversations.
+const SINGLE_BOT: &str = "bench-single";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -275,12 +284,18 @@ async fn run(args: RunArgs) -> Result<()> {
     let client = Client::new(&srv.base, &key);
     let mut results = BTreeMap::new();
 
+    // Each bot's datapoint schema, as its owner would PUT it; scenario 2's bot, whose traffic
+    // mixes every bot's conversations, takes every field.
+    let mut schemas = generate::schemas(&cfg);
+    schemas.push((SINGLE_BOT.to_owned(), generate::schema()));
+    scenarios::put_schemas(&client, &schemas).await?;
+
     let s1 = scenarios::batch_ingest(&client, &dir.join("batches"), BATCH_CLIENTS).await?;
     report("1 batch ingest (HTTP, 8 clients)", &s1);
     results.insert("1_batch_ingest", s1.clone());
 
     let singles = single_bodies(&cfg, if args.full { 100_000 } else { 20_000 })?;
-    let s2 = scenarios::single_ingest(&client, "bench-single", singles, SINGLE_CLIENTS).await?;
+    let s2 = scenarios::single_ingest(&client, SINGLE_BOT, singles.clone(), SINGLE_CLIENTS).await?;
     report("2 single-message ingest (64 clients)", &s2);
     results.insert("2_single_ingest", s2.clone());
 
@@ -336,6 +351,61 @@ async fn run(args: RunArgs) -> Result<()> {
     println!("server peak RSS: {:.1} MiB", rss.unwrap_or(f64::NAN));
     drop(srv);
 
+    let batches = dir.join("batches");
+    let (s1_plain, s2_plain) =
+        cost::ingest(&dir.join("no-schema.db"), &batches, &[], singles).await?;
+    report("1 batch ingest, bots without schema", &s1_plain);
+    report("2 single-message, bot without schema", &s2_plain);
+    results.insert("1_batch_ingest_no_schema", s1_plain.clone());
+    results.insert("2_single_ingest_no_schema", s2_plain.clone());
+    let profiled = if !args.perf {
+        json!({ "skipped": "run with --perf" })
+    } else {
+        let file = dir.join("perf-writer.data");
+        match cost::profiled_batch(&dir.join("profiled.db"), &batches, &schemas, &file).await {
+            Ok((rate, shares)) => {
+                report("1 batch ingest, writer under perf", &rate);
+                json!({ "batch_ingest_under_perf": rate, "writer": shares })
+            }
+            Err(e) => {
+                println!("perf: {e:#}");
+                json!({ "skipped": format!("{e:#}") })
+            }
+        }
+    };
+    let extraction = json!({
+        "1_batch_ingest": cost::entry(&s1, &s1_plain),
+        "2_single_ingest": cost::entry(&s2, &s2_plain),
+        "perf": profiled,
+    });
+    println!(
+        "extraction's share of ingest (1 - with / without schema; target <= {:.0} %): \
+         batch {:.1} % ({:.0} vs {:.0} msg/s), single {:.1} % ({:.0} vs {:.0} req/s)",
+        cost::TARGET_SHARE * 100.0,
+        cost::share(&s1, &s1_plain) * 100.0,
+        s1.throughput,
+        s1_plain.throughput,
+        cost::share(&s2, &s2_plain) * 100.0,
+        s2.throughput,
+        s2_plain.throughput,
+    );
+    if let Some(w) = extraction["perf"]["writer"].as_object() {
+        println!(
+            "perf, writer thread during scenario 1: {} samples, {:.1} % under ingest's extraction \
+             ({:.1} % in confab_core::extract)",
+            w["samples"],
+            w["extraction_share"].as_f64().unwrap_or(0.0) * 100.0,
+            w["core_extract_share"].as_f64().unwrap_or(0.0) * 100.0
+        );
+        for f in w["top_innermost_confab"].as_array().into_iter().flatten().take(8) {
+            println!(
+                "  {:>5.1} %  {}",
+                f["share"].as_f64().unwrap_or(0.0) * 100.0,
+                f["function"].as_str().unwrap_or_default()
+            );
+        }
+    }
+
     let (rows, spent) = baseline::raw_sqlite(&dir.join("raw.db"), store_rows(&cfg))?;
     let raw = rows as f64 / spent.as_secs_f64();
     println!("baseline raw SQLite inserts: {raw:.0} messages/s ({rows} rows)");
@@ -389,11 +459,13 @@ async fn run(args: RunArgs) -> Result<()> {
         "baselines": {"raw_sqlite_messages_per_s": raw, "duckdb": duck},
         "ratios": ratios,
         "scenario_3_answer_equals_duckdb": same_answer,
+        "extraction_cost": extraction,
         "total_seconds": started.elapsed().as_secs_f64(),
         "targets": {
             "1_batch_ingest_messages_per_s": 100_000, "1_vs_raw_sqlite": 0.75,
             "2_single_ingest_requests_per_s": 15_000, "3_p50_vs_duckdb": 1.0,
             "4_list_p50_ms": 5, "5_search_p50_ms": 50, "server_peak_rss_mib": 150,
+            "extraction_share_of_ingest_max": cost::TARGET_SHARE,
         },
     });
     std::fs::create_dir_all(&args.out)?;

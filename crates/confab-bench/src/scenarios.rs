@@ -45,10 +45,19 @@ impl Client {
 
     /// `POST path` with a JSON body, failing on anything but 2xx; returns the latency.
     pub async fn post(&self, path: &str, body: Vec<u8>) -> Result<Duration> {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    /// `PUT path` with a JSON body, failing on anything but 2xx.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<()> {
+        self.send(reqwest::Method::PUT, path, serde_json::to_vec(body)?).await.map(drop)
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<Duration> {
         let started = Instant::now();
         let r = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .bearer_auth(&self.key)
             .header("content-type", "application/json")
             .body(body)
@@ -58,10 +67,19 @@ impl Client {
         let text = r.bytes().await?;
         let took = started.elapsed();
         if !status.is_success() {
-            bail!("POST {path}: {status}: {}", String::from_utf8_lossy(&text));
+            bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&text));
         }
         Ok(took)
     }
+}
+
+/// Gives each bot its datapoint schema through the API (`PUT /v1/bots/{bot}/datapoints/schema`),
+/// as a real bot's owner would before its traffic arrives; ingest then extracts values.
+pub async fn put_schemas(client: &Client, schemas: &[(String, Value)]) -> Result<()> {
+    for (bot, schema) in schemas {
+        client.put(&format!("/v1/bots/{bot}/datapoints/schema"), schema).await?;
+    }
+    Ok(())
 }
 
 /// The header of one batch in the file of prepared batch requests: a line

@@ -48,6 +48,15 @@ impl Server {
         Ok(Server { child, base })
     }
 
+    /// The id of the server's thread named `name` (Linux truncates thread names to 15 bytes).
+    pub fn thread(&self, name: &str) -> Option<u32> {
+        let name = &name[..name.len().min(15)];
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?.flatten().find_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            (comm.trim_end() == name).then(|| t.file_name().to_str()?.parse().ok())?
+        })
+    }
+
     /// The server's peak resident memory so far, in MiB (Linux `VmHWM`).
     pub fn peak_rss_mib(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

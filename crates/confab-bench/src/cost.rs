@@ -1,0 +1,75 @@
+//! Extraction's cost on ingest. The main run's bots have datapoint schemas, so scenarios 1 and 2
+//! pay for extraction inside the write transaction; here the same two scenarios run again, on a
+//! fresh database of their own, for bots without one. Extraction's share of ingest time is
+//! then 1 − rate with / rate without (the target: at most 25 % of the writer's time). With
+//! `--perf`, scenario 1 also runs once more with schemas and the writer thread under `perf`, to
+//! measure that share directly and name the hot functions.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::scenarios::{self, Client};
+use crate::server::{self, Server};
+use crate::stats::Measured;
+use crate::{BATCH_CLIENTS, SINGLE_BOT, SINGLE_CLIENTS, profile};
+
+/// The thread that owns SQLite's write connection (`confab_store::sqlite::writer`).
+const WRITER_THREAD: &str = "confab-sqlite-writer";
+/// Extraction may take at most this share of the writer's time.
+pub const TARGET_SHARE: f64 = 0.25;
+
+/// Scenarios 1 and 2 on a fresh database at `db` whose bots get `schemas` (none: no schema).
+pub async fn ingest(
+    db: &Path,
+    batches: &Path,
+    schemas: &[(String, Value)],
+    singles: Vec<Vec<u8>>,
+) -> Result<(Measured, Measured)> {
+    let db = db.to_str().context("a UTF-8 path")?;
+    let key = server::prepare(db).await?;
+    let srv = Server::start(db)?;
+    let client = Client::new(&srv.base, &key);
+    scenarios::put_schemas(&client, schemas).await?;
+    let batch = scenarios::batch_ingest(&client, batches, BATCH_CLIENTS).await?;
+    let single = scenarios::single_ingest(&client, SINGLE_BOT, singles, SINGLE_CLIENTS).await?;
+    Ok((batch, single))
+}
+
+/// Scenario 1 on a fresh database at `db` with `schemas`, the server's writer thread recorded
+/// by perf into `perf_file`: the rate (slowed by the recording) and the profile's shares.
+pub async fn profiled_batch(
+    db: &Path,
+    batches: &Path,
+    schemas: &[(String, Value)],
+    perf_file: &Path,
+) -> Result<(Measured, Value)> {
+    let db = db.to_str().context("a UTF-8 path")?;
+    let key = server::prepare(db).await?;
+    let srv = Server::start(db)?;
+    let client = Client::new(&srv.base, &key);
+    scenarios::put_schemas(&client, schemas).await?;
+    let tid = srv.thread(WRITER_THREAD).context("finding the server's writer thread")?;
+    let recording = profile::record(tid, perf_file)?;
+    let batch = scenarios::batch_ingest(&client, batches, BATCH_CLIENTS).await;
+    let file = recording.stop()?;
+    let batch = batch?;
+    drop(srv);
+    Ok((batch, profile::analyse(&file)?))
+}
+
+/// 1 − rate with schemas / rate without: the share of ingest time extraction takes.
+pub fn share(with: &Measured, without: &Measured) -> f64 {
+    1.0 - with.throughput / without.throughput
+}
+
+/// The results' `extraction_cost` entry for one scenario.
+pub fn entry(with: &Measured, without: &Measured) -> Value {
+    json!({
+        "unit": with.unit,
+        "with_schema": with.throughput,
+        "without_schema": without.throughput,
+        "share": share(with, without),
+    })
+}

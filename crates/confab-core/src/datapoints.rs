@@ -37,6 +37,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every type, in the order of their discriminants (`kind as usize` indexes it).
+    pub const ALL: [Kind; 12] = [
+        Kind::Text,
+        Kind::Email,
+        Kind::Phone,
+        Kind::Number,
+        Kind::Money,
+        Kind::Date,
+        Kind::Time,
+        Kind::Datetime,
+        Kind::Url,
+        Kind::Name,
+        Kind::Choice,
+        Kind::Regex,
+    ];
+
     /// The type's name as a schema spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -96,8 +112,14 @@ pub enum Question {
 impl Question {
     /// Whether the bot's message asks this question.
     pub fn asked_in(&self, text: &str) -> bool {
+        self.asked_in_lowered(text, &text.to_lowercase())
+    }
+
+    /// [`Question::asked_in`], given the message lower-cased as well (for phrases), so that
+    /// one lower-casing serves every question of a schema.
+    pub fn asked_in_lowered(&self, text: &str, lower: &str) -> bool {
         match self {
-            Question::Phrase(p) => text.to_lowercase().contains(p),
+            Question::Phrase(p) => lower.contains(p.as_str()),
             Question::Pattern(r) => r.is_match(text),
         }
     }
@@ -369,6 +391,13 @@ mod tests {
 
     fn parse(v: serde_json::Value) -> Result<Schema, FieldError> {
         serde_json::from_value::<SchemaInput>(v).unwrap().validate()
+    }
+
+    #[test]
+    fn all_kinds_in_discriminant_order() {
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i, "{}", k.name());
+        }
     }
 
     #[test]

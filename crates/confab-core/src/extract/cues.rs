@@ -278,8 +278,28 @@ pub(super) fn after_correction(text: &str) -> Option<&str> {
     (!rest.trim().is_empty()).then_some(rest)
 }
 
-/// Words by which a bot asks for a value of this type, when the schema gives no questions.
-pub(super) fn kind_words(kind: Kind) -> &'static [&'static str] {
+/// Whether a bot's sentence (lower-cased) holds, as whole words, one of the words by which it
+/// asks for a value of this type ("what time", "how many"), when the schema gives no questions.
+pub(super) fn names_kind(kind: Kind, lower: &str) -> bool {
+    /// Per type, its words as one pattern: a bot message is read for every type of the schema.
+    static PATTERNS: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
+        Kind::ALL
+            .iter()
+            .map(|&k| {
+                let words = kind_words(k);
+                let words: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
+                (!words.is_empty()).then(|| {
+                    let words = words.join("|");
+                    Regex::new(&format!(r"(?:^|[^\p{{Alphabetic}}\p{{N}}])(?:{words})(?:[^\p{{Alphabetic}}\p{{N}}]|$)"))
+                        .expect("a valid pattern")
+                })
+            })
+            .collect()
+    });
+    PATTERNS[kind as usize].as_ref().is_some_and(|re| re.is_match(lower))
+}
+
+fn kind_words(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Email => &["email", "e-mail", "mail address", "correo", "courriel", "adres e-mail"],
         Kind::Phone => &[
@@ -354,6 +374,16 @@ mod tests {
         assert_eq!(name_said("call me on 555 0100"), None);
         assert_eq!(name_said("I'm fine thanks"), None);
         assert_eq!(name_said("this is urgent, please help"), None);
+    }
+
+    #[test]
+    fn a_types_words_are_whole_words() {
+        assert!(names_kind(Kind::Time, "what time suits you?"));
+        assert!(names_kind(Kind::Time, "à quelle heure ?"));
+        assert!(names_kind(Kind::Number, "how many people?"));
+        assert!(!names_kind(Kind::Time, "sometimes we close early"));
+        assert!(!names_kind(Kind::Phone, "numbers"));
+        assert!(!names_kind(Kind::Text, "what time"));
     }
 
     #[test]

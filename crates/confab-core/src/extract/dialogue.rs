@@ -30,10 +30,13 @@ pub(crate) fn sentences(text: &str) -> Vec<Range<usize>> {
     out
 }
 
+// These patterns end a word with `(?:\W|$)`, not `\b`: the same for a match that nothing
+// follows, and, unlike Unicode's `\b`, within reach of the fast automaton on text that is not
+// ASCII (a fallback to backtracking otherwise, on every message).
 static ASK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)\?\s*$|^\W*(?:when|what|which|how|where|who|whom|whose|do|does|did|are|is|will|would",
-        r"|could|can|shall|should|may)\b|(?:^|[^\p{L}])(?:please (?:enter|type|provide|share|give",
+        r"|could|can|shall|should|may)(?:\W|$)|(?:^|[^\p{L}])(?:please (?:enter|type|provide|share|give",
         r"|tell|send|leave|choose|select|pick|specify|confirm|let me know)|tell me|let me know",
         r"|enter your|type your|provide your|share your|what's your|what is your|may i have",
         r"|can i have|could i have|can you give|podaj|proszę podać|indique|indica|dime",
@@ -75,7 +78,7 @@ static AGREE: LazyLock<Regex> = LazyLock::new(|| {
         r"|true|accurate)|that is (?:\w+ )?(?:right|correct|perfect|great|fine|good|accurate|true)",
         r"|that (?:works|suits|sounds|would|will)|(?:it|this) (?:works|sounds|suits|is (?:right",
         r"|correct|perfect|fine|good))|sounds|works|suits|you got it|you've got it|yes please",
-        r"|sí|si|claro|vale|oui|d'accord|ja|genau|richtig|tak|dokładnie|esatto|certo|sim)\b"
+        r"|sí|si|claro|vale|oui|d'accord|ja|genau|richtig|tak|dokładnie|esatto|certo|sim)(?:\W|$)"
     ))
     .expect("a valid pattern")
 });
@@ -85,7 +88,7 @@ static DISAGREE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)^\W*(?:(?:oh|um|uh|hmm|well|wait)\W+)?(?:no|nope|nah|not|never|wrong|incorrect",
         r"|actually|sorry|apologies|oops|change|rather|instead|i'?m sorry|i am sorry|i changed",
         r"|i have changed|i've changed|that'?s not|that is not|it'?s not|it is not|non|nein|nie",
-        r"|niet)\b"
+        r"|niet)(?:\W|$)"
     ))
     .expect("a valid pattern")
 });

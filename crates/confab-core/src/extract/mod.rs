@@ -18,6 +18,7 @@ mod typed;
 pub mod when;
 mod words;
 
+use std::cell::LazyCell;
 use std::collections::BTreeMap;
 
 use jiff::{Timestamp, Zoned};
@@ -192,7 +193,8 @@ fn indices(schema: &Schema, keys: impl IntoIterator<Item = impl AsRef<str>>) -> 
 fn bot_turn(schema: &Schema, state: &mut State, text: &str, ctx: &Context, now: &Zoned) {
     let want = candidates::wanted(schema);
     let cands = candidates::find(schema, &want, text, ctx, now);
-    let words = Words::new(text);
+    // Most bot messages need no cues: their words are read only when a question or an offer does.
+    let words = LazyCell::new(|| Words::new(text));
     let given = indices(schema, state.given.iter().map(|g| &g.key));
 
     let mut asked: Vec<usize> = Vec::new();
@@ -237,22 +239,24 @@ fn bot_turn(schema: &Schema, state: &mut State, text: &str, ctx: &Context, now: 
 /// empty.
 fn asked_in(
     schema: &Schema,
-    words: &Words,
+    words: &LazyCell<Words, impl FnOnce() -> Words>,
     sentence: &std::ops::Range<usize>,
     said: &str,
     cands: &[candidates::Candidate],
     given: &[usize],
 ) -> Vec<usize> {
     let defs = &schema.definitions;
-    let by_question: Vec<usize> =
-        (0..defs.len()).filter(|&i| defs[i].questions.iter().any(|q| q.asked_in(said))).collect();
+    let lower = said.to_lowercase();
+    let by_question: Vec<usize> = (0..defs.len())
+        .filter(|&i| defs[i].questions.iter().any(|q| q.asked_in_lowered(said, &lower)))
+        .collect();
     if !by_question.is_empty() {
         return by_question;
     }
-    let lower = said.to_lowercase();
-    let first = words.index_at(sentence.start);
-    let last = words.index_at(sentence.end);
-    let named = |d: &Definition| (first..last).any(|k| words.cue_at(k, &d.cues).is_some());
+    let named = |d: &Definition| {
+        let (first, last) = (words.index_at(sentence.start), words.index_at(sentence.end));
+        (first..last).any(|k| words.cue_at(k, &d.cues).is_some())
+    };
     let offered = |kind: Kind| {
         cands.iter().any(|c| c.kind == kind && candidates::overlaps(&c.range, sentence))
     };
@@ -266,7 +270,7 @@ fn asked_in(
         }
         let of_kind: Vec<usize> = (0..defs.len()).filter(|&i| defs[i].kind == kind).collect();
         let cued: Vec<usize> = of_kind.iter().copied().filter(|&i| named(&defs[i])).collect();
-        let typed_words = cues::kind_words(kind).iter().any(|w| typed::contains_words(&lower, w));
+        let typed_words = cues::names_kind(kind, &lower);
         if !cued.is_empty() && (typed_words || matches!(kind, Kind::Text | Kind::Choice)) {
             out.extend(cued);
         } else if typed_words {
@@ -315,13 +319,15 @@ fn user_turn(
     }
     cands.retain(|c| !dialogue::negated(text, c.range.start));
 
-    let words = Words::new(text);
     let asked = indices(schema, &state.pending);
     let given = indices(schema, state.given.iter().map(|g| &g.key));
     let mut corrigible = given.clone();
     corrigible.extend(indices(schema, state.offered.iter().map(|(k, _)| k)));
     let situation = Situation { asked: &asked, correction, given: &given, corrigible: &corrigible };
-    let assigned = assign::assign(schema, text, &words, &cands, &situation);
+    let assigned = match cands.is_empty() {
+        true => vec![],
+        false => assign::assign(schema, text, &Words::new(text), &cands, &situation),
+    };
 
     let mut out: Vec<Filled> = Vec::new();
     let put = |out: &mut Vec<Filled>, key: &str, value: Value, evidence: Evidence| {

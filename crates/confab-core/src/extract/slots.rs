@@ -80,19 +80,32 @@ const SYNONYMS: &[&[&str]] = &[
 /// A word's stem: lower-case, possessive and the commonest English endings taken off, so
 /// "departing", "departure" and "depart" meet, as do "nights" and "night".
 pub(crate) fn stem(word: &str) -> String {
-    let mut w = word.to_lowercase().replace('’', "'");
-    if let Some(s) = w.strip_suffix("'s") {
-        w = s.to_owned();
+    let mut out = String::new();
+    push_stem(word, &mut out);
+    out
+}
+
+/// [`stem`], appended to `out` (a message's words are stemmed into one buffer).
+fn push_stem(word: &str, out: &mut String) {
+    let start = out.len();
+    for c in word.chars() {
+        match c {
+            '’' => out.push('\''),
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    if out[start..].ends_with("'s") {
+        out.truncate(out.len() - 2);
     }
     for suffix in
         ["ations", "ation", "ings", "ing", "ures", "ure", "als", "al", "ies", "es", "ed", "s", "e"]
     {
-        if w.len() >= suffix.len() + 3 && w.ends_with(suffix) {
-            w.truncate(w.len() - suffix.len());
+        if out.len() - start >= suffix.len() + 3 && out.ends_with(suffix) {
+            out.truncate(out.len() - suffix.len());
             break;
         }
     }
-    w
 }
 
 fn canonical(stem: &str) -> &str {
@@ -127,27 +140,41 @@ pub(crate) fn tokens(text: &str) -> Vec<Range<usize>> {
 /// message, as every candidate and key looks at them.
 pub(crate) struct Words {
     pub(crate) ranges: Vec<Range<usize>>,
-    /// Per token, the canonical concept of 1, 2 and 3 tokens from it (empty past the end).
-    concepts: Vec<[String; 3]>,
+    /// Per token, the canonical concept of 1, 2 and 3 tokens from it (empty past the end), as
+    /// ranges of `text`.
+    concepts: Vec<[Range<usize>; 3]>,
+    /// The stems, then the concepts, one after another: one allocation, not four per word.
+    text: String,
 }
 
 impl Words {
-    pub(crate) fn new(text: &str) -> Words {
-        let ranges = tokens(text);
-        let stems: Vec<String> = ranges.iter().map(|r| stem(&text[r.clone()])).collect();
+    pub(crate) fn new(message: &str) -> Words {
+        let ranges = tokens(message);
+        let mut text = String::with_capacity(message.len() * 4);
+        let stems: Vec<Range<usize>> = ranges
+            .iter()
+            .map(|r| {
+                let start = text.len();
+                push_stem(&message[r.clone()], &mut text);
+                start..text.len()
+            })
+            .collect();
+        let mut joined = String::new();
         let concepts = (0..stems.len())
             .map(|i| {
-                let mut joined = String::new();
+                joined.clear();
                 std::array::from_fn(|n| match stems.get(i + n) {
                     Some(s) => {
-                        joined.push_str(s);
-                        canonical(&joined).to_owned()
+                        joined.push_str(&text[s.clone()]);
+                        let start = text.len();
+                        text.push_str(canonical(&joined));
+                        start..text.len()
                     }
-                    None => String::new(),
+                    None => 0..0,
                 })
             })
             .collect();
-        Words { ranges, concepts }
+        Words { ranges, concepts, text }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -159,11 +186,15 @@ impl Words {
         self.ranges.partition_point(|r| r.end <= at)
     }
 
+    /// The concept of the `n` + 1 tokens from token `i` (empty past the end).
+    fn concept(&self, i: usize, n: usize) -> &str {
+        self.concepts.get(i).map_or("", |c| &self.text[c[n].clone()])
+    }
+
     /// The cue of `cues` that starts at token `i`, and how many tokens it spans.
     pub(crate) fn cue_at<'c>(&self, i: usize, cues: &'c [String]) -> Option<(&'c str, usize)> {
-        let concepts = self.concepts.get(i)?;
         (0..3).find_map(|n| {
-            let c = &concepts[n];
+            let c = self.concept(i, n);
             if c.is_empty() {
                 return None;
             }
@@ -298,7 +329,7 @@ mod tests {
         assert!(!cues[0].contains(&"reservation".to_owned()), "{cues:?}");
         assert_eq!(cues[2], ["person"]);
         let w = Words::new("I'd like to check in on the 3rd and checking out the 7th");
-        let at = |word: &str| (0..w.len()).find(|&i| w.concepts[i][0] == word).unwrap();
+        let at = |word: &str| (0..w.len()).find(|&i| w.concept(i, 0) == word).unwrap();
         assert_eq!(w.cue_at(at("check"), &cues[0]), Some(("checkin", 2)));
         assert_eq!(w.cue_at(at("check"), &cues[1]), None);
         let w = Words::new("two guests");

@@ -5,7 +5,9 @@
 //! `--perf`, scenario 1 also runs once more with schemas and the writer thread under `perf`, to
 //! measure that share directly and name the hot functions.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -14,6 +16,10 @@ use crate::scenarios::{self, Client};
 use crate::server::{self, Server};
 use crate::stats::Measured;
 use crate::{BATCH_CLIENTS, SINGLE_BOT, SINGLE_CLIENTS, profile};
+use confab_bench::generate::{self, Config};
+use confab_core::Role;
+use confab_core::datapoints::SchemaInput;
+use confab_core::extract::{self, Turn};
 
 /// The thread that owns SQLite's write connection (`confab_store::sqlite::writer`).
 const WRITER_THREAD: &str = "confab-sqlite-writer";
@@ -57,6 +63,34 @@ pub async fn profiled_batch(
     let batch = batch?;
     drop(srv);
     Ok((batch, profile::analyse(&file)?))
+}
+
+/// The walk alone over the data set (`confab_core::extract`, each conversation with its bot's
+/// schema, in process, no store): microseconds per message.
+pub fn walk_micros_per_message(cfg: &Config) -> Result<f64> {
+    let mut schemas = HashMap::new();
+    for (bot, schema) in generate::schemas(cfg) {
+        let input: SchemaInput = serde_json::from_value(schema)?;
+        let schema = input.validate().map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        schemas.insert(bot, schema);
+    }
+    let ctx = extract::Context::default();
+    let (mut messages, mut spent) = (0usize, 0f64);
+    for c in generate::conversations(cfg) {
+        let turns: Vec<Turn> = c
+            .messages
+            .iter()
+            .filter_map(|m| {
+                let role = Role::parse(&m.role)?;
+                Some(Turn { role, text: &m.content, at: crate::ts(m)? })
+            })
+            .collect();
+        messages += turns.len();
+        let started = Instant::now();
+        std::hint::black_box(extract::extract(&schemas[&c.bot_id], &turns, &ctx));
+        spent += started.elapsed().as_secs_f64();
+    }
+    Ok(spent * 1e6 / messages.max(1) as f64)
 }
 
 /// 1 − rate with schemas / rate without: the share of ingest time extraction takes.

@@ -373,7 +373,10 @@ async fn run(args: RunArgs) -> Result<()> {
             }
         }
     };
+    let walk_us = cost::walk_micros_per_message(&cfg)?;
+    println!("extraction's walk alone: {walk_us:.1} µs per message (in process, no store)");
     let extraction = json!({
+        "walk_us_per_message": (walk_us * 10.0).round() / 10.0,
         "1_batch_ingest": cost::entry(&s1, &s1_plain),
         "2_single_ingest": cost::entry(&s2, &s2_plain),
         "perf": profiled,

@@ -7,6 +7,7 @@ pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod observe;
 pub mod ui;
 
 use std::future::Future;
@@ -34,11 +35,20 @@ pub struct Config {
     pub llm: Option<jobs::finalise::LlmConfig>,
     /// What dashboard sessions are signed with; random per start when absent.
     pub session_key: Option<ui::SessionKey>,
+    /// Whether `/metrics` is served on the main listener (off when it has a listener of its
+    /// own: [`metrics_app`]).
+    pub metrics_on_main: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { create_bots: true, background_jobs: true, llm: None, session_key: None }
+        Config {
+            create_bots: true,
+            background_jobs: true,
+            llm: None,
+            session_key: None,
+            metrics_on_main: true,
+        }
     }
 }
 
@@ -52,6 +62,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
+        observe::recorder();
         let sessions = config.session_key.clone().unwrap_or_else(ui::SessionKey::random);
         AppState {
             store,
@@ -63,15 +74,29 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(api::router())
         .merge(ui::router())
-        .nest("/compat", compat::router())
+        .nest("/compat", compat::router());
+    if state.config.metrics_on_main {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(observe::around))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for a listener of its own (`--metrics-listen`): operators often keep it
+/// off the public address.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics))
+        .fallback(|| async { ApiError::NotFound("route") })
         .with_state(state)
 }
 

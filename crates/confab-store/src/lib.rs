@@ -188,6 +188,33 @@ pub enum DeliveryResult {
     Failed { status: Option<u16>, error: String },
 }
 
+/// The store's state as an operator watches it (`/metrics`): work waiting and space used.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    /// Active conversations past their bot's inactivity timeout, waiting for the finaliser.
+    pub finaliser_backlog: u64,
+    /// Webhook deliveries waiting to be sent or retried.
+    pub webhook_outbox: u64,
+    /// The database's size on disk: SQLite's main file, PostgreSQL's `pg_database_size`.
+    pub database_bytes: u64,
+    /// SQLite's write-ahead log on disk (none on PostgreSQL).
+    pub wal_bytes: Option<u64>,
+    /// Writes queued for SQLite's one writer, not yet taken into a transaction.
+    pub writer_queue: Option<u64>,
+    /// PostgreSQL's connection pool.
+    pub pool: Option<PoolStats>,
+}
+
+/// A connection pool's use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolStats {
+    /// Connections open, in use or idle.
+    pub open: u32,
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores messages for `bot_id` in `team_id` durably: when this returns `Ok`, the messages
@@ -431,6 +458,10 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_key(&self, team_id: Option<i64>, key_id: i64) -> Result<()>;
     /// The caller a live key's hash identifies.
     async fn caller_for_key(&self, hash: [u8; 32]) -> Result<Option<Caller>>;
+
+    /// What an operator watches, read at each scrape of `/metrics` (`now` decides which active
+    /// conversations are past their bot's timeout).
+    async fn stats(&self, now: Millis) -> Result<StoreStats>;
 
     /// Whether the store answers queries (for `/readyz`).
     async fn ping(&self) -> Result<()>;

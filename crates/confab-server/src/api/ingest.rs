@@ -44,6 +44,7 @@ async fn ingest_one(
         .store
         .ingest(caller.team_id, &bot_id, state.config.create_bots, vec![message])
         .await?;
+    crate::observe::record_ingested(&outcomes, 0);
     Ok(Json(json!({ "status": outcome_name(outcomes[0]), "conversation_id": conversation_id })))
 }
 
@@ -89,13 +90,16 @@ async fn ingest_batch(
     let rejected = results.len() - valid.len();
     let (indices, messages): (Vec<usize>, Vec<_>) = valid.into_iter().unzip();
     let mut stored = 0;
-    if !messages.is_empty() {
-        let outcomes =
-            state.store.ingest(caller.team_id, &bot_id, state.config.create_bots, messages).await?;
-        for (index, outcome) in indices.into_iter().zip(outcomes) {
-            stored += usize::from(outcome == IngestOutcome::Stored);
-            results[index]["status"] = json!(outcome_name(outcome));
+    let outcomes = match messages.is_empty() {
+        true => vec![],
+        false => {
+            state.store.ingest(caller.team_id, &bot_id, state.config.create_bots, messages).await?
         }
+    };
+    crate::observe::record_ingested(&outcomes, rejected);
+    for (index, outcome) in indices.into_iter().zip(outcomes) {
+        stored += usize::from(outcome == IngestOutcome::Stored);
+        results[index]["status"] = json!(outcome_name(outcome));
     }
     let status = if rejected == 0 { StatusCode::OK } else { StatusCode::MULTI_STATUS };
     let duplicates = results.len() - rejected - stored;

@@ -111,6 +111,14 @@ pub async fn deliver_due_once(
             }
         }
     }
+    for (name, n) in
+        [("delivered", outcome.delivered), ("failed", outcome.failed), ("dead", outcome.dead)]
+    {
+        if n > 0 {
+            metrics::counter!("confab_webhook_deliveries_total", "outcome" => name)
+                .increment(n.into());
+        }
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(outcome),

@@ -88,6 +88,7 @@ pub async fn finalise_idle_once(
             outcome.skipped += 1;
         }
     }
+    metrics::counter!("confab_conversations_finalised_total").increment(outcome.finalised.into());
     Ok(outcome)
 }
 

@@ -29,8 +29,14 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
                     match finalise::finalise_idle_once(&*state.store, llm.as_ref(), now_millis())
                         .await
                     {
-                        Ok(outcome) => outcome.finalised > 0 || outcome.skipped > 0,
+                        Ok(outcome) => {
+                            metrics::counter!("confab_finaliser_rounds_total", "result" => "ok")
+                                .increment(1);
+                            outcome.finalised > 0 || outcome.skipped > 0
+                        }
                         Err(e) => {
+                            metrics::counter!("confab_finaliser_rounds_total", "result" => "error")
+                                .increment(1);
                             tracing::warn!(error = %e, "finaliser round failed");
                             false
                         }

@@ -17,7 +17,7 @@ use sqlx::{PgConnection, Row};
 use super::{read, rows, write};
 use crate::columns::{CONVERSATION_SELECT, DATAPOINT_SELECT};
 use crate::extraction::{Extractor, extractor};
-use crate::{IdleConversation, Result, StoreError};
+use crate::{IdleConversation, Result, StoreError, StoreStats};
 
 /// The bot's extractor, if it has a schema with definitions.
 pub(super) async fn bot_extractor(
@@ -305,6 +305,28 @@ pub(super) async fn datapoints_of(
 
 /// The shortest inactivity timeout a bot may have; bounds the finaliser's index range.
 const MIN_INACTIVITY_MS: i64 = 60_000;
+
+/// The work waiting: idle conversations and webhook deliveries, and the database's size.
+pub(super) async fn stats(c: &mut PgConnection, now: Millis) -> Result<StoreStats> {
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+                 WHERE c.status = 0 AND c.last_message_at <= $1 - $2 \
+                 AND c.last_message_at + b.inactivity_ms <= $1), \
+                (SELECT count(*) FROM webhook_deliveries WHERE state = 0), \
+                pg_database_size(current_database())",
+    )
+    .bind(now)
+    .bind(MIN_INACTIVITY_MS)
+    .fetch_one(&mut *c)
+    .await?;
+    let count = |i: usize| row.try_get::<i64, _>(i).map(|n| n.max(0) as u64);
+    Ok(StoreStats {
+        finaliser_backlog: count(0)?,
+        webhook_outbox: count(1)?,
+        database_bytes: count(2)?,
+        ..StoreStats::default()
+    })
+}
 
 pub(super) async fn idle_conversations(
     c: &mut PgConnection,

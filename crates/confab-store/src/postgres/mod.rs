@@ -33,7 +33,8 @@ use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 use crate::{
     ApiKeyInfo, Bot, BotSelector, DatapointFill, Delivery, DeliveryResult, DueDelivery,
-    IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, StoreOptions, Team, Webhook,
+    IdleConversation, NewKey, OffsetFilter, PoolStats, Result, Store, StoreError, StoreOptions,
+    StoreStats, Team, Webhook,
 };
 
 /// Applied in order at start-up; an applied migration is never edited.
@@ -521,6 +522,16 @@ impl Store for PgStore {
 
     async fn caller_for_key(&self, hash: [u8; 32]) -> Result<Option<Caller>> {
         on_conn!(self, |c| read::caller_for_key(c, &hash))
+    }
+
+    async fn stats(&self, now: Millis) -> Result<StoreStats> {
+        let stats = on_conn!(self, |c| datapoints::stats(c, now))?;
+        let pool = PoolStats {
+            open: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        };
+        Ok(StoreStats { pool: Some(pool), ..stats })
     }
 
     async fn ping(&self) -> Result<()> {

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{read, rows, write};
 use crate::extraction::{Extractor, extractor};
-use crate::{IdleConversation, Result, StoreError};
+use crate::{IdleConversation, Result, StoreError, StoreStats};
 
 /// The bot's extractor, if it has a schema with definitions.
 pub(super) fn bot_extractor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Extractor>>> {
@@ -316,6 +316,30 @@ pub(super) fn idle_conversations(
         });
     }
     Ok(out)
+}
+
+/// The work waiting (idle conversations, webhook deliveries) and the files' sizes; the writer's
+/// queue is the caller's to add.
+pub(super) fn stats(c: &Connection, now: Millis) -> Result<StoreStats> {
+    let finaliser_backlog: i64 = c
+        .prepare_cached(
+            "SELECT count(*) FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+             WHERE c.status = 0 AND c.last_message_at <= ?1 - ?2 \
+             AND c.last_message_at + b.inactivity_ms <= ?1",
+        )?
+        .query_row(params![now, MIN_INACTIVITY_MS], |r| r.get(0))?;
+    let webhook_outbox: i64 = c
+        .prepare_cached("SELECT count(*) FROM webhook_deliveries WHERE state = 0")?
+        .query_row([], |r| r.get(0))?;
+    let size = |path: &str| std::fs::metadata(path).map_or(0, |m| m.len());
+    let path = c.path().unwrap_or_default();
+    Ok(StoreStats {
+        finaliser_backlog: finaliser_backlog as u64,
+        webhook_outbox: webhook_outbox as u64,
+        database_bytes: size(path),
+        wal_bytes: Some(size(&format!("{path}-wal"))),
+        ..StoreStats::default()
+    })
 }
 
 /// Ends the conversation if it is as the finaliser read it: still active, with the same last

@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     ApiKeyInfo, Bot, BotSelector, DatapointFill, Delivery, DeliveryResult, DueDelivery,
-    IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, Team, Webhook,
+    IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, StoreStats, Team, Webhook,
 };
 use writer::Writer;
 
@@ -505,6 +505,12 @@ impl Store for SqliteStore {
 
     async fn caller_for_key(&self, hash: [u8; 32]) -> Result<Option<Caller>> {
         self.read(move |c| read::caller_for_key(c, &hash)).await
+    }
+
+    async fn stats(&self, now: Millis) -> Result<StoreStats> {
+        let writer_queue = Some(self.writer.queued());
+        let stats = self.read(move |c| datapoints::stats(c, now)).await?;
+        Ok(StoreStats { writer_queue, ..stats })
     }
 
     async fn ping(&self) -> Result<()> {

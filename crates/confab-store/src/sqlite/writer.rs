@@ -2,13 +2,14 @@
 //! waiting into one transaction, so that many concurrent requests share one fsync. Each job runs
 //! inside a savepoint, so one failing job is rolled back alone; replies are sent only after the
 //! commit, so an `Ok` always means durable. A second thread with its own connection checkpoints
-//! the WAL into the main file, so that work is not done inside the writer's commits.
+//! the WAL into the main file, so that work is not done inside the writer's commits. Each group's
+//! size and the time its transaction took (through `COMMIT`) go to the metrics recorder.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::wal::CheckpointMode;
@@ -140,6 +141,12 @@ impl Writer {
         reply_rx.await.map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
+    /// Writes waiting for the writer, not yet taken into a transaction.
+    pub(crate) fn queued(&self) -> u64 {
+        let sender = self.tx.lock().expect("writer lock").clone();
+        sender.map_or(0, |s| (s.max_capacity() - s.capacity()) as u64)
+    }
+
     /// Stops taking jobs, lets the writer commit what it has, and waits for it.
     pub(crate) async fn close(&self) {
         self.tx.lock().expect("writer lock").take();
@@ -183,7 +190,11 @@ fn run(
                 Err(_) => break,
             }
         }
+        metrics::histogram!("confab_sqlite_writer_group_size").record(jobs.len() as f64);
+        let started = Instant::now();
         truncate_owed |= commit_group(conn, jobs, before);
+        metrics::histogram!("confab_sqlite_writer_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
         if wal_pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
             // Waits (busy timeout) for a background checkpoint to finish, then copies the rest:
             // writes slow to what the main file takes instead of the WAL growing without end.

@@ -26,6 +26,16 @@ const WRITER_THREAD: &str = "confab-sqlite-writer";
 /// Extraction may take at most this share of the writer's time.
 pub const TARGET_SHARE: f64 = 0.25;
 
+/// A server on a fresh database at `db` whose bots have `schemas`, and a client with its key.
+async fn fresh_server(db: &Path, schemas: &[(String, Value)]) -> Result<(Server, Client)> {
+    let db = db.to_str().context("a UTF-8 path")?;
+    let key = server::prepare(db).await?;
+    let srv = Server::start(db)?;
+    let client = Client::new(&srv.base, &key);
+    scenarios::put_schemas(&client, schemas).await?;
+    Ok((srv, client))
+}
+
 /// Scenarios 1 and 2 on a fresh database at `db` whose bots get `schemas` (none: no schema).
 pub async fn ingest(
     db: &Path,
@@ -33,11 +43,7 @@ pub async fn ingest(
     schemas: &[(String, Value)],
     singles: Vec<Vec<u8>>,
 ) -> Result<(Measured, Measured)> {
-    let db = db.to_str().context("a UTF-8 path")?;
-    let key = server::prepare(db).await?;
-    let srv = Server::start(db)?;
-    let client = Client::new(&srv.base, &key);
-    scenarios::put_schemas(&client, schemas).await?;
+    let (_server, client) = fresh_server(db, schemas).await?;
     let batch = scenarios::batch_ingest(&client, batches, BATCH_CLIENTS).await?;
     let single = scenarios::single_ingest(&client, SINGLE_BOT, singles, SINGLE_CLIENTS).await?;
     Ok((batch, single))
@@ -51,11 +57,7 @@ pub async fn profiled_batch(
     schemas: &[(String, Value)],
     perf_file: &Path,
 ) -> Result<(Measured, Value)> {
-    let db = db.to_str().context("a UTF-8 path")?;
-    let key = server::prepare(db).await?;
-    let srv = Server::start(db)?;
-    let client = Client::new(&srv.base, &key);
-    scenarios::put_schemas(&client, schemas).await?;
+    let (srv, client) = fresh_server(db, schemas).await?;
     let tid = srv.thread(WRITER_THREAD).context("finding the server's writer thread")?;
     let recording = profile::record(tid, perf_file)?;
     let batch = scenarios::batch_ingest(&client, batches, BATCH_CLIENTS).await;

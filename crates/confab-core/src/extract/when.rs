@@ -145,8 +145,9 @@ fn without_overlaps<T>(mut hits: Vec<T>, range: impl Fn(&T) -> Range<usize>) -> 
 /// Builds a case-insensitive pattern, splicing in the shared pieces named in braces. Word
 /// boundaries are ASCII ones: with Unicode's, a message with one accented letter anywhere
 /// cannot use the fast automaton and falls back to a backtracking search (half the walk's time
-/// on multilingual traffic). They differ only beside a non-ASCII letter or digit, where
-/// [`unicode_bounded`] checks a match's ends instead.
+/// on multilingual traffic). They differ only beside a non-ASCII letter or digit: there the
+/// rules check a match's ends ([`unicode_bounded`]); the patterns that read the few words around
+/// a match ("tonight at", "el") do not need to.
 fn pattern(template: &str) -> Regex {
     Regex::new(&expand(template)).expect("date and time patterns are valid")
 }
@@ -208,17 +209,10 @@ struct Rules<R> {
 impl<R: Copy> Rules<R> {
     fn new(templates: &[(R, &str)]) -> Rules<R> {
         let patterns: Vec<String> = templates.iter().map(|(_, t)| expand(t)).collect();
+        let compile = |p: &String| Regex::new(p).expect("date and time patterns are valid");
         Rules {
             set: RegexSet::new(&patterns).expect("date and time patterns are valid"),
-            rules: templates
-                .iter()
-                .map(|(r, _)| *r)
-                .zip(
-                    patterns
-                        .iter()
-                        .map(|p| Regex::new(p).expect("date and time patterns are valid")),
-                )
-                .collect(),
+            rules: templates.iter().zip(&patterns).map(|((r, _), p)| (*r, compile(p))).collect(),
         }
     }
 

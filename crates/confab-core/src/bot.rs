@@ -2,6 +2,7 @@
 //! phone numbers are local, and the zone their dates are said in.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::extract::Context;
@@ -11,11 +12,12 @@ const MIN_INACTIVITY_SECONDS: u32 = 60;
 const MAX_INACTIVITY_SECONDS: u32 = 7 * 24 * 3600;
 
 /// As posted in `PUT /v1/bots/{bot_id}/settings` and stored with the bot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BotSettings {
     /// Idle time after which a conversation is finalised.
     #[serde(default = "default_inactivity")]
+    #[schema(minimum = 60, maximum = 604800, default = 600)]
     pub inactivity_timeout_seconds: u32,
     /// ISO 3166 region (`US`, `PL`) a phone number without a country code belongs to.
     #[serde(default)]

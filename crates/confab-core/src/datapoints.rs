@@ -3,10 +3,11 @@
 //! edge, so that extraction only ever sees a valid schema. (Issue 4: extraction, the finaliser
 //! and the API build on this.)
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::FieldError;
 
@@ -76,11 +77,16 @@ impl Kind {
 }
 
 /// One datapoint as posted in `PUT /v1/bots/{bot_id}/datapoints/schema`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefinitionInput {
+    /// Unique within the schema.
+    #[schema(min_length = 1, max_length = 100)]
     pub key: String,
     #[serde(rename = "type")]
+    #[schema(
+        pattern = "^(text|email|phone|number|money|date|time|datetime|url|name|choice|regex)$"
+    )]
     pub kind: String,
     /// Allowed values of a `choice`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,9 +102,10 @@ pub struct DefinitionInput {
     pub required: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaInput {
+    #[schema(max_items = 100)]
     pub datapoints: Vec<DefinitionInput>,
 }
 
@@ -265,7 +272,7 @@ impl SchemaInput {
 }
 
 /// How a value was obtained. Explicit values (posted by the bot) win over extraction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     Explicit,
@@ -287,7 +294,9 @@ impl Method {
 /// restatement or offer of it; the user corrected an earlier value; the user answered the bot's
 /// question for the key; the user named the key beside the value; two values of a type went to
 /// two keys of it in the schema's order; the key is the only one of the value's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
     OnlyKey,
@@ -355,27 +364,47 @@ pub struct NewDatapoint {
     pub message_pk: Option<i64>,
 }
 
-/// A conversation's values as the API shows them: `{key: {value, method, evidence, status, …}}`,
-/// where `evidence` is null for explicit and LLM values and `status` is `final` once the
-/// conversation has ended.
-pub fn values_json(values: &[Datapoint], ended: bool) -> serde_json::Value {
-    let status = if ended { "final" } else { "provisional" };
-    let map: serde_json::Map<String, serde_json::Value> = values
+/// A conversation's values as the API shows them, by key, where `evidence` is null for explicit
+/// and LLM values and `status` is `final` once the conversation has ended.
+pub fn values_view(values: &[Datapoint], ended: bool) -> BTreeMap<String, DatapointView> {
+    let status = if ended { ValueStatus::Final } else { ValueStatus::Provisional };
+    values
         .iter()
         .map(|d| {
-            let v = serde_json::json!({
-                "value": d.value,
-                "method": d.method,
-                "evidence": d.evidence,
-                "status": status,
-                "message_id": d.message_id,
-                "message_at": d.message_at.map(crate::time::format_rfc3339),
-                "updated_at": crate::time::format_rfc3339(d.updated_at),
-            });
-            (d.key.clone(), v)
+            let view = DatapointView {
+                value: d.value.clone(),
+                method: d.method,
+                evidence: d.evidence,
+                status,
+                message_id: d.message_id.clone(),
+                message_at: d.message_at.map(crate::time::format_rfc3339),
+                updated_at: crate::time::format_rfc3339(d.updated_at),
+            };
+            (d.key.clone(), view)
         })
-        .collect();
-    serde_json::Value::Object(map)
+        .collect()
+}
+
+/// One key's value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DatapointView {
+    /// In the canonical form of the key's type: E.164 phone, ISO 8601 date, `{amount, currency}`…
+    pub value: serde_json::Value,
+    pub method: Method,
+    pub evidence: Option<Evidence>,
+    pub status: ValueStatus,
+    /// The message it was read from (its client id), if it had one.
+    pub message_id: Option<String>,
+    pub message_at: Option<String>,
+    pub updated_at: String,
+}
+
+/// `provisional` while the conversation goes on, `final` once it has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueStatus {
+    Provisional,
+    Final,
 }
 
 impl Schema {
@@ -477,13 +506,14 @@ mod tests {
             message_at: None,
             updated_at: 0,
         };
-        let shown = values_json(
+        let shown = serde_json::to_value(values_view(
             &[
                 value("a", Method::Rule, Some(Evidence::OnlyKey)),
                 value("b", Method::Explicit, None),
             ],
             true,
-        );
+        ))
+        .unwrap();
         assert_eq!(shown["a"]["evidence"], "only_key");
         assert_eq!(shown["b"]["evidence"], serde_json::Value::Null);
         assert!(shown["b"].as_object().unwrap().contains_key("evidence"), "null, not left out");

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::conversation::Message;
@@ -51,11 +52,18 @@ pub struct FlowRequest {
     pub active_after: Millis,
 }
 
-/// A node of the flow graph: a step id and its type (`""` when the bot sent none).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A node of the flow graph: a step id and its type (`""` when the bot sent none, shown as null).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[schema(as = FlowStep)]
 pub struct StepKey {
     pub id: String,
+    #[serde(rename = "type", serialize_with = "empty_as_null")]
+    #[schema(value_type = Option<String>)]
     pub kind: String,
+}
+
+fn empty_as_null<S: serde::Serializer>(kind: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_some(&(!kind.is_empty()).then_some(kind))
 }
 
 impl StepKey {
@@ -69,16 +77,6 @@ impl StepKey {
 
     pub fn of(step: &Step) -> StepKey {
         StepKey { id: step.id.clone(), kind: step.kind.clone().unwrap_or_default() }
-    }
-}
-
-impl Serialize for StepKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Step", 2)?;
-        st.serialize_field("id", &self.id)?;
-        st.serialize_field("type", &(!self.kind.is_empty()).then_some(&self.kind))?;
-        st.end()
     }
 }
 
@@ -104,7 +102,7 @@ pub fn walk<'a>(
 }
 
 /// One transition of a conversation, as Chatlayer's `FlowTransition`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Transition {
     /// The id of the message that entered `to_step`: the client's id, else the numeric one.
     pub id: String,
@@ -112,7 +110,9 @@ pub struct Transition {
     pub to_step: StepKey,
     /// How many transitions lead to `to_step` from `START`, this one included.
     pub depth: u32,
-    #[serde(skip)]
+    /// When: the message's time, RFC 3339.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[schema(value_type = String)]
     pub timestamp: Millis,
 }
 
@@ -207,14 +207,14 @@ impl FlowTotals {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FlowNode {
     #[serde(flatten)]
     pub step: StepKey,
     pub count: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FlowEdge {
     pub from: StepKey,
     pub to: StepKey,

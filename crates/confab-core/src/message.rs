@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::summary::{DIM_COUNT, Dim};
@@ -12,7 +13,7 @@ pub const MAX_ID_CHARS: usize = 256;
 pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -48,54 +49,87 @@ impl Role {
 }
 
 /// The dialogue node the bot was in when the message was said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub id: String,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CampaignInput)]
 pub struct Campaign {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub id: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub source: Option<String>,
 }
 
 /// One message as posted to `POST /v1/bots/{bot_id}/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageInput {
+    /// The bot's id for the conversation; messages with one id make one conversation.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub conversation_id: String,
     /// The client's message id: the idempotency key within the conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub id: Option<String>,
+    #[schema(pattern = "^(user|bot|agent|system)$")]
     pub role: String,
+    /// At most 64 KiB of UTF-8, no NUL characters.
+    #[schema(max_length = 65536, pattern = "^[^\\u0000]*$")]
     pub content: String,
-    /// RFC 3339 text or epoch milliseconds; the server's clock when absent.
+    /// RFC 3339 text or epoch milliseconds, from 2000-01-01 to 24 hours after the server's
+    /// clock; the server's clock when absent or null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = timestamp_schema)]
     pub timestamp: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Step>,
+    /// A JSON object of at most 16 KiB; merged into the conversation's metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub channel_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<Campaign>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub session_id: Option<String>,
+}
+
+/// A message's time: RFC 3339 text, epoch milliseconds, or null for the server's clock.
+fn timestamp_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let format = |f| Some(SchemaFormat::KnownFormat(f));
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).format(format(KnownFormat::DateTime)))
+        .item(ObjectBuilder::new().schema_type(Type::Integer).format(format(KnownFormat::Int64)))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 /// A validated message, ready for the store.

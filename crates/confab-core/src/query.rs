@@ -156,6 +156,58 @@ pub fn parse_limit(field: &str, v: &str, max: u32) -> Result<u32, FieldError> {
     }
 }
 
+/// The filters [`ConversationFilter::from_params`] takes, for the API's documents (a test checks
+/// each is accepted). Besides these: `metadata.<key>=<value>` matches a metadata value (keys of
+/// 1 to 64 of `A-Za-z0-9_-`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterParams {
+    /// Only conversations in this state.
+    #[param(pattern = "^(active|ended)$")]
+    pub status: Option<String>,
+    /// Conversations from this time on (RFC 3339, or `YYYY-MM-DD` for midnight UTC).
+    pub start_time: Option<String>,
+    /// Conversations before this time (exclusive).
+    pub end_time: Option<String>,
+    /// Which time the range and the order use.
+    #[param(pattern = "^(started_at|last_message_at)$")]
+    pub time_field: Option<String>,
+    /// The order, newest first: by `started_at` (default) or `last_message_at`.
+    #[param(pattern = "^(started_at|last_message_at)$")]
+    pub sort: Option<String>,
+    /// Words every matching transcript contains (at most 500 characters, 16 words).
+    #[param(max_length = 500)]
+    pub q: Option<String>,
+    /// At least this many messages.
+    #[param(minimum = 0)]
+    pub min_messages: Option<i64>,
+    /// Channels, comma-separated.
+    pub channel_type: Option<String>,
+    /// Languages, comma-separated.
+    pub language: Option<String>,
+    /// Bot versions, comma-separated.
+    pub version: Option<String>,
+    pub user_id: Option<String>,
+    pub campaign_id: Option<String>,
+    /// `<key>` (the conversation has a value for it) or `<key>=<value>`.
+    pub datapoint: Option<String>,
+    /// A step the conversation went through (repeat for all of several, at most 16).
+    pub step: Option<String>,
+    /// The step the conversation was last in.
+    pub last_step: Option<String>,
+}
+
+/// The paging of a list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Conversations per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 impl ConversationFilter {
     /// Parses the query string of `GET /v1/bots/{bot_id}/conversations`. Unknown parameters are
     /// an error: a typo must not silently widen a query.

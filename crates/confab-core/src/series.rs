@@ -7,6 +7,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::buckets::{Bucket, Buckets};
@@ -206,6 +207,39 @@ pub struct SeriesRequest {
     pub group_by: Vec<GroupKey>,
 }
 
+/// The range and filters of every native analytics query (series and flows), for the API's
+/// documents; a test checks each is accepted.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeParams {
+    /// The range's start: RFC 3339, or `YYYY-MM-DD` for midnight in `tz`.
+    pub start_time: String,
+    /// The range's end (exclusive), after `start_time`.
+    pub end_time: String,
+    /// The IANA time zone of dates and buckets (`Europe/Warsaw`); UTC by default.
+    pub tz: Option<String>,
+    /// Bot versions, comma-separated.
+    pub version: Option<String>,
+    /// Channels, comma-separated.
+    pub channel_type: Option<String>,
+    /// Languages, comma-separated.
+    pub language: Option<String>,
+    pub campaign_id: Option<String>,
+    pub campaign_source: Option<String>,
+}
+
+/// How a series is cut: its buckets and groups.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BucketParams {
+    /// An hour, day, week (from Monday) or calendar month, in `tz`.
+    #[param(pattern = "^(1h|1d|1w|1m)$", default = "1d")]
+    pub bucket: Option<String>,
+    /// One serie per value of these (comma-separated): `version`, `channel_type`, `language`,
+    /// `campaign_id`, `campaign_source`; `role` for messages; `bot_id`, `team_id` for a team.
+    pub group_by: Option<String>,
+}
+
 impl SeriesRequest {
     /// Parses a native series query: `start_time` and `end_time` (required, RFC 3339 or
     /// `YYYY-MM-DD` at midnight in `tz`), `bucket` (default `1d`), `tz` (default UTC), filters
@@ -396,20 +430,29 @@ impl ConversationCell {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One line of a chart: a value per bucket (null where nothing was measured) and their summary.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Serie {
+    #[schema(value_type = Vec<Option<f64>>)]
     pub values: Vec<Value>,
+    #[schema(value_type = Option<f64>)]
     pub mean: Value,
+    #[schema(value_type = Option<f64>)]
     pub max: Value,
+    #[schema(value_type = Option<f64>)]
     pub min: Value,
+    #[schema(value_type = Option<f64>)]
     pub sum: Value,
+    /// The group's values, by `group_by` key.
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Chatlayer's `SeriesData`: one serie per group, with the buckets' start times.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SeriesData {
     pub series: Vec<Serie>,
     pub series_labels: Vec<String>,
+    /// Each bucket's start, RFC 3339 in the query's time zone.
     pub x_values: Vec<String>,
 }
 

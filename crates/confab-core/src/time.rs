@@ -73,6 +73,11 @@ pub fn date_start_utc(date: Date) -> Millis {
     date.to_zoned(TimeZone::UTC).map(|z| z.timestamp().as_millisecond()).unwrap_or(EARLIEST)
 }
 
+/// Serializes a time as [`format_rfc3339`] gives it.
+pub fn serialize_rfc3339<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(*t))
+}
+
 /// RFC 3339 in UTC with millisecond precision: `2026-11-21T10:00:00.000Z`.
 pub fn format_rfc3339(ms: Millis) -> String {
     match Timestamp::from_millisecond(ms) {

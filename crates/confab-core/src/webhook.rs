@@ -18,7 +18,7 @@ pub const MAX_URL_CHARS: usize = 2048;
 const MIN_SECRET_CHARS: usize = 16;
 const MAX_SECRET_CHARS: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Event {
     /// A conversation was finalised; carries its final datapoints.
     #[serde(rename = "conversation.ended")]
@@ -70,13 +70,17 @@ impl Events {
 }
 
 /// A subscription as posted to `POST /v1/bots/{bot_id}/webhooks`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
+    /// Where events are POSTed: an http:// or https:// URL with a host, at most 2,048 characters.
+    #[schema(max_length = 2048, pattern = "^https?://[^/?#\\s]+[^\\s]*$")]
     pub url: String,
+    #[schema(value_type = Vec<Event>, min_items = 1)]
     pub events: Vec<String>,
-    /// The signing secret; generated when not given.
+    /// The signing secret, 16 to 256 characters; generated when not given.
     #[serde(default)]
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: Option<String>,
 }
 
@@ -170,8 +174,8 @@ pub fn payload(
         "event": event.as_str(),
         "created_at": crate::time::format_rfc3339(at),
         "bot_id": conversation.bot_id,
-        "conversation": conversation.to_json(),
-        "datapoints": crate::datapoints::values_json(datapoints, ended),
+        "conversation": conversation.view(),
+        "datapoints": crate::datapoints::values_view(datapoints, ended),
     })
     .to_string()
 }
@@ -198,7 +202,7 @@ pub fn next_attempt(attempts: u32, now: Millis) -> Option<Millis> {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     Pending,

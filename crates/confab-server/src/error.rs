@@ -6,7 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use confab_core::FieldError;
 use confab_store::StoreError;
-use serde_json::json;
+
+use crate::openapi::{ErrorBody, ErrorDetail};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -74,18 +75,18 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let mut error = json!({ "code": code, "message": self.to_string() });
-        match &self {
+        let mut error = ErrorDetail { code, message: self.to_string(), field: None };
+        match self {
             ApiError::Invalid(e) => {
-                error["message"] = json!(e.message);
-                error["field"] = json!(e.field);
+                error.message = e.message;
+                error.field = Some(e.field);
             }
-            ApiError::TooLarge { field, .. } => error["field"] = json!(field),
+            ApiError::TooLarge { field, .. } => error.field = Some(field.to_owned()),
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "store unavailable"),
             _ => {}
         }
-        let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        let mut response = (status, axum::Json(ErrorBody { error })).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

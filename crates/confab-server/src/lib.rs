@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod observe;
+pub mod openapi;
 pub mod ui;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use confab_store::Store;
 use tokio::net::TcpListener;
+use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
 
@@ -74,21 +76,40 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .merge(api::router())
-        .merge(ui::router())
-        .nest("/compat", compat::router());
+    let mut native =
+        openapi::router().routes(routes!(healthz)).routes(routes!(readyz)).merge(api::router());
     if state.config.metrics_on_main {
-        router = router.route("/metrics", get(observe::metrics));
+        native = native.routes(routes!(observe::metrics));
     }
-    router
+    let native = openapi::finish(
+        native,
+        openapi::About {
+            title: "Confab",
+            description: "Confab's native API: ingest messages, read conversations, datapoints \
+                          and analytics, manage webhooks and keys.",
+            base: None,
+        },
+    );
+    native
+        .merge(ui::router())
+        .nest("/compat", compat::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(observe::around))
         .with_state(state)
+}
+
+/// Whether the process is up (it answers); says nothing of the database (see `/readyz`).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The process is up", content_type = "text/plain", body = String, example = "ok"))
+)]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// `/metrics` alone, for a listener of its own (`--metrics-listen`): operators often keep it
@@ -102,6 +123,17 @@ pub fn metrics_app(state: AppState) -> Router {
 
 /// Whether this server can serve: its store answers. A load balancer takes a server that says
 /// 503 out of rotation; the detail is logged, not shown.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers", content_type = "text/plain", body = String, example = "ready"),
+        (status = 503, description = "The database does not answer", content_type = "text/plain", body = String,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     match state.store.ping().await {

@@ -142,6 +142,14 @@ pub fn record_ingested(outcomes: &[IngestOutcome], rejected: usize) {
 /// `GET /metrics`: the store's queues and sizes, read now, and everything recorded so far, in
 /// Prometheus' text format. A store that cannot answer leaves its gauges as they were and says
 /// so in `confab_store_up`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "Metrics in Prometheus' text format (docs/operations.md)",
+        content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let handle = recorder();
     match state.store.stats(now_millis()).await {

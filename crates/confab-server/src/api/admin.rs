@@ -1,55 +1,83 @@
 //! Administration within the caller's team (`admin` keys): API keys and the list of bots.
 //! Teams themselves are managed from the command line, which is outside any one team.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope, Scopes, generate_key, hash_key, key_hint};
 use confab_core::message::check_id;
 use confab_core::time::format_rfc3339;
 use confab_store::{ApiKeyInfo, NewKey};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Allow;
 use crate::extract::{JsonBody, NoParams, PathParams};
 use crate::{ApiError, ApiResult, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/keys", get(list_keys).post(create_key))
-        .route("/v1/keys/{key_id}", delete(revoke_key))
-        .route("/v1/bots", get(list_bots))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(list_bots))
 }
 
-pub fn key_view(k: &ApiKeyInfo) -> Value {
-    json!({
-        "id": k.id,
-        "team_id": k.team_id,
-        "name": k.name,
-        "hint": k.hint,
-        "scopes": k.scopes.names(),
-        "bots": k.bots,
-        "created_at": format_rfc3339(k.created_at),
-        "revoked_at": k.revoked_at.map(format_rfc3339),
-    })
+/// An API key; the key itself only in the answer to its creation.
+#[derive(Serialize, ToSchema)]
+pub struct KeyView {
+    id: i64,
+    team_id: i64,
+    name: String,
+    /// The key's first characters, to recognise it.
+    hint: String,
+    scopes: Vec<&'static str>,
+    /// The bots it may use; null for all of the team's.
+    bots: Option<Vec<String>>,
+    created_at: String,
+    revoked_at: Option<String>,
+    /// The key: shown once, when it is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
 }
 
-#[derive(Deserialize)]
+pub fn key_view(k: &ApiKeyInfo) -> KeyView {
+    KeyView {
+        id: k.id,
+        team_id: k.team_id,
+        name: k.name.clone(),
+        hint: k.hint.clone(),
+        scopes: k.scopes.names(),
+        bots: k.bots.clone(),
+        created_at: format_rfc3339(k.created_at),
+        revoked_at: k.revoked_at.map(format_rfc3339),
+        key: None,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
+    /// What the key is for.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     name: String,
+    /// Some of `ingest`, `read`, `admin`.
+    #[schema(min_items = 1)]
     scopes: Vec<String>,
+    /// Limits the key to these bots (within the caller's own limits); all bots when absent.
     #[serde(default)]
     bots: Option<Vec<String>>,
 }
 
+/// Creates a key in the caller's team (`admin`). The answer holds the key, once.
+#[utoipa::path(post, path = "/v1/keys", tag = "admin", request_body = CreateKey,
+    responses((status = 201, body = KeyView)))]
 async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<KeyView>)> {
     caller.require(Scope::Admin)?;
     check_id("name", &body.name)?;
     let scopes = Scopes::parse("scopes", body.scopes.iter().map(String::as_str))?;
@@ -75,9 +103,7 @@ async fn create_key(
             bots: body.bots,
         })
         .await?;
-    let mut view = key_view(&info);
-    view["key"] = json!(key);
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(KeyView { key: Some(key), ..key_view(&info) })))
 }
 
 /// Whether a key for `theirs` stays within `own` (`None`: every bot). A key limited to some bots
@@ -90,18 +116,28 @@ fn within(own: &Option<Vec<String>>, theirs: &Option<Vec<String>>) -> bool {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct Keys {
+    data: Vec<KeyView>,
+}
+
+/// The team's keys (those within the caller's bots), revoked ones included.
+#[utoipa::path(get, path = "/v1/keys", tag = "admin", responses((status = 200, body = Keys)))]
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
     _: NoParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Keys>> {
     caller.require(Scope::Admin)?;
     let keys = state.store.list_keys(Some(caller.team_id)).await?;
-    let data: Vec<Value> =
-        keys.iter().filter(|k| within(&caller.bots, &k.bots)).map(key_view).collect();
-    Ok(Json(json!({ "data": data })))
+    let data = keys.iter().filter(|k| within(&caller.bots, &k.bots)).map(key_view).collect();
+    Ok(Json(Keys { data }))
 }
 
+/// Revokes a key (`admin`): refused from now on, on every server within seconds.
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "admin",
+    params(("key_id" = i64, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,17 +155,36 @@ async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Serialize, ToSchema)]
+struct BotView {
+    bot_id: String,
+    created_at: String,
+    /// Conversations stored.
+    conversations: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Bots {
+    data: Vec<BotView>,
+}
+
+/// The team's bots the key may use.
+#[utoipa::path(get, path = "/v1/bots", tag = "admin", responses((status = 200, body = Bots)))]
 async fn list_bots(
     State(state): State<AppState>,
     caller: Caller,
     _: NoParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Bots>> {
     caller.require(Scope::Read)?;
     let bots = state.store.list_bots(caller.team_id).await?;
-    let data: Vec<Value> = bots
+    let data = bots
         .iter()
         .filter(|b| caller.may_use_bot(&b.bot_id))
-        .map(|b| json!({ "bot_id": b.bot_id, "created_at": format_rfc3339(b.created_at), "conversations": b.conversations }))
+        .map(|b| BotView {
+            bot_id: b.bot_id.clone(),
+            created_at: format_rfc3339(b.created_at),
+            conversations: b.conversations,
+        })
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(Bots { data }))
 }

@@ -2,28 +2,37 @@
 //! aggregate dialogue flow, and a team's usage across bots. Every series is Chatlayer's
 //! `SeriesData` under `data`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
-use confab_core::flow::FlowRequest;
-use confab_core::series::{self, SeriesData, SeriesRequest, Stat};
+use confab_core::flow::{FlowEdge, FlowNode, FlowRequest};
+use confab_core::series::{self, BucketParams, RangeParams, SeriesData, SeriesRequest, Stat};
 use confab_core::time::{Millis, format_rfc3339, now_millis};
 use confab_store::BotSelector;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::BotPath;
 use crate::auth::Allow;
 use crate::extract::{Params, PathParams};
 use crate::{ApiError, ApiResult, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/bots/{bot_id}/analytics/conversations", get(conversations))
-        .route("/v1/bots/{bot_id}/analytics/messages", get(messages))
-        .route("/v1/bots/{bot_id}/analytics/users", get(users))
-        .route("/v1/bots/{bot_id}/analytics/insights", get(insights))
-        .route("/v1/bots/{bot_id}/analytics/flows", get(flows))
-        .route("/v1/teams/{team_id}/analytics/usage", get(usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(conversations))
+        .routes(routes!(messages))
+        .routes(routes!(users))
+        .routes(routes!(insights))
+        .routes(routes!(flows))
+        .routes(routes!(usage))
+}
+
+/// A series, as Chatlayer's `SeriesData`.
+#[derive(Serialize, ToSchema)]
+pub struct Series {
+    data: SeriesData,
 }
 
 /// Runs a series request on the store: rollups for counters, stored conversations for the rest.
@@ -49,55 +58,75 @@ async fn bot_series(
     bot_id: String,
     params: Vec<(String, String)>,
     stat: Option<Stat>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     caller.bot(Scope::Read, &bot_id)?;
     let (req, _) = SeriesRequest::from_params(&params, stat, false)?;
     let data = run(&state, caller.team_id, &BotSelector::One(bot_id), &req, false).await?;
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(Series { data }))
 }
 
+/// Conversations started per bucket.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/conversations", tag = "analytics",
+    params(BotPath, RangeParams, BucketParams), responses((status = 200, body = Series)))]
 async fn conversations(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     bot_series(state, caller, bot_id, params, Some(Stat::Conversations)).await
 }
 
+/// Messages per bucket.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/messages", tag = "analytics",
+    params(BotPath, RangeParams, BucketParams, ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages")), responses((status = 200, body = Series)))]
 async fn messages(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     bot_series(state, caller, bot_id, params, Some(Stat::Messages)).await
 }
 
+/// Distinct end users per bucket.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/users", tag = "analytics",
+    params(BotPath, RangeParams, BucketParams), responses((status = 200, body = Series)))]
 async fn users(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     bot_series(state, caller, bot_id, params, Some(Stat::UniqueUsers)).await
 }
 
+/// Any statistic per bucket.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/insights", tag = "analytics",
+    params(BotPath, RangeParams, BucketParams, ("stat" = String, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled or containment_rate", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate)$"), ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages")),
+    responses((status = 200, body = Series)))]
 async fn insights(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     bot_series(state, caller, bot_id, params, None).await
 }
 
+/// A statistic across the team's bots (those the key may use): conversations by default.
+#[utoipa::path(get, path = "/v1/teams/{team_id}/analytics/usage", tag = "analytics",
+    params(("team_id" = i64, Path, description = "The caller's team"), RangeParams, BucketParams,
+        ("stat" = Option<String>, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled or containment_rate; num_conversations by default", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate)$"),
+        ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages"),
+        ("bot_id" = Option<String>, Query, description = "Only these bots (comma-separated)")),
+    responses((status = 200, body = Series)))]
 async fn usage(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(team_id): PathParams<String>,
     Params(mut params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Series>> {
     caller.require(Scope::Read)?;
     // Another team's id is answered as an unknown one.
     if team_id != caller.team_id.to_string() {
@@ -109,7 +138,7 @@ async fn usage(
     let (req, bots) = SeriesRequest::from_params(&params, None, true)?;
     let selector = BotSelector::Team(visible_bots(&caller, bots));
     let data = run(&state, caller.team_id, &selector, &req, false).await?;
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(Series { data }))
 }
 
 /// The bots a team-wide query covers: those asked for, within those the key may use.
@@ -129,12 +158,30 @@ pub async fn still_active_after(state: &AppState, team_id: i64, bot_id: &str) ->
     Ok(now_millis() - state.store.bot_settings(team_id, bot_id).await?.inactivity_ms())
 }
 
+#[derive(Serialize, ToSchema)]
+struct Flows {
+    data: FlowGraphView,
+}
+
+/// The bot's dialogue flow: how many conversations reached each step and went along each edge.
+#[derive(Serialize, ToSchema)]
+struct FlowGraphView {
+    bot_id: String,
+    start_time: String,
+    end_time: String,
+    nodes: Vec<FlowNode>,
+    edges: Vec<FlowEdge>,
+}
+
+/// The aggregate flow of conversations started in the range: steps, transitions and drop-offs.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/flows", tag = "analytics",
+    params(BotPath, RangeParams), responses((status = 200, body = Flows)))]
 async fn flows(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Flows>> {
     caller.bot(Scope::Read, &bot_id)?;
     // The query is checked before anything is looked up.
     let parsed = FlowRequest::from_params(&params, now_millis())?;
@@ -142,13 +189,13 @@ async fn flows(
     let req = FlowRequest { active_after, ..parsed };
     let totals = state.store.flow_totals(caller.team_id, &bot_id, &req).await?;
     let graph = totals.graph();
-    Ok(Json(json!({
-        "data": {
-            "bot_id": bot_id,
-            "start_time": format_rfc3339(req.start),
-            "end_time": format_rfc3339(req.end),
-            "nodes": graph.nodes,
-            "edges": graph.edges,
-        }
-    })))
+    Ok(Json(Flows {
+        data: FlowGraphView {
+            bot_id,
+            start_time: format_rfc3339(req.start),
+            end_time: format_rfc3339(req.end),
+            nodes: graph.nodes,
+            edges: graph.edges,
+        },
+    }))
 }

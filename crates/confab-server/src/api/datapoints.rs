@@ -4,32 +4,37 @@
 //! is refused changes nothing.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use std::collections::BTreeMap;
+
+use axum::Json;
 use confab_core::auth::{Caller, Scope};
 use confab_core::bot::BotSettings;
 use confab_core::conversation::Status;
-use confab_core::datapoints::{Datapoint, SchemaInput, values_json};
+use confab_core::datapoints::{Datapoint, DatapointView, SchemaInput, values_view};
 use confab_core::extract;
 use confab_core::message::check_id;
 use confab_core::time::now_millis;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::{BotPath, ConversationPath};
 use crate::auth::Allow;
 use crate::extract::{JsonBody, NoParams, PathParams};
 use crate::{ApiError, ApiResult, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/bots/{bot_id}/datapoints/schema", get(fetch).put(replace))
-        .route("/v1/bots/{bot_id}/settings", get(settings).put(put_settings))
-        .route(
-            "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints",
-            get(values).put(put_values),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(fetch, replace))
+        .routes(routes!(settings, put_settings))
+        .routes(routes!(values, put_values))
 }
 
+/// The bot's datapoint schema: the keys extraction fills (empty when it has none).
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/datapoints/schema", tag = "datapoints",
+    params(BotPath), responses((status = 200, body = SchemaInput)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,6 +46,9 @@ async fn fetch(
     Ok(Json(schema.unwrap_or(SchemaInput { datapoints: vec![] })))
 }
 
+/// Replaces the bot's datapoint schema (`admin`); values already stored stay.
+#[utoipa::path(put, path = "/v1/bots/{bot_id}/datapoints/schema", tag = "datapoints",
+    params(BotPath), request_body = SchemaInput, responses((status = 200, body = SchemaInput)))]
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +65,9 @@ async fn replace(
     Ok(Json(schema.input))
 }
 
+/// The bot's settings.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/settings", tag = "datapoints",
+    params(BotPath), responses((status = 200, body = BotSettings)))]
 async fn settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,6 +78,9 @@ async fn settings(
     Ok(Json(state.store.bot_settings(caller.team_id, &bot_id).await?))
 }
 
+/// Replaces the bot's settings (`admin`).
+#[utoipa::path(put, path = "/v1/bots/{bot_id}/settings", tag = "datapoints",
+    params(BotPath), request_body = BotSettings, responses((status = 200, body = BotSettings)))]
 async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,43 +97,57 @@ async fn put_settings(
     Ok(Json(settings))
 }
 
-fn values_view(conversation_id: &str, status: Status, values: &[Datapoint]) -> Value {
-    json!({
-        "conversation_id": conversation_id,
-        "status": status.as_str(),
-        "datapoints": values_json(values, status == Status::Ended),
-    })
+/// One conversation's values.
+#[derive(Serialize, ToSchema)]
+struct Values {
+    conversation_id: String,
+    status: Status,
+    datapoints: BTreeMap<String, DatapointView>,
 }
 
+impl Values {
+    fn new(conversation_id: String, status: Status, values: &[Datapoint]) -> Values {
+        let datapoints = values_view(values, status == Status::Ended);
+        Values { conversation_id, status, datapoints }
+    }
+}
+
+/// The conversation's datapoints: provisional while it goes on, final once it has ended.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints",
+    tag = "datapoints", params(ConversationPath), responses((status = 200, body = Values)))]
 async fn values(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
     _: NoParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Values>> {
     caller.bot(Scope::Read, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
     let (status, values) =
         state.store.conversation_datapoints(caller.team_id, &bot_id, &conversation_id).await?;
-    Ok(Json(values_view(&conversation_id, status, &values)))
+    Ok(Json(Values::new(conversation_id, status, &values)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PutValues {
-    /// Key → value; `null` takes the key's explicit value back.
+    /// Key → value (at least one); `null` takes the key's explicit value back.
+    #[schema(value_type = Object)]
     datapoints: Map<String, Value>,
 }
 
 /// Explicit values from the bot: each key must be in the schema and each value must parse as
 /// its type (it is stored in the same canonical form extraction gives).
+#[utoipa::path(put, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints",
+    tag = "datapoints", params(ConversationPath), request_body = PutValues,
+    responses((status = 200, body = Values)))]
 async fn put_values(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
     _: NoParams,
     JsonBody(body): JsonBody<PutValues>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Values>> {
     caller.bot(Scope::Ingest, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
     if body.datapoints.is_empty() {
@@ -147,5 +175,5 @@ async fn put_values(
         .store
         .put_explicit_datapoints(caller.team_id, &bot_id, &conversation_id, values)
         .await?;
-    Ok(Json(values_view(&conversation_id, status, &stored)))
+    Ok(Json(Values::new(conversation_id, status, &stored)))
 }

@@ -5,23 +5,28 @@
 
 use std::sync::Arc;
 
-use axum::Router;
+use std::collections::BTreeMap;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use confab_core::auth::{Caller, Scope};
-use confab_core::conversation::{Conversation, Status};
-use confab_core::datapoints::values_json;
+use confab_core::conversation::{Conversation, ConversationView, Status};
+use confab_core::datapoints::{DatapointView, values_view};
 use confab_core::extract::display;
-use confab_core::query::{ConversationFilter, PageRequest};
+use confab_core::query::{ConversationFilter, FilterParams, PageRequest};
 use confab_core::summary::Dim;
 use confab_core::time::format_rfc3339;
 use confab_store::Store;
 use futures_util::stream;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::views;
+use super::BotPath;
+use super::views::{self, MessageView};
 use crate::auth::Allow;
 use crate::extract::{Params, PathParams};
 use crate::{ApiError, ApiResult, AppState};
@@ -29,10 +34,17 @@ use crate::{ApiError, ApiResult, AppState};
 /// Conversations read per page of the export.
 const PAGE: u32 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/bots/{bot_id}/export/datapoints.csv", get(datapoints_csv))
-        .route("/v1/bots/{bot_id}/export/conversations.jsonl", get(conversations_jsonl))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(datapoints_csv)).routes(routes!(conversations_jsonl))
+}
+
+/// One line of `conversations.jsonl`.
+#[derive(Serialize, ToSchema)]
+struct ExportLine {
+    #[serde(flatten)]
+    conversation: ConversationView,
+    datapoints: BTreeMap<String, DatapointView>,
+    messages: Vec<MessageView>,
 }
 
 #[derive(Clone, Copy)]
@@ -110,6 +122,11 @@ fn respond(export: Export, content_type: &'static str, filename: &str) -> Respon
         .into_response()
 }
 
+/// Every matching conversation as a CSV row: its id, user, channel, status and times, then one
+/// column per datapoint key of the bot's schema. Streamed.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/export/datapoints.csv", tag = "export",
+    params(BotPath, FilterParams),
+    responses((status = 200, description = "RFC 4180 CSV with a header row", content_type = "text/csv", body = String)))]
 async fn datapoints_csv(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,6 +147,11 @@ pub(crate) async fn datapoints_csv_for(
     Ok(respond(ex, "text/csv; charset=utf-8", "datapoints.csv"))
 }
 
+/// Every matching conversation with its datapoints and transcript, one JSON object
+/// ([`ExportLine`]) per line. Streamed.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/export/conversations.jsonl", tag = "export",
+    params(BotPath, FilterParams),
+    responses((status = 200, description = "One ExportLine object per line", content_type = "application/x-ndjson", body = ExportLine)))]
 async fn conversations_jsonl(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,15 +204,17 @@ async fn next_chunk(ex: &mut Export) -> Result<Option<Bytes>, String> {
                 csv_row(&mut out, fixed.into_iter().chain(by_key));
             }
             Format::Jsonl => {
-                let mut line = views::conversation(conv);
-                line["datapoints"] = values_json(dps, conv.status == Status::Ended);
                 let messages = transcripts
                     .iter()
                     .find(|(pk, _)| *pk == conv.pk)
                     .map(|(_, m)| m.as_slice())
                     .unwrap_or(&[]);
-                line["messages"] = messages.iter().map(views::message).collect();
-                out.push_str(&line.to_string());
+                let line = ExportLine {
+                    conversation: conv.view(),
+                    datapoints: values_view(dps, conv.status == Status::Ended),
+                    messages: messages.iter().map(views::message).collect(),
+                };
+                out.push_str(&serde_json::to_string(&line).map_err(|e| e.to_string())?);
                 out.push('\n');
             }
         }

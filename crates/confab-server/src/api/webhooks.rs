@@ -2,18 +2,21 @@
 //! subscribe, unsubscribe and put dead deliveries back in line; `read` keys see subscriptions
 //! (never their secret, which is shown once, at creation) and how their deliveries went.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use confab_core::FieldError;
 use confab_core::auth::{Caller, Scope};
 use confab_core::query::parse_limit;
 use confab_core::time::{format_rfc3339, now_millis};
 use confab_core::webhook::{DeliveryState, WebhookInput};
 use confab_store::{Delivery, Webhook};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::{BotPath, WebhookPath};
 use crate::auth::Allow;
 use crate::extract::{JsonBody, NoParams, Params, PathParams};
 use crate::{ApiResult, AppState};
@@ -25,26 +28,39 @@ const HINT_CHARS: usize = 10;
 /// … but never so many that few are left to guess (a short secret chosen by the client).
 const HIDDEN_CHARS: usize = 12;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/bots/{bot_id}/webhooks", get(list).post(create))
-        .route("/v1/bots/{bot_id}/webhooks/{webhook_id}", get(fetch).delete(remove))
-        .route("/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries", get(deliveries))
-        .route(
-            "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
-            post(retry),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(fetch, remove))
+        .routes(routes!(deliveries))
+        .routes(routes!(retry))
 }
 
-fn webhook_view(w: &Webhook) -> Value {
-    json!({
-        "id": w.id,
-        "bot_id": w.bot_id,
-        "url": w.url,
-        "events": w.events.names(),
-        "secret_hint": secret_hint(&w.secret),
-        "created_at": format_rfc3339(w.created_at),
-    })
+/// A subscription; its secret only in the answer to its creation.
+#[derive(Serialize, ToSchema)]
+struct WebhookView {
+    id: i64,
+    bot_id: String,
+    url: String,
+    events: Vec<&'static str>,
+    /// The secret's first characters, to tell subscriptions apart.
+    secret_hint: String,
+    created_at: String,
+    /// The signing secret: shown once, when the subscription is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+fn webhook_view(w: &Webhook) -> WebhookView {
+    WebhookView {
+        id: w.id,
+        bot_id: w.bot_id.clone(),
+        url: w.url.clone(),
+        events: w.events.names(),
+        secret_hint: secret_hint(&w.secret),
+        created_at: format_rfc3339(w.created_at),
+        secret: None,
+    }
 }
 
 fn secret_hint(secret: &str) -> String {
@@ -54,59 +70,91 @@ fn secret_hint(secret: &str) -> String {
     hint
 }
 
-fn delivery_view(d: &Delivery) -> Value {
-    json!({
-        "id": d.id,
-        "event_id": d.event_id,
-        "event": d.event,
-        "state": d.state,
-        "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at.map(format_rfc3339),
-        "last_status": d.last_status,
-        "last_error": d.last_error,
-        "created_at": format_rfc3339(d.created_at),
-        "delivered_at": d.delivered_at.map(format_rfc3339),
-    })
+#[derive(Serialize, ToSchema)]
+struct DeliveryView {
+    id: i64,
+    event_id: String,
+    event: String,
+    state: DeliveryState,
+    attempts: u32,
+    /// When it is tried next (pending only).
+    next_attempt_at: Option<String>,
+    /// The receiver's last HTTP status.
+    last_status: Option<u16>,
+    last_error: Option<String>,
+    created_at: String,
+    delivered_at: Option<String>,
 }
 
+fn delivery_view(d: &Delivery) -> DeliveryView {
+    DeliveryView {
+        id: d.id,
+        event_id: d.event_id.clone(),
+        event: d.event.clone(),
+        state: d.state,
+        attempts: d.attempts,
+        next_attempt_at: d.next_attempt_at.map(format_rfc3339),
+        last_status: d.last_status,
+        last_error: d.last_error.clone(),
+        created_at: format_rfc3339(d.created_at),
+        delivered_at: d.delivered_at.map(format_rfc3339),
+    }
+}
+
+/// Subscribes a URL to the bot's events (`admin`). The answer holds the signing secret, once.
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks", tag = "webhooks", params(BotPath),
+    request_body = WebhookInput, responses((status = 201, body = WebhookView)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     _: NoParams,
     JsonBody(input): JsonBody<WebhookInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<WebhookView>)> {
     caller.bot(Scope::Admin, &bot_id)?;
     let new = input.validate()?;
     let webhook =
         state.store.create_webhook(caller.team_id, &bot_id, state.config.create_bots, &new).await?;
-    let mut view = webhook_view(&webhook);
-    view["secret"] = json!(webhook.secret);
+    let view = WebhookView { secret: Some(webhook.secret.clone()), ..webhook_view(&webhook) };
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+#[derive(Serialize, ToSchema)]
+struct Webhooks {
+    webhooks: Vec<WebhookView>,
+}
+
+/// The bot's subscriptions.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks", tag = "webhooks", params(BotPath),
+    responses((status = 200, body = Webhooks)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     _: NoParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Webhooks>> {
     caller.bot(Scope::Read, &bot_id)?;
     let webhooks = state.store.list_webhooks(caller.team_id, &bot_id).await?;
-    Ok(Json(json!({ "webhooks": webhooks.iter().map(webhook_view).collect::<Vec<_>>() })))
+    Ok(Json(Webhooks { webhooks: webhooks.iter().map(webhook_view).collect() }))
 }
 
+/// One subscription.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}", tag = "webhooks",
+    params(WebhookPath), responses((status = 200, body = WebhookView)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, webhook_id)): PathParams<(String, i64)>,
     _: NoParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WebhookView>> {
     caller.bot(Scope::Read, &bot_id)?;
     let webhook = state.store.get_webhook(caller.team_id, &bot_id, webhook_id).await?;
     Ok(Json(webhook_view(&webhook)))
 }
 
+/// Unsubscribes (`admin`); deliveries not yet made are dropped.
+#[utoipa::path(delete, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}", tag = "webhooks",
+    params(WebhookPath), responses((status = 204, description = "Unsubscribed")))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,12 +198,26 @@ impl DeliveryQuery {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct Deliveries {
+    deliveries: Vec<DeliveryView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// The subscription's deliveries, newest first.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries", tag = "webhooks",
+    params(WebhookPath,
+        ("state" = Option<DeliveryState>, Query, description = "Only deliveries in this state"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Deliveries per page (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page")),
+    responses((status = 200, body = Deliveries)))]
 async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, webhook_id)): PathParams<(String, i64)>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Deliveries>> {
     caller.bot(Scope::Read, &bot_id)?;
     let q = DeliveryQuery::parse(&params)?;
     // One more than asked tells whether there is a next page.
@@ -170,18 +232,21 @@ async fn deliveries(
         }
         false => None,
     };
-    Ok(Json(json!({
-        "deliveries": page.iter().map(delivery_view).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(Deliveries { deliveries: page.iter().map(delivery_view).collect(), next_cursor }))
 }
 
+/// Puts a dead delivery back in line, to be tried now (`admin`).
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+    tag = "webhooks",
+    params(WebhookPath, ("delivery_id" = i64, Path, description = "The delivery")),
+    responses((status = 200, body = DeliveryView),
+        (status = 409, description = "The delivery is not dead", body = crate::openapi::ErrorBody)))]
 async fn retry(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, webhook_id, delivery_id)): PathParams<(String, i64, i64)>,
     _: NoParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeliveryView>> {
     caller.bot(Scope::Admin, &bot_id)?;
     let delivery = state
         .store

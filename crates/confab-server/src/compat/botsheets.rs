@@ -7,12 +7,17 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use std::collections::BTreeMap;
+
+use axum::Json;
 use confab_core::auth::{Caller, Scope};
 use confab_core::extract::display;
 use confab_core::message::check_id;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Allow;
 use crate::extract::{Params, parse_json};
@@ -20,8 +25,54 @@ use crate::{ApiError, ApiResult, AppState};
 
 const PARAMS: [&str; 2] = ["conversationId", "botId"];
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v0/conversations/datapoints", get(datapoints).post(datapoints))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(datapoints_get, datapoints_post))
+}
+
+/// The request body (the seed's; each field may also be a query parameter).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct DatapointsRequest {
+    /// The conversation's unique id.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    conversation_id: String,
+    /// The bot's id.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    bot_id: String,
+}
+
+/// The datapoints collected: each key's value as text.
+#[derive(Serialize, ToSchema)]
+struct Datapoints {
+    datapoints: BTreeMap<String, String>,
+}
+
+/// Get Datapoints Collected, with the ids in the query string (or a JSON body, as the seed shows).
+#[utoipa::path(get, path = "/api/v0/conversations/datapoints", tag = "botsheets",
+    params(
+        ("conversationId" = String, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The conversation's unique id"),
+        ("botId" = String, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The bot's id")),
+    responses((status = 200, body = Datapoints)))]
+async fn datapoints_get(
+    state: State<AppState>,
+    caller: Caller,
+    query: Params,
+    body: Bytes,
+) -> ApiResult<Json<Datapoints>> {
+    datapoints(state, caller, query, body).await
+}
+
+/// Get Datapoints Collected, with the ids in a JSON body.
+#[utoipa::path(post, path = "/api/v0/conversations/datapoints", tag = "botsheets",
+    request_body = DatapointsRequest, responses((status = 200, body = Datapoints)))]
+async fn datapoints_post(
+    state: State<AppState>,
+    caller: Caller,
+    query: Params,
+    body: Bytes,
+) -> ApiResult<Json<Datapoints>> {
+    datapoints(state, caller, query, body).await
 }
 
 /// Removes commas that stand right before a closing brace or bracket, outside strings.
@@ -54,7 +105,7 @@ async fn datapoints(
     caller: Caller,
     Params(query): Params,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Datapoints>> {
     let mut params: Vec<(String, String)> = query;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let obj: Map<String, Value> = parse_json(&forgive_trailing_commas(&body))?;
@@ -81,9 +132,8 @@ async fn datapoints(
     caller.bot(Scope::Read, bot_id)?;
     let (_, values) =
         state.store.conversation_datapoints(caller.team_id, bot_id, conversation_id).await?;
-    let map: Map<String, Value> =
-        values.iter().map(|d| (d.key.clone(), Value::String(display(&d.value)))).collect();
-    Ok(Json(json!({ "datapoints": map })))
+    let datapoints = values.iter().map(|d| (d.key.clone(), display(&d.value))).collect();
+    Ok(Json(Datapoints { datapoints }))
 }
 
 #[cfg(test)]

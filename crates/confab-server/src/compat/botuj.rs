@@ -1,17 +1,20 @@
 //! Botuj.pl's conversation list (`GET /v1/api/conversations`), seed `003`: every conversation the
 //! key may see, newest first, page-numbered. See `docs/compat.md`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::routing::get;
-use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
 use confab_core::conversation::Conversation;
 use confab_core::query::parse_limit;
 use confab_core::summary::Dim;
 use confab_core::time::format_rfc3339_micros;
 use confab_store::{BotSelector, OffsetFilter};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Allow;
 use crate::extract::Params;
@@ -20,15 +23,41 @@ use crate::{ApiError, ApiResult, AppState};
 const DEFAULT_PER_PAGE: u32 = 20;
 const MAX_PER_PAGE: u32 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/api/conversations", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+/// One conversation as Botuj lists it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct BotujConversation {
+    id: i64,
+    r#type: Option<String>,
+    /// Messages in the conversation.
+    count: i64,
+    #[serde(rename = "sessionid")]
+    session_id: String,
+    first_user_message: Option<String>,
+    /// The bot's first message as a JSON string (`{"message": …}`).
+    first_bot_message: Option<String>,
+    /// When it started, RFC 3339 with microseconds.
+    created_on: String,
+}
+
+/// Every conversation the key may see, newest first, page by page.
+#[utoipa::path(get, path = "/v1/api/conversations", tag = "botuj",
+    params(
+        ("page" = Option<u32>, Query, minimum = 1, description = "The page, from 1"),
+        ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Conversations per page (default 20)")),
+    responses((status = 200, body = Vec<BotujConversation>, headers(
+        ("X-Total-Count" = u64, description = "Conversations in all pages"),
+        ("X-Page" = u32, description = "This page"),
+        ("X-Per-Page" = u32, description = "Conversations per page")))))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Params(params): Params,
-) -> ApiResult<(HeaderMap, Json<Value>)> {
+) -> ApiResult<(HeaderMap, Json<Vec<BotujConversation>>)> {
     caller.require(Scope::Read)?;
     let mut page = 1;
     let mut per_page = DEFAULT_PER_PAGE;
@@ -68,7 +97,7 @@ async fn list(
     }
     put("x-page", page.to_string());
     put("x-per-page", per_page.to_string());
-    Ok((headers, Json(Value::Array(convs.iter().map(view).collect()))))
+    Ok((headers, Json(convs.iter().map(view).collect())))
 }
 
 /// Botuj sends the bot's first message as a JSON string: kept as it is when it already is a JSON
@@ -80,17 +109,17 @@ fn first_bot_message(content: &str) -> String {
     }
 }
 
-fn view(c: &Conversation) -> Value {
+fn view(c: &Conversation) -> BotujConversation {
     let s = &c.summary;
-    json!({
-        "id": c.pk,
-        "type": s.dim(Dim::Type),
-        "count": s.message_count(),
-        "sessionid": s.dim(Dim::SessionId).unwrap_or(&c.conversation_id),
-        "firstUserMessage": s.first_user_message,
-        "firstBotMessage": s.first_bot_message.as_deref().map(first_bot_message),
-        "createdOn": format_rfc3339_micros(s.started_at),
-    })
+    BotujConversation {
+        id: c.pk,
+        r#type: s.dim(Dim::Type).map(str::to_owned),
+        count: s.message_count(),
+        session_id: s.dim(Dim::SessionId).unwrap_or(&c.conversation_id).to_owned(),
+        first_user_message: s.first_user_message.clone(),
+        first_bot_message: s.first_bot_message.as_deref().map(first_bot_message),
+        created_on: format_rfc3339_micros(s.started_at),
+    }
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ async fn flow(
     caller: Caller,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<views::FlowView>> {
     caller.bot(Scope::Read, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
     let q = Query::new(&params, &["version", "start_time", "end_time"], &["message_id"])?;

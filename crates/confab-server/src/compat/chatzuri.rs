@@ -2,10 +2,9 @@
 //! Parameters come from the query string, a JSON body, or both (the body wins a tie); numbers
 //! may be sent as the seed's strings or as JSON numbers. See `docs/compat.md`.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use confab_core::auth::{Caller, Scope};
 use confab_core::conversation::Conversation;
 use confab_core::message::{Role, check_id};
@@ -13,7 +12,12 @@ use confab_core::query::parse_limit;
 use confab_core::summary::Dim;
 use confab_core::time::{DAY, date_start_utc, format_rfc3339, parse_date_strict};
 use confab_store::{BotSelector, ChannelMatch, OffsetFilter};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Allow;
 use crate::extract::{Params, parse_json};
@@ -36,8 +40,102 @@ const SOURCES: [(&str, &[&str]); 7] = [
 ];
 const UNSPECIFIED: &str = "Unspecified";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/get-conversations", get(get_conversations).post(get_conversations))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_conversations_get, get_conversations_post))
+}
+
+/// The request body (each field may also be a query parameter).
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct ConversationsRequest {
+    /// The chatbot's id.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    chatbot_id: String,
+    /// Comma-separated source names (`WhatsApp,Widget or Iframe,Unspecified`).
+    filtered_sources: Option<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    #[schema(format = Date)]
+    start_date: Option<String>,
+    /// `YYYY-MM-DD`, inclusive; not before `startDate`.
+    #[schema(format = Date)]
+    end_date: Option<String>,
+    /// The page, from 1, as text (the seed's) or a number.
+    #[schema(schema_with = page_schema)]
+    page: Option<Value>,
+    /// Conversations per page, 1 to 100 (default 10), as text (the seed's) or a number.
+    #[schema(schema_with = size_schema)]
+    size: Option<Value>,
+}
+
+/// A positive integer up to `max`, as a JSON number or its decimal text.
+fn text_or_integer(pattern: &str, max: f64) -> Schema {
+    let text = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+    let number =
+        ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(max));
+    OneOfBuilder::new().item(text).item(number).build().into()
+}
+
+fn page_schema() -> Schema {
+    text_or_integer("^[1-9][0-9]{0,8}$", 999_999_999.0)
+}
+
+fn size_schema() -> Schema {
+    text_or_integer("^([1-9]|[1-9][0-9]|100)$", 100.0)
+}
+
+#[derive(Serialize, ToSchema)]
+struct Conversations {
+    data: Vec<ChatzuriConversation>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ChatzuriConversation {
+    id: String,
+    created_at: String,
+    messages: Vec<ChatzuriMessage>,
+    chatbot_id: String,
+    customer: String,
+    /// The source name the conversation's channel reads as.
+    source: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ChatzuriMessage {
+    /// `user`, `assistant`, `agent` or `system`.
+    role: &'static str,
+    content: String,
+}
+
+/// Get Conversations, with the parameters in the query string.
+#[utoipa::path(get, path = "/api/v1/get-conversations", tag = "chatzuri",
+    params(
+        ("chatbotId" = String, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The chatbot's id"),
+        ("filteredSources" = Option<String>, Query, description = "Comma-separated source names"),
+        ("startDate" = Option<String>, Query, format = Date, description = "YYYY-MM-DD, inclusive"),
+        ("endDate" = Option<String>, Query, format = Date, description = "YYYY-MM-DD, inclusive"),
+        ("page" = Option<u32>, Query, minimum = 1, description = "The page, from 1"),
+        ("size" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Conversations per page (default 10)")),
+    responses((status = 200, body = Conversations)))]
+async fn get_conversations_get(
+    state: State<AppState>,
+    caller: Caller,
+    query: Params,
+    body: Bytes,
+) -> ApiResult<Json<Conversations>> {
+    get_conversations(state, caller, query, body).await
+}
+
+/// Get Conversations, with the parameters in a JSON body.
+#[utoipa::path(post, path = "/api/v1/get-conversations", tag = "chatzuri",
+    request_body = ConversationsRequest, responses((status = 200, body = Conversations)))]
+async fn get_conversations_post(
+    state: State<AppState>,
+    caller: Caller,
+    query: Params,
+    body: Bytes,
+) -> ApiResult<Json<Conversations>> {
+    get_conversations(state, caller, query, body).await
 }
 
 fn known_channels() -> Vec<String> {
@@ -103,7 +201,7 @@ async fn get_conversations(
     caller: Caller,
     Params(query): Params,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Conversations>> {
     let params = collect_params(query, &body)?;
     let get = |k: &str| params.iter().rev().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
     let bot_id = get("chatbotId").ok_or_else(|| ApiError::invalid("chatbotId", "is required"))?;
@@ -141,18 +239,18 @@ async fn get_conversations(
     let pks: Vec<i64> = convs.iter().map(|c| c.pk).collect();
     let mut transcripts: std::collections::HashMap<i64, _> =
         state.store.transcripts(caller.team_id, &pks).await?.into_iter().collect();
-    let data: Vec<Value> = convs
+    let data = convs
         .iter()
         .map(|c| {
             let messages = transcripts.remove(&c.pk).unwrap_or_default();
-            let messages: Vec<Value> = messages
-                .iter()
-                .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
+            let messages = messages
+                .into_iter()
+                .map(|m| ChatzuriMessage { role: role_name(m.role), content: m.content })
                 .collect();
             view(c, messages)
         })
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(Conversations { data }))
 }
 
 fn role_name(r: Role) -> &'static str {
@@ -164,15 +262,15 @@ fn role_name(r: Role) -> &'static str {
     }
 }
 
-fn view(c: &Conversation, messages: Vec<Value>) -> Value {
-    json!({
-        "id": c.conversation_id,
-        "created_at": format_rfc3339(c.summary.started_at),
-        "messages": messages,
-        "chatbot_id": c.bot_id,
-        "customer": c.summary.dim(Dim::UserId).unwrap_or_default(),
-        "source": source_of(c.summary.dim(Dim::ChannelType)),
-    })
+fn view(c: &Conversation, messages: Vec<ChatzuriMessage>) -> ChatzuriConversation {
+    ChatzuriConversation {
+        id: c.conversation_id.clone(),
+        created_at: format_rfc3339(c.summary.started_at),
+        messages,
+        chatbot_id: c.bot_id.clone(),
+        customer: c.summary.dim(Dim::UserId).unwrap_or_default().to_owned(),
+        source: source_of(c.summary.dim(Dim::ChannelType)),
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,13 @@ cat >"$work/schemathesis.toml" <<EOF
 "path.team_id" = $team
 "query.start_time" = "$start"
 "query.end_time" = "$end"
+
+# Schemathesis reports these two as "schema-violating request accepted" while the request it shows
+# (and sent) has the overridden, valid bot id: its coverage phase labels an override as the
+# invalid value it replaced. Negative data is still sent to them in the other phases.
+[[operations]]
+include-path = "/v1/bots/{bot_id}/webhooks/{webhook_id}"
+phases.coverage.checks.negative_data_rejection.enabled = false
 EOF
 
 # Left out, with the reason:

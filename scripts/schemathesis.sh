@@ -4,7 +4,7 @@
 # logic (the demo's bots, a conversation of theirs, its team, a range covering its data). Each
 # document gets a time budget (SCHEMATHESIS_SECONDS, default 90), so the whole run stays within a
 # few minutes. Fails on any 5xx, any response that breaks its document (status, content type,
-# headers, schema), and any check of `--checks all` but those excluded below, with the reason.
+# headers, schema), and any other check but the one disabled below, with the reason.
 #
 #   scripts/schemathesis.sh                # uses target/debug/confab, building it if needed
 #   CONFAB_BIN=target/release/confab scripts/schemathesis.sh
@@ -50,7 +50,14 @@ curl -fsS "$base/readyz" >/dev/null
 start=$(date -u -d '-60 days' +%Y-%m-%d)
 end=$(date -u -d '+1 day' +%Y-%m-%d)
 
+# Every check is on (schemathesis' default) but one; a check disabled on the command line could
+# not be set per operation below.
+# - positive_data_acceptance: a document cannot say everything a handler checks (a timestamp's
+#   window relative to the server's clock, an end after a start, a datapoint schema whose regex
+#   compiles), so schema-valid inputs rightly get a 400 naming the field.
 cat >"$work/schemathesis.toml" <<EOF
+checks.positive_data_acceptance.enabled = false
+
 [parameters]
 "path.bot_id" = "shop-assistant"
 "path.conversation_id" = "demo-shop-assistant-00000"
@@ -60,28 +67,24 @@ cat >"$work/schemathesis.toml" <<EOF
 
 # Schemathesis reports these two as "schema-violating request accepted" while the request it shows
 # (and sent) has the overridden, valid bot id: its coverage phase labels an override as the
-# invalid value it replaced. Negative data is still sent to them in the other phases.
+# invalid value it replaced. That check is off for them; every other check still runs.
 [[operations]]
 include-path = "/v1/bots/{bot_id}/webhooks/{webhook_id}"
-phases.coverage.checks.negative_data_rejection.enabled = false
+checks.negative_data_rejection.enabled = false
 EOF
 
-# Left out, with the reason:
-# - positive_data_acceptance: a document cannot say everything a handler checks (a timestamp's
-#   window relative to the server's clock, an end after a start, a datapoint schema whose regex
-#   compiles), so schema-valid inputs rightly get a 400 naming the field.
 status=0
 run() {
     local name=$1 doc=$2 url=$3
     echo "schemathesis: $name ($doc)"
     "$st" --config-file "$work/schemathesis.toml" --no-color run "$base$doc" --url "$url" \
-        -H "Authorization: Bearer $key" --checks all --exclude-checks positive_data_acceptance \
-        --max-time "$seconds" --workers 2 --request-timeout 10 --warnings off \
+        -H "Authorization: Bearer $key" \
+        --max-time "$seconds" --workers 1 --request-timeout 10 --warnings off \
         --suppress-health-check all \
         || status=1
 }
 run native /openapi.json "$base"
-for vendor in botsheets botuj chatlayer chatzuri; do
+for vendor in ${SCHEMATHESIS_VENDORS-botsheets botuj chatlayer chatzuri}; do
     run "$vendor" "/compat/$vendor/openapi.json" "$base/compat/$vendor"
 done
 if [ $status -ne 0 ]; then

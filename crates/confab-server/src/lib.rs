@@ -103,7 +103,7 @@ pub fn app(state: AppState) -> Router {
 /// Whether the process is up (it answers); says nothing of the database (see `/readyz`).
 #[utoipa::path(
     get,
-    path = "/healthz",
+    path = "/healthz", operation_id = "healthz",
     tag = "meta",
     security(()),
     responses((status = 200, description = "The process is up", content_type = "text/plain", body = String, example = "ok"))
@@ -125,7 +125,7 @@ pub fn metrics_app(state: AppState) -> Router {
 /// 503 out of rotation; the detail is logged, not shown.
 #[utoipa::path(
     get,
-    path = "/readyz",
+    path = "/readyz", operation_id = "readyz",
     tag = "meta",
     security(()),
     responses(

@@ -144,7 +144,7 @@ pub fn record_ingested(outcomes: &[IngestOutcome], rejected: usize) {
 /// so in `confab_store_up`.
 #[utoipa::path(
     get,
-    path = "/metrics",
+    path = "/metrics", operation_id = "metrics",
     tag = "meta",
     security(()),
     responses((status = 200, description = "Metrics in Prometheus' text format (docs/operations.md)",

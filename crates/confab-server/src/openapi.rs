@@ -52,7 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The document itself, as JSON (served by [`serve_document`]).
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = "/openapi.json", operation_id = "openapi",
     tag = "meta",
     security(()),
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = Object))

@@ -75,8 +75,14 @@ async fn every_route_is_in_a_document() {
         documents.push((prefix.clone(), get_json(&app, &format!("{prefix}/openapi.json")).await));
     }
     for (prefix, doc) in &documents {
+        // Generated clients name their methods after operation ids: each is given, and unique.
+        let mut ids = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
             let methods = item.as_object().unwrap().keys().cloned().collect();
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(!id.is_empty() && ids.insert(id.to_owned()), "{prefix}{path}: `{id}`");
+            }
             documented.insert(format!("{prefix}{path}"), methods);
         }
     }

@@ -71,7 +71,7 @@ struct CreateKey {
 }
 
 /// Creates a key in the caller's team (`admin`). The answer holds the key, once.
-#[utoipa::path(post, path = "/v1/keys", tag = "admin", request_body = CreateKey,
+#[utoipa::path(post, path = "/v1/keys", operation_id = "createKey", tag = "admin", request_body = CreateKey,
     responses((status = 201, body = KeyView)))]
 async fn create_key(
     State(state): State<AppState>,
@@ -122,7 +122,7 @@ struct Keys {
 }
 
 /// The team's keys (those within the caller's bots), revoked ones included.
-#[utoipa::path(get, path = "/v1/keys", tag = "admin", responses((status = 200, body = Keys)))]
+#[utoipa::path(get, path = "/v1/keys", operation_id = "listKeys", tag = "admin", responses((status = 200, body = Keys)))]
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,7 +135,7 @@ async fn list_keys(
 }
 
 /// Revokes a key (`admin`): refused from now on, on every server within seconds.
-#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "admin",
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", operation_id = "revokeKey", tag = "admin",
     params(("key_id" = i64, Path, description = "The key's id")),
     responses((status = 204, description = "Revoked")))]
 async fn revoke_key(
@@ -169,7 +169,7 @@ struct Bots {
 }
 
 /// The team's bots the key may use.
-#[utoipa::path(get, path = "/v1/bots", tag = "admin", responses((status = 200, body = Bots)))]
+#[utoipa::path(get, path = "/v1/bots", operation_id = "listBots", tag = "admin", responses((status = 200, body = Bots)))]
 async fn list_bots(
     State(state): State<AppState>,
     caller: Caller,

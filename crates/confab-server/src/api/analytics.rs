@@ -66,7 +66,7 @@ async fn bot_series(
 }
 
 /// Conversations started per bucket.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/conversations", tag = "analytics",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/conversations", operation_id = "conversationSeries", tag = "analytics",
     params(BotPath, RangeParams, BucketParams), responses((status = 200, body = Series)))]
 async fn conversations(
     State(state): State<AppState>,
@@ -78,7 +78,7 @@ async fn conversations(
 }
 
 /// Messages per bucket.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/messages", tag = "analytics",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/messages", operation_id = "messageSeries", tag = "analytics",
     params(BotPath, RangeParams, BucketParams, ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages")), responses((status = 200, body = Series)))]
 async fn messages(
     State(state): State<AppState>,
@@ -90,7 +90,7 @@ async fn messages(
 }
 
 /// Distinct end users per bucket.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/users", tag = "analytics",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/users", operation_id = "userSeries", tag = "analytics",
     params(BotPath, RangeParams, BucketParams), responses((status = 200, body = Series)))]
 async fn users(
     State(state): State<AppState>,
@@ -102,7 +102,7 @@ async fn users(
 }
 
 /// Any statistic per bucket.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/insights", tag = "analytics",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/insights", operation_id = "insightSeries", tag = "analytics",
     params(BotPath, RangeParams, BucketParams, ("stat" = String, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled or containment_rate", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate)$"), ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages")),
     responses((status = 200, body = Series)))]
 async fn insights(
@@ -115,7 +115,7 @@ async fn insights(
 }
 
 /// A statistic across the team's bots (those the key may use): conversations by default.
-#[utoipa::path(get, path = "/v1/teams/{team_id}/analytics/usage", tag = "analytics",
+#[utoipa::path(get, path = "/v1/teams/{team_id}/analytics/usage", operation_id = "teamUsage", tag = "analytics",
     params(("team_id" = i64, Path, description = "The caller's team"), RangeParams, BucketParams,
         ("stat" = Option<String>, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled or containment_rate; num_conversations by default", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate)$"),
         ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages"),
@@ -174,7 +174,7 @@ struct FlowGraphView {
 }
 
 /// The aggregate flow of conversations started in the range: steps, transitions and drop-offs.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/flows", tag = "analytics",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/flows", operation_id = "flowGraph", tag = "analytics",
     params(BotPath, RangeParams), responses((status = 200, body = Flows)))]
 async fn flows(
     State(state): State<AppState>,

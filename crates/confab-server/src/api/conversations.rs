@@ -38,7 +38,7 @@ struct ConversationPage {
 }
 
 /// The bot's conversations, filtered and paged.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations", tag = "conversations",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations", operation_id = "listConversations", tag = "conversations",
     params(BotPath, FilterParams, PageParams),
     responses((status = 200, body = ConversationPage)))]
 async fn list(
@@ -57,7 +57,7 @@ async fn list(
 }
 
 /// One conversation: its transcript, step transitions and datapoints.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}", operation_id = "getConversation",
     tag = "conversations", params(ConversationPath),
     responses((status = 200, body = Transcript)))]
 async fn fetch(
@@ -81,7 +81,7 @@ async fn fetch(
 }
 
 /// The conversation's step transitions, or only those a message made (`message_id`).
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/flow",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/flow", operation_id = "getConversationFlow",
     tag = "conversations",
     params(ConversationPath, ("message_id" = Option<String>, Query, description = "Only the transition this message made")),
     responses((status = 200, body = FlowView)))]
@@ -109,7 +109,7 @@ async fn flow(
 }
 
 /// Erases the conversation: its messages, datapoints and counts (`admin`).
-#[utoipa::path(delete, path = "/v1/bots/{bot_id}/conversations/{conversation_id}",
+#[utoipa::path(delete, path = "/v1/bots/{bot_id}/conversations/{conversation_id}", operation_id = "deleteConversation",
     tag = "conversations", params(ConversationPath),
     responses((status = 204, description = "Erased")))]
 async fn erase(
@@ -129,7 +129,7 @@ struct Erased {
 }
 
 /// Erases every conversation of one end user of the bot (`admin`).
-#[utoipa::path(delete, path = "/v1/bots/{bot_id}/users/{user_id}", tag = "conversations",
+#[utoipa::path(delete, path = "/v1/bots/{bot_id}/users/{user_id}", operation_id = "deleteUser", tag = "conversations",
     params(BotPath, ("user_id" = String, Path, description = "The end user's id, as messages gave it")),
     responses((status = 200, body = Erased)))]
 async fn erase_user(

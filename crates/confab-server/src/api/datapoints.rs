@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The bot's datapoint schema: the keys extraction fills (empty when it has none).
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/datapoints/schema", tag = "datapoints",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/datapoints/schema", operation_id = "getDatapointSchema", tag = "datapoints",
     params(BotPath), responses((status = 200, body = SchemaInput)))]
 async fn fetch(
     State(state): State<AppState>,
@@ -47,7 +47,7 @@ async fn fetch(
 }
 
 /// Replaces the bot's datapoint schema (`admin`); values already stored stay.
-#[utoipa::path(put, path = "/v1/bots/{bot_id}/datapoints/schema", tag = "datapoints",
+#[utoipa::path(put, path = "/v1/bots/{bot_id}/datapoints/schema", operation_id = "putDatapointSchema", tag = "datapoints",
     params(BotPath), request_body = SchemaInput, responses((status = 200, body = SchemaInput)))]
 async fn replace(
     State(state): State<AppState>,
@@ -66,7 +66,7 @@ async fn replace(
 }
 
 /// The bot's settings.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/settings", tag = "datapoints",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/settings", operation_id = "getBotSettings", tag = "datapoints",
     params(BotPath), responses((status = 200, body = BotSettings)))]
 async fn settings(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ async fn settings(
 }
 
 /// Replaces the bot's settings (`admin`).
-#[utoipa::path(put, path = "/v1/bots/{bot_id}/settings", tag = "datapoints",
+#[utoipa::path(put, path = "/v1/bots/{bot_id}/settings", operation_id = "putBotSettings", tag = "datapoints",
     params(BotPath), request_body = BotSettings, responses((status = 200, body = BotSettings)))]
 async fn put_settings(
     State(state): State<AppState>,
@@ -113,7 +113,7 @@ impl Values {
 }
 
 /// The conversation's datapoints: provisional while it goes on, final once it has ended.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints", operation_id = "getDatapoints",
     tag = "datapoints", params(ConversationPath), responses((status = 200, body = Values)))]
 async fn values(
     State(state): State<AppState>,
@@ -138,7 +138,7 @@ struct PutValues {
 
 /// Explicit values from the bot: each key must be in the schema and each value must parse as
 /// its type (it is stored in the same canonical form extraction gives).
-#[utoipa::path(put, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints",
+#[utoipa::path(put, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/datapoints", operation_id = "putDatapoints",
     tag = "datapoints", params(ConversationPath), request_body = PutValues,
     responses((status = 200, body = Values)))]
 async fn put_values(

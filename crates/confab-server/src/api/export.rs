@@ -124,7 +124,7 @@ fn respond(export: Export, content_type: &'static str, filename: &str) -> Respon
 
 /// Every matching conversation as a CSV row: its id, user, channel, status and times, then one
 /// column per datapoint key of the bot's schema. Streamed.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/export/datapoints.csv", tag = "export",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/export/datapoints.csv", operation_id = "exportDatapointsCsv", tag = "export",
     params(BotPath, FilterParams),
     responses((status = 200, description = "RFC 4180 CSV with a header row", content_type = "text/csv", body = String)))]
 async fn datapoints_csv(
@@ -149,7 +149,7 @@ pub(crate) async fn datapoints_csv_for(
 
 /// Every matching conversation with its datapoints and transcript, one JSON object
 /// ([`ExportLine`]) per line. Streamed.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/export/conversations.jsonl", tag = "export",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/export/conversations.jsonl", operation_id = "exportConversationsJsonl", tag = "export",
     params(BotPath, FilterParams),
     responses((status = 200, description = "One ExportLine object per line", content_type = "application/x-ndjson", body = ExportLine)))]
 async fn conversations_jsonl(

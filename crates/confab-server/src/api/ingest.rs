@@ -55,7 +55,7 @@ struct Ingested {
 
 /// Stores one message, answering once it is durable. An unknown bot is created in the caller's
 /// team unless the server refuses that (`--no-create-bots`).
-#[utoipa::path(post, path = "/v1/bots/{bot_id}/messages", tag = "ingest", params(BotPath),
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/messages", operation_id = "ingestMessage", tag = "ingest", params(BotPath),
     request_body = MessageInput,
     responses((status = 200, body = Ingested)))]
 async fn ingest_one(
@@ -103,7 +103,7 @@ struct ItemResult {
 
 /// Stores up to 1,000 messages in one transaction, each valid one exactly once; answers 207 when
 /// some were rejected (the others are stored).
-#[utoipa::path(post, path = "/v1/bots/{bot_id}/messages/batch", tag = "ingest", params(BotPath),
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/messages/batch", operation_id = "ingestBatch", tag = "ingest", params(BotPath),
     request_body = Batch,
     responses((status = 200, description = "Every message stored or a duplicate", body = BatchResult),
         (status = 207, description = "Some messages were rejected; the rest are stored", body = BatchResult)))]

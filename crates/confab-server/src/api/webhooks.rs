@@ -102,7 +102,7 @@ fn delivery_view(d: &Delivery) -> DeliveryView {
 }
 
 /// Subscribes a URL to the bot's events (`admin`). The answer holds the signing secret, once.
-#[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks", tag = "webhooks", params(BotPath),
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks", operation_id = "createWebhook", tag = "webhooks", params(BotPath),
     request_body = WebhookInput, responses((status = 201, body = WebhookView)))]
 async fn create(
     State(state): State<AppState>,
@@ -125,7 +125,7 @@ struct Webhooks {
 }
 
 /// The bot's subscriptions.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks", tag = "webhooks", params(BotPath),
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks", operation_id = "listWebhooks", tag = "webhooks", params(BotPath),
     responses((status = 200, body = Webhooks)))]
 async fn list(
     State(state): State<AppState>,
@@ -139,7 +139,7 @@ async fn list(
 }
 
 /// One subscription.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}", operation_id = "getWebhook", tag = "webhooks",
     params(WebhookPath), responses((status = 200, body = WebhookView)))]
 async fn fetch(
     State(state): State<AppState>,
@@ -153,7 +153,7 @@ async fn fetch(
 }
 
 /// Unsubscribes (`admin`); deliveries not yet made are dropped.
-#[utoipa::path(delete, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}", operation_id = "deleteWebhook", tag = "webhooks",
     params(WebhookPath), responses((status = 204, description = "Unsubscribed")))]
 async fn remove(
     State(state): State<AppState>,
@@ -206,7 +206,7 @@ struct Deliveries {
 }
 
 /// The subscription's deliveries, newest first.
-#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries", operation_id = "listDeliveries", tag = "webhooks",
     params(WebhookPath,
         ("state" = Option<DeliveryState>, Query, description = "Only deliveries in this state"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Deliveries per page (default 50)"),
@@ -236,7 +236,7 @@ async fn deliveries(
 }
 
 /// Puts a dead delivery back in line, to be tried now (`admin`).
-#[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+#[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", operation_id = "retryDelivery",
     tag = "webhooks",
     params(WebhookPath, ("delivery_id" = i64, Path, description = "The delivery")),
     responses((status = 200, body = DeliveryView),

@@ -49,7 +49,7 @@ struct Datapoints {
 }
 
 /// Get Datapoints Collected, with the ids in the query string (or a JSON body, as the seed shows).
-#[utoipa::path(get, path = "/api/v0/conversations/datapoints", tag = "botsheets",
+#[utoipa::path(get, path = "/api/v0/conversations/datapoints", operation_id = "getDatapointsCollected", tag = "botsheets",
     params(
         ("conversationId" = String, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The conversation's unique id"),
         ("botId" = String, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The bot's id")),
@@ -64,7 +64,7 @@ async fn datapoints_get(
 }
 
 /// Get Datapoints Collected, with the ids in a JSON body.
-#[utoipa::path(post, path = "/api/v0/conversations/datapoints", tag = "botsheets",
+#[utoipa::path(post, path = "/api/v0/conversations/datapoints", operation_id = "postDatapointsCollected", tag = "botsheets",
     request_body = DatapointsRequest, responses((status = 200, body = Datapoints)))]
 async fn datapoints_post(
     state: State<AppState>,

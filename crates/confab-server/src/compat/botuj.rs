@@ -45,7 +45,7 @@ struct BotujConversation {
 }
 
 /// Every conversation the key may see, newest first, page by page.
-#[utoipa::path(get, path = "/v1/api/conversations", tag = "botuj",
+#[utoipa::path(get, path = "/v1/api/conversations", operation_id = "listConversations", tag = "botuj",
     params(
         ("page" = Option<u32>, Query, minimum = 1, description = "The page, from 1"),
         ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Conversations per page (default 20)")),

@@ -108,7 +108,7 @@ struct ChatzuriMessage {
 }
 
 /// Get Conversations, with the parameters in the query string.
-#[utoipa::path(get, path = "/api/v1/get-conversations", tag = "chatzuri",
+#[utoipa::path(get, path = "/api/v1/get-conversations", operation_id = "getConversations", tag = "chatzuri",
     params(
         ("chatbotId" = String, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The chatbot's id"),
         ("filteredSources" = Option<String>, Query, description = "Comma-separated source names"),
@@ -127,7 +127,7 @@ async fn get_conversations_get(
 }
 
 /// Get Conversations, with the parameters in a JSON body.
-#[utoipa::path(post, path = "/api/v1/get-conversations", tag = "chatzuri",
+#[utoipa::path(post, path = "/api/v1/get-conversations", operation_id = "postGetConversations", tag = "chatzuri",
     request_body = ConversationsRequest, responses((status = 200, body = Conversations)))]
 async fn get_conversations_post(
     state: State<AppState>,

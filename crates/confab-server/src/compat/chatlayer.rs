@@ -2,9 +2,8 @@
 //! conversation's flow and team usage, with exactly the seed's parameters. Readings of what the
 //! seed leaves open are in `docs/compat.md`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use confab_core::FieldError;
 use confab_core::auth::{Caller, Scope};
 use confab_core::buckets::Bucket;
@@ -17,6 +16,9 @@ use confab_core::summary::Dim;
 use confab_core::time::Millis;
 use confab_store::BotSelector;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::analytics::{run, visible_bots};
 use crate::api::views;
@@ -24,12 +26,43 @@ use crate::auth::Allow;
 use crate::extract::{Params, PathParams};
 use crate::{ApiError, ApiResult, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/bots/{bot_id}/conversations", get(conversations))
-        .route("/v1/bots/{bot_id}/conversations/insights", get(insights))
-        .route("/v1/bots/{bot_id}/conversations/{conversation_id}/flow", get(flow))
-        .route("/v1/teams/{team_id}/conversations", get(team_usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(conversations))
+        .routes(routes!(insights))
+        .routes(routes!(flow))
+        .routes(routes!(team_usage))
+}
+
+/// The range every operation takes, and the bot version all but team usage take.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // for the document: `Query` reads the query string
+struct Range {
+    /// The range's start: RFC 3339, or a date for midnight UTC.
+    start_time: String,
+    /// The range's end, exclusive: after `start_time`.
+    end_time: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // for the document: `Query` reads the query string
+struct Version {
+    /// Identifies the bot version.
+    #[param(min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
+    version: String,
+}
+
+/// The optional filters of the bot operations.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // for the document: `Query` reads the query string
+struct Filters {
+    /// Channel types, comma-separated.
+    channel_type: Option<String>,
+    /// Languages, comma-separated.
+    language: Option<String>,
 }
 
 /// The query string checked against one operation's parameters: unknown ones and missing
@@ -110,6 +143,13 @@ fn wrap(data: SeriesData) -> Json<Value> {
     Json(json!({ "data": data }))
 }
 
+/// Get conversation analytics: conversations per bucket.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations", tag = "chatlayer",
+    operation_id = "getConversationAnalytics",
+    params(("bot_id" = String, Path, description = "Identifies the bot."), Version, Range, Filters,
+        ("bucket" = Option<String>, Query, pattern = "^(1h|1d|1w)$", description = "The interval of the data series (1h, 1d or 1w; default 1d); smaller than the range"),
+        ("group_by" = Option<String>, Query, pattern = "^(channel_type|language)$", description = "One serie per channel type or language")),
+    responses((status = 200, body = crate::api::analytics::Series)))]
 async fn conversations(
     State(state): State<AppState>,
     caller: Caller,
@@ -147,6 +187,12 @@ async fn conversations(
     Ok(wrap(data))
 }
 
+/// Get conversation insights: a stat over the whole range.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/insights", tag = "chatlayer",
+    operation_id = "getConversationInsights",
+    params(("bot_id" = String, Path, description = "Identifies the bot."), Version, Range, Filters,
+        ("stat" = String, Query, pattern = "^(num_conversations|duration_seconds|num_messages)$", description = "num_conversations, duration_seconds or num_messages")),
+    responses((status = 200, body = crate::api::analytics::Series)))]
 async fn insights(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +222,14 @@ async fn insights(
     Ok(wrap(data))
 }
 
+/// Get a conversation's flow: its step transitions, or the one a message made.
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/conversations/{conversation_id}/flow",
+    tag = "chatlayer", operation_id = "getConversationFlow",
+    params(("bot_id" = String, Path, description = "Identifies the bot."),
+        ("conversation_id" = String, Path, description = "Identifies the conversation."),
+        Version, Range,
+        ("message_id" = Option<String>, Query, description = "Only the transition this message made")),
+    responses((status = 200, body = views::FlowView)))]
 async fn flow(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +256,13 @@ async fn flow(
     Ok(Json(views::flow(&conv, &messages, message_id)))
 }
 
+/// Get team usage: conversations across the team's bots per bucket.
+#[utoipa::path(get, path = "/v1/teams/{team_id}/conversations", tag = "chatlayer",
+    operation_id = "getTeamUsage",
+    params(("team_id" = i64, Path, description = "Identifies the team (the key's)."), Range,
+        ("bucket" = String, Query, pattern = "^(1d|1w|1m)$", description = "The interval: 1d, 1w or 1m"),
+        ("group_by" = Option<String>, Query, description = "Comma-separated: bot_id, bot_version, team_id, channel_type, language, campaign_id, campaign_source")),
+    responses((status = 200, body = crate::api::analytics::Series)))]
 async fn team_usage(
     State(state): State<AppState>,
     caller: Caller,

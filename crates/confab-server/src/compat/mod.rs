@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
         (
             "chatlayer",
             "Sinch Chatlayer's Analytics API 1.0.0 (seed 001), served by Confab.",
-            chatlayer::router().into(),
+            chatlayer::router(),
         ),
     ];
     let mut router = Router::new();

@@ -1,6 +1,8 @@
 //! Sinch Chatlayer's analytics API (seed `001`): conversation series, insights, one
 //! conversation's flow and team usage, with exactly the seed's parameters. Readings of what the
-//! seed leaves open are in `docs/compat.md`.
+//! seed leaves open are in `docs/compat.md`; the response types, all integers, in `types`.
+
+mod types;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -11,15 +13,14 @@ use confab_core::buckets::Bucket;
 use confab_core::buckets::TimeZone;
 use confab_core::message::check_id;
 use confab_core::series::{
-    GroupKey, SeriesData, SeriesRequest, Stat, list_values, parse_range, push_filter,
+    self, GroupKey, SeriesRequest, Stat, list_values, parse_range, push_filter,
 };
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
 use confab_store::BotSelector;
-use serde_json::{Value, json};
 
+use self::types::{Flow, SeriesData, SeriesResponse};
 use crate::api::analytics::{run, visible_bots};
-use crate::api::views;
 use crate::auth::Allow;
 use crate::extract::{Params, PathParams};
 use crate::{ApiError, ApiResult, AppState};
@@ -106,8 +107,8 @@ impl<'a> Query<'a> {
     }
 }
 
-fn wrap(data: SeriesData) -> Json<Value> {
-    Json(json!({ "data": data }))
+fn wrap(data: SeriesData) -> Json<SeriesResponse> {
+    Json(SeriesResponse { data })
 }
 
 async fn conversations(
@@ -115,7 +116,7 @@ async fn conversations(
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesResponse>> {
     caller.bot(Scope::Read, &bot_id)?;
     let q = Query::new(
         &params,
@@ -144,7 +145,7 @@ async fn conversations(
         group_by,
     )?;
     let data = run(&state, caller.team_id, &BotSelector::One(bot_id), &req, true).await?;
-    Ok(wrap(data))
+    Ok(wrap(SeriesData::counts(data)))
 }
 
 async fn insights(
@@ -152,7 +153,7 @@ async fn insights(
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesResponse>> {
     caller.bot(Scope::Read, &bot_id)?;
     let q = Query::new(
         &params,
@@ -172,8 +173,13 @@ async fn insights(
     };
     let (start, end) = q.range()?;
     let req = SeriesRequest::total(stat, &TimeZone::UTC, start, end, q.filters()?)?;
-    let data = run(&state, caller.team_id, &BotSelector::One(bot_id), &req, true).await?;
-    Ok(wrap(data))
+    // All three are rollup counters; read here so that durations are averaged on milliseconds.
+    let cells =
+        state.store.series_counters(caller.team_id, &BotSelector::One(bot_id), &req).await?;
+    Ok(wrap(match stat {
+        Stat::Duration(_) => SeriesData::mean_durations(&req, &cells),
+        _ => SeriesData::counts(series::from_counters(&req, &cells, true)),
+    }))
 }
 
 async fn flow(
@@ -181,7 +187,7 @@ async fn flow(
     caller: Caller,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Flow>> {
     caller.bot(Scope::Read, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
     let q = Query::new(&params, &["version", "start_time", "end_time"], &["message_id"])?;
@@ -199,7 +205,7 @@ async fn flow(
     if s.started_at < start || s.started_at >= end || s.dim(Dim::Version) != Some(version) {
         return Err(ApiError::NotFound("conversation"));
     }
-    Ok(Json(views::flow(&conv, &messages, message_id)))
+    Ok(Json(Flow::new(&conv, &messages, message_id)))
 }
 
 async fn team_usage(
@@ -207,7 +213,7 @@ async fn team_usage(
     caller: Caller,
     PathParams(team_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesResponse>> {
     caller.require(Scope::Read)?;
     if team_id != caller.team_id.to_string() {
         return Err(ApiError::NotFound("team"));
@@ -263,5 +269,5 @@ async fn team_usage(
             }
         }
     }
-    Ok(wrap(data))
+    Ok(wrap(SeriesData::counts(data)))
 }

@@ -170,11 +170,12 @@ fn team_path(team: impl std::fmt::Display) -> String {
 async fn conversations_count_by_start_in_daily_buckets() {
     let w = world().await;
     let app = &w.app;
-    // LIVE b1: c1, c2 | c4, c5 | c6 (not c0 nor c8; nor x1, x2 of the other team's b1).
+    // LIVE b1: c1, c2 | c4, c5 | c6 (not c0 nor c8; nor x1, x2 of the other team's b1). The mean,
+    // 5/3, is an integer as Sinch's int32 says: rounded to 2.
     let (status, body) = get(app, &app.admin_key, &format!("{B1}?version=LIVE&{MARCH}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let want = json!({"data": {
-        "series": [{"values": [2, 2, 1], "mean": 1.667, "max": 2, "min": 1, "sum": 5,
+        "series": [{"values": [2, 2, 1], "mean": 2, "max": 2, "min": 1, "sum": 5,
                     "labels": {}}],
         "series_labels": ["num_conversations"],
         "x_values": DAYS,
@@ -188,10 +189,9 @@ async fn conversations_count_by_start_in_daily_buckets() {
     ] {
         assert_eq!(data(app, &format!("{B1}?version=LIVE&{range}")).await, want["data"]);
     }
-    // DRAFT b1: c3 | - | c7; an empty bucket is 0, not null.
+    // DRAFT b1: c3 | - | c7; an empty bucket is 0, not null. 2/3 rounds to 1.
     let d = data(app, &format!("{B1}?version=DRAFT&{MARCH}")).await;
-    let draft =
-        json!({"values": [1, 0, 1], "mean": 0.667, "max": 1, "min": 0, "sum": 2, "labels": {}});
+    let draft = json!({"values": [1, 0, 1], "mean": 1, "max": 1, "min": 0, "sum": 2, "labels": {}});
     assert_eq!(d["series"], json!([draft]));
     // A version nobody sent: one serie of zeros, every bucket present.
     let d = data(app, &format!("{B1}?version=PREVIEW&{MARCH}")).await;
@@ -312,10 +312,11 @@ async fn insights_give_each_stat_over_exactly_the_range() {
         ("version=LIVE&language=en,nl", json!([5, 14, 118])),
         ("version=DRAFT", json!([2, 3, 600])), // c3, c7
         ("version=LIVE&channel_type=web", json!([2, 7, 105])), // c1, c4
-        // c2, c5, c6, and c0's message.
-        ("version=LIVE&channel_type=whatsapp,sms", json!([3, 7, 126.667])),
-        ("version=LIVE&channel_type=whatsapp&channel_type=sms", json!([3, 7, 126.667])),
-        ("version=LIVE&language=en", json!([3, 10, 76.667])), // c1, c4, c5, and c0's message
+        // c2, c5, c6, and c0's message; 380 s / 3 rounds to 127 (whole seconds, as int32).
+        ("version=LIVE&channel_type=whatsapp,sms", json!([3, 7, 127])),
+        ("version=LIVE&channel_type=whatsapp&channel_type=sms", json!([3, 7, 127])),
+        // c1, c4, c5, and c0's message; 230 s / 3 rounds to 77.
+        ("version=LIVE&language=en", json!([3, 10, 77])),
         ("version=LIVE&channel_type=whatsapp&language=en", json!([1, 2, 20])), // c5
         // Nothing: zeros, the mean of no durations too.
         ("version=PREVIEW", json!([0, 0, 0])),
@@ -338,12 +339,13 @@ async fn insights_give_each_stat_over_exactly_the_range() {
         assert_eq!(insights(app, &format!("version=LIVE&{range}"), label).await, want, "{range}");
     }
     // One second holding c1's start (its whole duration counts); 30 years, no bucket limit: all
-    // of b1's LIVE conversations (c0, c1, c2, c4, c5, c6, c8: 17 messages, 720 s / 7).
+    // of b1's LIVE conversations (c0, c1, c2, c4, c5, c6, c8: 17 messages, 720 s / 7 = 102.9,
+    // rounded to 103).
     let second = "version=LIVE&start_time=2026-03-01T09:00:00Z&end_time=2026-03-01T09:00:01Z";
     let want = json!([1, 1, 120]);
     assert_eq!(insights(app, second, "2026-03-01T09:00:00+00:00").await, want);
     let years = "version=LIVE&start_time=2000-01-01&end_time=2030-01-01";
-    let want = json!([7, 17, 102.857]);
+    let want = json!([7, 17, 103]);
     assert_eq!(insights(app, years, "2000-01-01T00:00:00+00:00").await, want);
 }
 

@@ -149,6 +149,12 @@ async fn documents_are_openapi_3_1_with_auth_and_errors() {
 
     let chatlayer = get_json(&app, "/compat/chatlayer/openapi.json").await;
     assert_eq!(chatlayer["servers"][0]["url"], "/compat/chatlayer");
+    // Sinch's own document types a serie's numbers as int32; so does ours.
+    let serie = &chatlayer["components"]["schemas"]["Serie"]["properties"];
+    for field in ["mean", "max", "min", "sum"] {
+        assert_eq!(serie[field]["format"], "int32", "{field}: {}", serie[field]);
+    }
+    assert_eq!(serie["values"]["items"]["format"], "int32", "{}", serie["values"]);
 }
 
 /// The handlers parse their query strings themselves: each parameter a document lists must be

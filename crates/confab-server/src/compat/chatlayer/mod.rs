@@ -1,6 +1,8 @@
 //! Sinch Chatlayer's analytics API (seed `001`): conversation series, insights, one
 //! conversation's flow and team usage, with exactly the seed's parameters. Readings of what the
-//! seed leaves open are in `docs/compat.md`.
+//! seed leaves open are in `docs/compat.md`; the response types, all integers, in `types`.
+
+mod types;
 
 use axum::Json;
 use axum::extract::State;
@@ -10,18 +12,17 @@ use confab_core::buckets::Bucket;
 use confab_core::buckets::TimeZone;
 use confab_core::message::check_id;
 use confab_core::series::{
-    GroupKey, SeriesData, SeriesRequest, Stat, list_values, parse_range, push_filter,
+    self, GroupKey, SeriesRequest, Stat, list_values, parse_range, push_filter,
 };
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
 use confab_store::BotSelector;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use self::types::{Flow, SeriesData, SeriesResponse};
 use crate::api::analytics::{run, visible_bots};
-use crate::api::views;
 use crate::auth::Allow;
 use crate::extract::{Params, PathParams};
 use crate::{ApiError, ApiResult, AppState};
@@ -139,8 +140,8 @@ impl<'a> Query<'a> {
     }
 }
 
-fn wrap(data: SeriesData) -> Json<Value> {
-    Json(json!({ "data": data }))
+fn wrap(data: SeriesData) -> Json<SeriesResponse> {
+    Json(SeriesResponse { data })
 }
 
 /// Get conversation analytics: conversations per bucket.
@@ -149,13 +150,13 @@ fn wrap(data: SeriesData) -> Json<Value> {
     params(("bot_id" = String, Path, description = "Identifies the bot."), Version, Range, Filters,
         ("bucket" = Option<String>, Query, pattern = "^(1h|1d|1w)$", description = "The interval of the data series (1h, 1d or 1w; default 1d); smaller than the range"),
         ("group_by" = Option<String>, Query, pattern = "^(channel_type|language)$", description = "One serie per channel type or language")),
-    responses((status = 200, body = crate::api::analytics::Series)))]
+    responses((status = 200, body = SeriesResponse)))]
 async fn conversations(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesResponse>> {
     caller.bot(Scope::Read, &bot_id)?;
     let q = Query::new(
         &params,
@@ -184,7 +185,7 @@ async fn conversations(
         group_by,
     )?;
     let data = run(&state, caller.team_id, &BotSelector::One(bot_id), &req, true).await?;
-    Ok(wrap(data))
+    Ok(wrap(SeriesData::counts(data)))
 }
 
 /// Get conversation insights: a stat over the whole range.
@@ -192,13 +193,13 @@ async fn conversations(
     operation_id = "getConversationInsights",
     params(("bot_id" = String, Path, description = "Identifies the bot."), Version, Range, Filters,
         ("stat" = String, Query, pattern = "^(num_conversations|duration_seconds|num_messages)$", description = "num_conversations, duration_seconds or num_messages")),
-    responses((status = 200, body = crate::api::analytics::Series)))]
+    responses((status = 200, body = SeriesResponse)))]
 async fn insights(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(bot_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesResponse>> {
     caller.bot(Scope::Read, &bot_id)?;
     let q = Query::new(
         &params,
@@ -218,8 +219,13 @@ async fn insights(
     };
     let (start, end) = q.range()?;
     let req = SeriesRequest::total(stat, &TimeZone::UTC, start, end, q.filters()?)?;
-    let data = run(&state, caller.team_id, &BotSelector::One(bot_id), &req, true).await?;
-    Ok(wrap(data))
+    // All three are rollup counters; read here so that durations are averaged on milliseconds.
+    let cells =
+        state.store.series_counters(caller.team_id, &BotSelector::One(bot_id), &req).await?;
+    Ok(wrap(match stat {
+        Stat::Duration(_) => SeriesData::mean_durations(&req, &cells),
+        _ => SeriesData::counts(series::from_counters(&req, &cells, true)),
+    }))
 }
 
 /// Get a conversation's flow: its step transitions, or the one a message made.
@@ -229,13 +235,13 @@ async fn insights(
         ("conversation_id" = String, Path, description = "Identifies the conversation."),
         Version, Range,
         ("message_id" = Option<String>, Query, description = "Only the transition this message made")),
-    responses((status = 200, body = views::FlowView)))]
+    responses((status = 200, body = Flow)))]
 async fn flow(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((bot_id, conversation_id)): PathParams<(String, String)>,
     Params(params): Params,
-) -> ApiResult<Json<views::FlowView>> {
+) -> ApiResult<Json<Flow>> {
     caller.bot(Scope::Read, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
     let q = Query::new(&params, &["version", "start_time", "end_time"], &["message_id"])?;
@@ -253,7 +259,7 @@ async fn flow(
     if s.started_at < start || s.started_at >= end || s.dim(Dim::Version) != Some(version) {
         return Err(ApiError::NotFound("conversation"));
     }
-    Ok(Json(views::flow(&conv, &messages, message_id)))
+    Ok(Json(Flow::new(&conv, &messages, message_id)))
 }
 
 /// Get team usage: conversations across the team's bots per bucket.
@@ -262,13 +268,13 @@ async fn flow(
     params(("team_id" = i64, Path, description = "Identifies the team (the key's)."), Range,
         ("bucket" = String, Query, pattern = "^(1d|1w|1m)$", description = "The interval: 1d, 1w or 1m"),
         ("group_by" = Option<String>, Query, description = "Comma-separated: bot_id, bot_version, team_id, channel_type, language, campaign_id, campaign_source")),
-    responses((status = 200, body = crate::api::analytics::Series)))]
+    responses((status = 200, body = SeriesResponse)))]
 async fn team_usage(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(team_id): PathParams<String>,
     Params(params): Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SeriesResponse>> {
     caller.require(Scope::Read)?;
     if team_id != caller.team_id.to_string() {
         return Err(ApiError::NotFound("team"));
@@ -324,5 +330,5 @@ async fn team_usage(
             }
         }
     }
-    Ok(wrap(data))
+    Ok(wrap(SeriesData::counts(data)))
 }

@@ -1,5 +1,6 @@
 //! The `confab` binary: serve, demo, and the administration of teams and keys.
 
+mod config;
 mod demo;
 mod generate;
 
@@ -7,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use confab_core::auth::{Scopes, generate_key, hash_key, key_hint};
 use confab_core::time::format_rfc3339;
 use confab_server::{AppState, Config};
@@ -20,6 +21,18 @@ use confab_store::{NewKey, Store};
     about = "A self-hosted conversation store and analytics server for chatbots"
 )]
 struct Cli {
+    /// A TOML configuration file (see confab.example.toml); environment variables and flags
+    /// override it.
+    #[arg(long, env = "CONFAB_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
+    /// Log lines as text for people or JSON for log shippers.
+    #[arg(long, env = "CONFAB_LOG_FORMAT", default_value = "text", global = true,
+        value_parser = ["text", "json"])]
+    log_format: String,
+    /// What to log, as a tracing filter (`info`, `confab_server=debug,info`); RUST_LOG is read
+    /// when neither this, CONFAB_LOG nor the file sets it.
+    #[arg(long, env = "CONFAB_LOG", global = true)]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,9 +61,7 @@ struct Db {
     db_connect_timeout_seconds: u64,
     /// PostgreSQL: TLS (disable, allow, prefer, require, verify-ca, verify-full); overrides the
     /// URL's sslmode.
-    #[arg(long, env = "CONFAB_DB_SSLMODE", global = true, value_parser = [
-        "disable", "allow", "prefer", "require", "verify-ca", "verify-full",
-    ])]
+    #[arg(long, env = "CONFAB_DB_SSLMODE", global = true, value_parser = SSL_MODES)]
     db_sslmode: Option<String>,
 }
 
@@ -59,6 +70,10 @@ struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve `/metrics` on this address instead of the main one (to keep it off a public
+    /// address).
+    #[arg(long, env = "CONFAB_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Refuse messages for bots that do not exist yet instead of creating them.
     #[arg(long, env = "CONFAB_NO_CREATE_BOTS")]
     no_create_bots: bool,
@@ -96,10 +111,126 @@ impl ServeArgs {
             create_bots: !self.no_create_bots,
             llm,
             session_key: self.session_secret.clone(),
+            metrics_on_main: self.metrics_listen.is_none(),
             ..Config::default()
         }
     }
+
+    /// Fills from the file what neither a flag nor the environment set.
+    fn layer(&mut self, layers: &mut config::Layers, file: &config::File) -> Result<()> {
+        use config::{parse, quoted, redacted_secret};
+        let (server, llm) = (&file.server, &file.llm);
+        let addr = |a: &SocketAddr| quoted(&a.to_string());
+        let listen = parse("server.listen", server.listen.as_ref(), str::parse)?;
+        layers.apply("server.listen", "listen", &mut self.listen, listen, addr);
+        let metrics = parse("server.metrics_listen", server.metrics_listen.as_ref(), |s| {
+            s.parse::<SocketAddr>().map(Some)
+        })?;
+        layers.apply(
+            "server.metrics_listen",
+            "metrics_listen",
+            &mut self.metrics_listen,
+            metrics,
+            |a| a.as_ref().and_then(addr),
+        );
+        let no_create = server.create_bots.map(|c| !c);
+        layers.apply(
+            "server.create_bots",
+            "no_create_bots",
+            &mut self.no_create_bots,
+            no_create,
+            |n| Some((!n).to_string()),
+        );
+        let secret = parse("server.session_secret", server.session_secret.as_ref(), |s| {
+            session_key(s).map(Some)
+        })?;
+        layers.apply(
+            "server.session_secret",
+            "session_secret",
+            &mut self.session_secret,
+            secret,
+            redacted_secret,
+        );
+        let text = |v: &Option<String>| v.as_deref().and_then(quoted);
+        layers.apply(
+            "llm.endpoint",
+            "llm_endpoint",
+            &mut self.llm_endpoint,
+            llm.endpoint.clone().map(Some),
+            text,
+        );
+        layers.apply(
+            "llm.model",
+            "llm_model",
+            &mut self.llm_model,
+            llm.model.clone().map(Some),
+            text,
+        );
+        layers.apply(
+            "llm.api_key",
+            "llm_api_key",
+            &mut self.llm_api_key,
+            llm.api_key.clone().map(Some),
+            redacted_secret,
+        );
+        layers.apply(
+            "llm.timeout_seconds",
+            "llm_timeout_seconds",
+            &mut self.llm_timeout_seconds,
+            llm.timeout_seconds,
+            |t| Some(t.to_string()),
+        );
+        if self.llm_endpoint.is_some() != self.llm_model.is_some() {
+            bail!("llm.endpoint and llm.model go together: set both or neither");
+        }
+        Ok(())
+    }
 }
+
+impl Db {
+    /// Fills from the file what neither a flag nor the environment set.
+    fn layer(&mut self, layers: &mut config::Layers, file: &config::File) -> Result<()> {
+        use config::quoted;
+        let db = &file.database;
+        layers.apply("database.url", "database_url", &mut self.database_url, db.url.clone(), |u| {
+            quoted(&redacted(u))
+        });
+        let number = |n: &u64| Some(n.to_string());
+        layers.apply(
+            "database.pool_size",
+            "db_pool_size",
+            &mut self.db_pool_size,
+            db.pool_size,
+            |n| Some(n.to_string()),
+        );
+        layers.apply(
+            "database.statement_timeout_seconds",
+            "db_statement_timeout_seconds",
+            &mut self.db_statement_timeout_seconds,
+            db.statement_timeout_seconds,
+            number,
+        );
+        layers.apply(
+            "database.connect_timeout_seconds",
+            "db_connect_timeout_seconds",
+            &mut self.db_connect_timeout_seconds,
+            db.connect_timeout_seconds,
+            number,
+        );
+        let sslmode = config::parse("database.sslmode", db.sslmode.as_ref(), |s| match SSL_MODES
+            .contains(&s)
+        {
+            true => Ok(Some(s.to_owned())),
+            false => Err(format!("must be one of {}", SSL_MODES.join(", "))),
+        })?;
+        layers.apply("database.sslmode", "db_sslmode", &mut self.db_sslmode, sslmode, |m| {
+            m.as_deref().and_then(quoted)
+        });
+        Ok(())
+    }
+}
+
+const SSL_MODES: [&str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
 #[derive(Subcommand)]
 enum Command {
@@ -157,6 +288,14 @@ enum Command {
         #[command(subcommand)]
         command: TeamsCommand,
     },
+    /// Print the effective configuration: every setting and the layer it came from (default,
+    /// file, env or flag), secrets redacted.
+    Config {
+        #[command(flatten)]
+        db: Db,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// Manage API keys.
     Keys {
         #[command(flatten)]
@@ -202,13 +341,41 @@ enum KeysCommand {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let file = match &cli.config {
+        Some(path) => config::File::read(path)?,
+        None => config::File::default(),
+    };
+    let mut layers = config::Layers::new(&matches);
+    let log = &file.log;
+    let format = config::parse("log.format", log.format.as_ref(), |f| match f {
+        "text" | "json" => Ok(f.to_owned()),
+        _ => Err("must be text or json"),
+    })?;
+    layers.apply("log.format", "log_format", &mut cli.log_format, format, |f| config::quoted(f));
+    layers.apply("log.level", "log_level", &mut cli.log_level, log.level.clone().map(Some), |l| {
+        l.as_deref().and_then(config::quoted)
+    });
+    let (_, sub) = matches.subcommand().expect("clap requires a subcommand");
+    let mut layers = layers.with_matches(sub);
+    match &mut cli.command {
+        Command::Serve { db, serve }
+        | Command::Demo { db, serve, .. }
+        | Command::Config { db, serve } => {
+            db.layer(&mut layers, &file)?;
+            serve.layer(&mut layers, &file)?;
+        }
+        Command::Generate { db, .. } | Command::Teams { db, .. } | Command::Keys { db, .. } => {
+            db.layer(&mut layers, &file)?;
+        }
+    }
+    init_logging(&cli.log_format, cli.log_level.as_deref())?;
+    match cli.command {
+        Command::Config { .. } => {
+            print!("{}", layers.render());
+            Ok(())
+        }
         Command::Serve { db, serve } => {
             let store = open(&db).await?;
             first_start(&store).await?;
@@ -363,6 +530,22 @@ async fn new_key(
     Ok(key)
 }
 
+/// Logs to stderr, as text or JSON lines (with the current spans' fields, so a request's lines
+/// carry its request id). The filter: the configured level, else RUST_LOG, else `info`.
+fn init_logging(format: &str, level: Option<&str>) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).map_err(|e| anyhow::anyhow!("log level `{l}`: {e}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().with_current_span(true).with_span_list(true).init(),
+        _ => builder.init(),
+    }
+    Ok(())
+}
+
 async fn run_server(store: Arc<dyn Store>, args: &ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -370,7 +553,30 @@ async fn run_server(store: Arc<dyn Store>, args: &ServeArgs) -> Result<()> {
     let state = AppState::new(store, args.config());
     tracing::info!(address = %args.listen, "Confab is serving");
     println!("Confab is listening on http://{}", listener.local_addr()?);
-    confab_server::serve(listener, state, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} for /metrics"))?;
+            println!("Metrics at http://{}/metrics", metrics.local_addr()?);
+            let app = confab_server::metrics_app(state.clone());
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(async move {
+                let until = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                axum::serve(metrics, app).with_graceful_shutdown(until).await
+            }))
+        }
+        None => None,
+    };
+    let result = confab_server::serve(listener, state, shutdown_signal()).await;
+    let _ = stop.send(true);
+    if let Some(task) = metrics {
+        task.await.context("the metrics listener")??;
+    }
+    result?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -42,10 +42,18 @@ fn file_then_environment_then_flags() {
         dir.path(),
         "confab.toml",
         "[database]\npool_size = 4\nstatement_timeout_seconds = 11\nconnect_timeout_seconds = 7\n\
-         [server]\nlisten = \"127.0.0.1:9001\"\ncreate_bots = false\n",
+         [server]\nlisten = \"127.0.0.1:9001\"\ncreate_bots = false\n[log]\nlevel = \"warn\"\n",
     );
     let env = [("CONFAB_DB_POOL_SIZE", "8"), ("CONFAB_DB_STATEMENT_TIMEOUT_SECONDS", "12")];
-    let args = ["config", "--config", &file, "--db-statement-timeout-seconds", "13"];
+    let args = [
+        "config",
+        "--config",
+        &file,
+        "--db-statement-timeout-seconds",
+        "13",
+        "--log-level",
+        "debug",
+    ];
     let (ok, out, err) = confab(&args, &env);
     assert!(ok, "{err}");
     assert_eq!(line(&out, "pool_size"), "pool_size = 8  # env", "env beats the file");
@@ -59,6 +67,7 @@ fn file_then_environment_then_flags() {
     assert_eq!(line(&out, "create_bots"), "create_bots = false  # file");
     assert_eq!(line(&out, "timeout_seconds"), "timeout_seconds = 20  # default");
     assert_eq!(line(&out, "url"), "url = \"./confab.db\"  # default");
+    assert_eq!(line(&out, "level"), "level = \"debug\"  # flag", "a global flag after the command");
 
     // The file may also be named by CONFAB_CONFIG.
     let (ok, out, _) = confab(&["config"], &[("CONFAB_CONFIG", &file)]);

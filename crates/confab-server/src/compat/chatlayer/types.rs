@@ -7,10 +7,9 @@
 use std::collections::BTreeMap;
 
 use confab_core::conversation::{Conversation, Message};
-use confab_core::flow::{StepKey, transitions};
+use confab_core::flow::StepKey;
 use confab_core::rollup::Counters;
 use confab_core::series::{self, Cells, SeriesRequest};
-use confab_core::summary::Dim;
 use confab_core::time::format_rfc3339;
 use serde::Serialize;
 use serde_json::Value;
@@ -142,15 +141,17 @@ impl SeriesData {
 }
 
 impl Flow {
-    /// A conversation's transitions, or only the one a message made when `message_id` is given.
+    /// A conversation's transitions, or only the one a message made when `message_id` is given:
+    /// the native flow with Chatlayer's integer depth.
     pub fn new(c: &Conversation, messages: &[Message], message_id: Option<&str>) -> Flow {
+        let native = crate::api::views::flow(c, messages, message_id);
         Flow {
-            bot_id: c.bot_id.clone(),
-            conversation_id: c.conversation_id.clone(),
-            user_id: c.summary.dim(Dim::UserId).map(str::to_owned),
-            transitions: transitions(messages)
+            bot_id: native.bot_id,
+            conversation_id: native.conversation_id,
+            user_id: native.user_id,
+            transitions: native
+                .transitions
                 .into_iter()
-                .filter(|t| message_id.is_none_or(|id| t.id == id))
                 .map(|t| FlowTransition {
                     timestamp: format_rfc3339(t.timestamp),
                     depth: clamp(t.depth.into()),

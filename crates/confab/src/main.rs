@@ -78,8 +78,9 @@ struct ServeArgs {
     #[arg(long, env = "CONFAB_NO_CREATE_BOTS")]
     no_create_bots: bool,
     /// An OpenAI-compatible endpoint (base URL ending in /v1) asked to fill datapoints when a
-    /// conversation is finalised; off when unset.
-    #[arg(long, env = "CONFAB_LLM_ENDPOINT", requires = "llm_model")]
+    /// conversation is finalised; off when unset. Needs a model (from any layer: it is checked
+    /// once the file is read, not by clap).
+    #[arg(long, env = "CONFAB_LLM_ENDPOINT")]
     llm_endpoint: Option<String>,
     /// The model to ask.
     #[arg(long, env = "CONFAB_LLM_MODEL")]
@@ -180,8 +181,9 @@ impl ServeArgs {
             llm.timeout_seconds,
             |t| Some(t.to_string()),
         );
-        if self.llm_endpoint.is_some() != self.llm_model.is_some() {
-            bail!("llm.endpoint and llm.model go together: set both or neither");
+        // A model alone is harmless (the LLM pass stays off), as it was before the file existed.
+        if self.llm_endpoint.is_some() && self.llm_model.is_none() {
+            bail!("llm.endpoint needs llm.model (--llm-model, CONFAB_LLM_MODEL or the file's)");
         }
         Ok(())
     }

@@ -66,6 +66,23 @@ fn file_then_environment_then_flags() {
     assert_eq!(line(&out, "pool_size"), "pool_size = 4  # file");
 }
 
+/// A setting that needs another is checked once every layer is in, so the two may come from
+/// different layers.
+#[test]
+fn the_llm_endpoint_and_its_model_from_different_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "confab.toml", "[llm]\nmodel = \"m\"\n");
+    let env = [("CONFAB_LLM_ENDPOINT", "http://127.0.0.1:1/v1")];
+    let (ok, out, err) = confab(&["config", "--config", &file], &env);
+    assert!(ok, "{err}");
+    assert_eq!(line(&out, "endpoint"), "endpoint = \"http://127.0.0.1:1/v1\"  # env");
+    assert_eq!(line(&out, "model"), "model = \"m\"  # file");
+    let (ok, _, err) = confab(&["config", "--llm-endpoint", "http://127.0.0.1:1/v1"], &[]);
+    assert!(!ok && err.contains("llm.model"), "{err}");
+    let (ok, _, err) = confab(&["config", "--config", &file], &[]);
+    assert!(ok, "a model alone leaves the LLM pass off: {err}");
+}
+
 #[test]
 fn unknown_keys_and_bad_values_are_errors_naming_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,12 +5,14 @@
 //! errors naming them; `confab config` prints every setting with the layer it came from, secrets
 //! redacted.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use clap::ArgMatches;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
+use clap::{ArgMatches, Command};
 use serde::Deserialize;
 
 /// The file, section by section; every key optional.
@@ -170,6 +172,40 @@ impl<'a> Layers<'a> {
         }
         out
     }
+}
+
+/// Clap reads the `CONFAB_*` variables itself and, when one holds a value it refuses, names the
+/// flag — where a user who never typed it would look in vain. This names the variable instead
+/// when it holds the refused value; a secret's value (`hide_env_values`) is not repeated.
+pub fn naming_the_variable(cmd: &Command, e: clap::Error) -> clap::Error {
+    if !matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return e;
+    }
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) =
+        (e.get(ContextKind::InvalidArg), e.get(ContextKind::InvalidValue))
+    else {
+        return e;
+    };
+    let Some(long) = arg.strip_prefix("--").and_then(|a| a.split(' ').next()) else { return e };
+    let Some(found) = find_long(cmd, long) else { return e };
+    let Some(var) = found.get_env() else { return e };
+    if std::env::var_os(var).as_deref() != Some(OsStr::new(value)) {
+        return e;
+    }
+    let text = e.to_string();
+    let mut text = text.strip_prefix("error: ").unwrap_or(&text).to_owned();
+    if found.is_hide_env_values_set() {
+        text = text.replace(&format!("'{value}'"), "<redacted>");
+    }
+    clap::Error::raw(e.kind(), format!("the environment variable {}: {text}", var.display()))
+        .with_cmd(cmd)
+}
+
+/// The argument `--long` of the command or any of its subcommands.
+fn find_long<'c>(cmd: &'c Command, long: &str) -> Option<&'c clap::Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .or_else(|| cmd.get_subcommands().find_map(|sub| find_long(sub, long)))
 }
 
 /// A TOML string.

@@ -343,7 +343,11 @@ enum KeysCommand {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let matches = Cli::command().get_matches();
+    let cmd = Cli::command();
+    let matches = cmd
+        .clone()
+        .try_get_matches()
+        .unwrap_or_else(|e| config::naming_the_variable(&cmd, e).exit());
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let file = match &cli.config {
         Some(path) => config::File::read(path)?,

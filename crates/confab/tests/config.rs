@@ -106,6 +106,29 @@ fn unknown_keys_and_bad_values_are_errors_naming_them() {
     assert!(!ok && err.contains("/nonexistent/confab.toml"), "{err}");
 }
 
+/// Clap names the flag when a value is refused; a value from the environment names its variable.
+#[test]
+fn a_bad_environment_value_names_its_variable() {
+    let cases = [
+        ("CONFAB_DB_POOL_SIZE", "many"),
+        ("CONFAB_LISTEN", "nowhere"),
+        ("CONFAB_LOG_FORMAT", "xml"),
+        ("CONFAB_NO_CREATE_BOTS", "maybe"),
+    ];
+    for (var, value) in cases {
+        let (ok, _, err) = confab(&["config"], &[(var, value)]);
+        assert!(!ok, "{var}={value} was accepted");
+        assert!(err.contains(&format!("the environment variable {var}")), "{err}");
+    }
+    // A flag's own bad value still names the flag.
+    let (ok, _, err) = confab(&["config", "--db-pool-size", "lots"], &[]);
+    assert!(!ok && err.contains("--db-pool-size") && !err.contains("environment"), "{err}");
+    // A refused secret is not repeated.
+    let (ok, _, err) = confab(&["config"], &[("CONFAB_SESSION_SECRET", "my-shortish-secret")]);
+    assert!(!ok && err.contains("CONFAB_SESSION_SECRET"), "{err}");
+    assert!(!err.contains("my-shortish-secret"), "{err}");
+}
+
 #[test]
 fn secrets_are_never_printed() {
     let dir = tempfile::tempdir().unwrap();

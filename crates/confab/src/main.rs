@@ -448,8 +448,6 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The URL as it may be logged: without a password, whether in the user part (which may hold
-/// `?`, `/` or `@` itself) or a `password=` parameter.
 /// A session secret short enough to guess would let anyone forge sessions.
 fn session_key(secret: &str) -> Result<confab_server::ui::SessionKey, String> {
     match secret.len() {
@@ -458,12 +456,14 @@ fn session_key(secret: &str) -> Result<confab_server::ui::SessionKey, String> {
     }
 }
 
+/// The URL as it may be logged or printed: without a password, whether in the user part (which
+/// may hold `?`, `/` or `@` itself) or a `password=` parameter; `<redacted>` like every secret.
 fn redacted(url: &str) -> String {
     let Some(scheme) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
     let (mut out, rest) = match url.rfind('@').filter(|&at| at > scheme) {
         Some(at) => {
             let creds = match url[scheme..at].split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
+                Some((user, _)) => format!("{user}:<redacted>"),
                 None => url[scheme..at].to_owned(),
             };
             (format!("{}{creds}@", &url[..scheme]), &url[at + 1..])
@@ -475,7 +475,7 @@ fn redacted(url: &str) -> String {
             let params: Vec<String> = query
                 .split('&')
                 .map(|p| match p.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=<redacted>"),
                     _ => p.to_owned(),
                 })
                 .collect();
@@ -669,17 +669,20 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(
             redacted("postgres://confab:hunter2@db:5432/confab"),
-            "postgres://confab:***@db:5432/confab"
+            "postgres://confab:<redacted>@db:5432/confab"
         );
         assert_eq!(redacted("./confab.db"), "./confab.db");
         assert_eq!(
             redacted("postgres://db/confab?user=c&password=hunter2&sslmode=require"),
-            "postgres://db/confab?user=c&password=***&sslmode=require"
+            "postgres://db/confab?user=c&password=<redacted>&sslmode=require"
         );
-        assert_eq!(redacted("postgres://u:s3cr?et@127.0.0.1/x"), "postgres://u:***@127.0.0.1/x");
+        assert_eq!(
+            redacted("postgres://u:s3cr?et@127.0.0.1/x"),
+            "postgres://u:<redacted>@127.0.0.1/x"
+        );
         assert_eq!(
             redacted("postgres://u:a/b@c@h/x?sslmode=require"),
-            "postgres://u:***@h/x?sslmode=require"
+            "postgres://u:<redacted>@h/x?sslmode=require"
         );
     }
 }

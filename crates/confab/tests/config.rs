@@ -148,7 +148,7 @@ fn secrets_are_never_printed() {
     for hidden in ["hunter2", secret, "sk-top-secret"] {
         assert!(!out.contains(hidden) && !err.contains(hidden), "{hidden} printed:\n{out}");
     }
-    assert_eq!(line(&out, "url"), "url = \"postgres://confab:***@db:5432/confab\"  # file");
+    assert_eq!(line(&out, "url"), "url = \"postgres://confab:<redacted>@db:5432/confab\"  # file");
     assert_eq!(line(&out, "session_secret"), "session_secret = \"<redacted>\"  # file");
     assert_eq!(line(&out, "api_key"), "api_key = \"<redacted>\"  # env");
 }

@@ -128,7 +128,8 @@ impl<'a> Layers<'a> {
     }
 
     /// `current` is what clap resolved for the argument `arg`; where that came from its default
-    /// (or nothing), the file's value replaces it. `show` gives the value as TOML.
+    /// (or nothing), the file's value replaces it. `show` gives the value as TOML. Returns where
+    /// the value came from.
     pub fn apply<T>(
         &mut self,
         key: &'static str,
@@ -136,7 +137,7 @@ impl<'a> Layers<'a> {
         current: &mut T,
         file: Option<T>,
         show: impl Fn(&T) -> Option<String>,
-    ) {
+    ) -> Source {
         let source = match self.matches.value_source(arg) {
             Some(ValueSource::CommandLine) => Source::Flag,
             Some(ValueSource::EnvVariable) => Source::Env,
@@ -149,6 +150,7 @@ impl<'a> Layers<'a> {
             },
         };
         self.settings.push(Setting { key, value: show(current), source });
+        source
     }
 
     /// The settings as a TOML document with each one's source, sections in order of first use.

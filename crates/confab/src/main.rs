@@ -360,9 +360,13 @@ async fn main() -> Result<()> {
         _ => Err("must be text or json"),
     })?;
     layers.apply("log.format", "log_format", &mut cli.log_format, format, |f| config::quoted(f));
-    layers.apply("log.level", "log_level", &mut cli.log_level, log.level.clone().map(Some), |l| {
-        l.as_deref().and_then(config::quoted)
-    });
+    let level_from = layers.apply(
+        "log.level",
+        "log_level",
+        &mut cli.log_level,
+        log.level.clone().map(Some),
+        |l| l.as_deref().and_then(config::quoted),
+    );
     let (_, sub) = matches.subcommand().expect("clap requires a subcommand");
     let mut layers = layers.with_matches(sub);
     match &mut cli.command {
@@ -376,7 +380,11 @@ async fn main() -> Result<()> {
             db.layer(&mut layers, &file)?;
         }
     }
-    init_logging(&cli.log_format, cli.log_level.as_deref())?;
+    init_logging(&cli.log_format, cli.log_level.as_deref()).with_context(|| match level_from {
+        config::Source::File => "the configuration file's log.level",
+        config::Source::Env => "the environment variable CONFAB_LOG",
+        config::Source::Flag | config::Source::Default => "--log-level",
+    })?;
     match cli.command {
         Command::Config { .. } => {
             print!("{}", layers.render());
@@ -541,7 +549,9 @@ async fn new_key(
 fn init_logging(format: &str, level: Option<&str>) -> Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match level {
-        Some(l) => EnvFilter::try_new(l).map_err(|e| anyhow::anyhow!("log level `{l}`: {e}"))?,
+        Some(l) => {
+            EnvFilter::try_new(l).map_err(|e| anyhow::anyhow!("the log level {l:?}: {e}"))?
+        }
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

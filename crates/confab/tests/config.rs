@@ -94,6 +94,7 @@ fn unknown_keys_and_bad_values_are_errors_naming_them() {
         ("[database]\nsslmode = \"sometimes\"\n", "database.sslmode"),
         ("[server]\nsession_secret = \"short\"\n", "server.session_secret"),
         ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[log]\nlevel = \"a=b=c\"\n", "log.level"),
         ("[llm]\nendpoint = \"http://127.0.0.1:1/v1\"\n", "llm.model"),
     ];
     for (i, (text, named)) in cases.iter().enumerate() {
@@ -121,6 +122,8 @@ fn a_bad_environment_value_names_its_variable() {
         assert!(err.contains(&format!("the environment variable {var}")), "{err}");
     }
     // A flag's own bad value still names the flag.
+    let (ok, _, err) = confab(&["config"], &[("CONFAB_LOG", "a=b=c")]);
+    assert!(!ok && err.contains("CONFAB_LOG"), "{err}");
     let (ok, _, err) = confab(&["config", "--db-pool-size", "lots"], &[]);
     assert!(!ok && err.contains("--db-pool-size") && !err.contains("environment"), "{err}");
     // A refused secret is not repeated.

@@ -5,83 +5,17 @@
 //! errors naming them; `confab config` prints every setting with the layer it came from, secrets
 //! redacted.
 
+pub mod args;
+mod file;
+
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command};
-use serde::Deserialize;
 
-/// The file, section by section; every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct File {
-    #[serde(default)]
-    pub database: DatabaseFile,
-    #[serde(default)]
-    pub server: ServerFile,
-    #[serde(default)]
-    pub llm: LlmFile,
-    #[serde(default)]
-    pub log: LogFile,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseFile {
-    pub url: Option<String>,
-    pub pool_size: Option<u32>,
-    pub statement_timeout_seconds: Option<u64>,
-    pub connect_timeout_seconds: Option<u64>,
-    pub sslmode: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerFile {
-    pub listen: Option<String>,
-    pub metrics_listen: Option<String>,
-    pub create_bots: Option<bool>,
-    pub session_secret: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LlmFile {
-    pub endpoint: Option<String>,
-    pub model: Option<String>,
-    pub api_key: Option<String>,
-    pub timeout_seconds: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogFile {
-    pub format: Option<String>,
-    pub level: Option<String>,
-}
-
-impl File {
-    pub fn read(path: &Path) -> Result<File> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the configuration file {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow!("the configuration file {}: {e}", path.display()))
-    }
-}
-
-/// Parses a file value, naming the key when it is not valid.
-pub fn parse<T, E: std::fmt::Display>(
-    key: &str,
-    value: Option<&String>,
-    parse: impl FnOnce(&str) -> std::result::Result<T, E>,
-) -> Result<Option<T>> {
-    value
-        .map(|v| parse(v).map_err(|e| anyhow!("the configuration file's {key} = {v:?}: {e}")))
-        .transpose()
-}
+pub use file::{File, parse};
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,40 +153,60 @@ pub fn redacted_secret<T>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(|_| quoted("<redacted>").unwrap_or_default())
 }
 
+/// The URL as it may be logged or printed: without a password, whether in the user part (which
+/// may hold `?`, `/` or `@` itself) or a `password=` parameter; `<redacted>` like every secret.
+pub fn redacted(url: &str) -> String {
+    let Some(scheme) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let (mut out, rest) = match url.rfind('@').filter(|&at| at > scheme) {
+        Some(at) => {
+            let creds = match url[scheme..at].split_once(':') {
+                Some((user, _)) => format!("{user}:<redacted>"),
+                None => url[scheme..at].to_owned(),
+            };
+            (format!("{}{creds}@", &url[..scheme]), &url[at + 1..])
+        }
+        None => (url[..scheme].to_owned(), &url[scheme..]),
+    };
+    match rest.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=<redacted>"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            out.push_str(base);
+            out.push('?');
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(rest),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::redacted;
 
     #[test]
-    fn unknown_keys_are_named() {
-        let e = toml::from_str::<File>("[server]\nlistn = \"x\"\n").unwrap_err().to_string();
-        assert!(e.contains("unknown field `listn`"), "{e}");
-        let e = toml::from_str::<File>("[servers]\n").unwrap_err().to_string();
-        assert!(e.contains("unknown field `servers`"), "{e}");
-    }
-
-    /// The example shows every key, commented out (`# key = value`): uncommented, it parses and
-    /// sets them all.
-    #[test]
-    fn the_example_file_has_every_key() {
-        let text = include_str!("../../../confab.example.toml");
-        toml::from_str::<File>(text).unwrap();
-        let uncommented: String = text
-            .lines()
-            .map(|l| match l.strip_prefix("# ") {
-                Some(rest) if is_setting(rest) => format!("{rest}\n"),
-                _ => format!("{l}\n"),
-            })
-            .collect();
-        let file: File = toml::from_str(&uncommented).unwrap();
-        let all = format!("{file:?}");
-        assert!(!all.contains("None"), "a key is missing from confab.example.toml: {all}");
-    }
-
-    /// Whether a line is `key = value`.
-    fn is_setting(line: &str) -> bool {
-        line.split_once(" = ").is_some_and(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-        })
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redacted("postgres://confab:hunter2@db:5432/confab"),
+            "postgres://confab:<redacted>@db:5432/confab"
+        );
+        assert_eq!(redacted("./confab.db"), "./confab.db");
+        assert_eq!(
+            redacted("postgres://db/confab?user=c&password=hunter2&sslmode=require"),
+            "postgres://db/confab?user=c&password=<redacted>&sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgres://u:s3cr?et@127.0.0.1/x"),
+            "postgres://u:<redacted>@127.0.0.1/x"
+        );
+        assert_eq!(
+            redacted("postgres://u:a/b@c@h/x?sslmode=require"),
+            "postgres://u:<redacted>@h/x?sslmode=require"
+        );
     }
 }

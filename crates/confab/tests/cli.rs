@@ -92,7 +92,10 @@ fn unreachable_postgres_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("opening the database postgres://u:***@127.0.0.1:1/confab"), "{err}");
+    assert!(
+        err.contains("opening the database postgres://u:<redacted>@127.0.0.1:1/confab"),
+        "{err}"
+    );
     assert!(err.contains("Connection refused"), "the cause is named: {err}");
     assert!(!err.contains("s3cret"), "the password is never printed: {err}");
 }

@@ -75,6 +75,23 @@ fn file_then_environment_then_flags() {
     assert_eq!(line(&out, "pool_size"), "pool_size = 4  # file");
 }
 
+/// A setting that needs another is checked once every layer is in, so the two may come from
+/// different layers.
+#[test]
+fn the_llm_endpoint_and_its_model_from_different_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "confab.toml", "[llm]\nmodel = \"m\"\n");
+    let env = [("CONFAB_LLM_ENDPOINT", "http://127.0.0.1:1/v1")];
+    let (ok, out, err) = confab(&["config", "--config", &file], &env);
+    assert!(ok, "{err}");
+    assert_eq!(line(&out, "endpoint"), "endpoint = \"http://127.0.0.1:1/v1\"  # env");
+    assert_eq!(line(&out, "model"), "model = \"m\"  # file");
+    let (ok, _, err) = confab(&["config", "--llm-endpoint", "http://127.0.0.1:1/v1"], &[]);
+    assert!(!ok && err.contains("llm.model"), "{err}");
+    let (ok, _, err) = confab(&["config", "--config", &file], &[]);
+    assert!(ok, "a model alone leaves the LLM pass off: {err}");
+}
+
 #[test]
 fn unknown_keys_and_bad_values_are_errors_naming_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -86,6 +103,7 @@ fn unknown_keys_and_bad_values_are_errors_naming_them() {
         ("[database]\nsslmode = \"sometimes\"\n", "database.sslmode"),
         ("[server]\nsession_secret = \"short\"\n", "server.session_secret"),
         ("[log]\nformat = \"xml\"\n", "log.format"),
+        ("[log]\nlevel = \"a=b=c\"\n", "log.level"),
         ("[llm]\nendpoint = \"http://127.0.0.1:1/v1\"\n", "llm.model"),
     ];
     for (i, (text, named)) in cases.iter().enumerate() {
@@ -96,6 +114,31 @@ fn unknown_keys_and_bad_values_are_errors_naming_them() {
     }
     let (ok, _, err) = confab(&["config", "--config", "/nonexistent/confab.toml"], &[]);
     assert!(!ok && err.contains("/nonexistent/confab.toml"), "{err}");
+}
+
+/// Clap names the flag when a value is refused; a value from the environment names its variable.
+#[test]
+fn a_bad_environment_value_names_its_variable() {
+    let cases = [
+        ("CONFAB_DB_POOL_SIZE", "many"),
+        ("CONFAB_LISTEN", "nowhere"),
+        ("CONFAB_LOG_FORMAT", "xml"),
+        ("CONFAB_NO_CREATE_BOTS", "maybe"),
+    ];
+    for (var, value) in cases {
+        let (ok, _, err) = confab(&["config"], &[(var, value)]);
+        assert!(!ok, "{var}={value} was accepted");
+        assert!(err.contains(&format!("the environment variable {var}")), "{err}");
+    }
+    // A flag's own bad value still names the flag.
+    let (ok, _, err) = confab(&["config"], &[("CONFAB_LOG", "a=b=c")]);
+    assert!(!ok && err.contains("CONFAB_LOG"), "{err}");
+    let (ok, _, err) = confab(&["config", "--db-pool-size", "lots"], &[]);
+    assert!(!ok && err.contains("--db-pool-size") && !err.contains("environment"), "{err}");
+    // A refused secret is not repeated.
+    let (ok, _, err) = confab(&["config"], &[("CONFAB_SESSION_SECRET", "my-shortish-secret")]);
+    assert!(!ok && err.contains("CONFAB_SESSION_SECRET"), "{err}");
+    assert!(!err.contains("my-shortish-secret"), "{err}");
 }
 
 #[test]
@@ -117,7 +160,7 @@ fn secrets_are_never_printed() {
     for hidden in ["hunter2", secret, "sk-top-secret"] {
         assert!(!out.contains(hidden) && !err.contains(hidden), "{hidden} printed:\n{out}");
     }
-    assert_eq!(line(&out, "url"), "url = \"postgres://confab:***@db:5432/confab\"  # file");
+    assert_eq!(line(&out, "url"), "url = \"postgres://confab:<redacted>@db:5432/confab\"  # file");
     assert_eq!(line(&out, "session_secret"), "session_secret = \"<redacted>\"  # file");
     assert_eq!(line(&out, "api_key"), "api_key = \"<redacted>\"  # env");
 }

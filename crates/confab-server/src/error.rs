@@ -27,6 +27,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{message}")]
     TooLarge { field: &'static str, message: String },
+    /// A body in an encoding the endpoint does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The store cannot answer now (database down, restarting, overloaded); the detail is
     /// logged, the client is told to retry.
     #[error("the database is unavailable; retry shortly")]
@@ -49,6 +52,9 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod jobs;
 pub mod observe;
 pub mod openapi;
+pub mod otlp;
 pub mod ui;
 
 use std::future::Future;
@@ -76,8 +77,11 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    let mut native =
-        openapi::router().routes(routes!(healthz)).routes(routes!(readyz)).merge(api::router());
+    let mut native = openapi::router()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .merge(api::router())
+        .merge(otlp::router());
     if state.config.metrics_on_main {
         native = native.routes(routes!(observe::metrics));
     }

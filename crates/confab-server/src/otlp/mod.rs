@@ -68,8 +68,8 @@ impl Encoding {
             Encoding::Protobuf => T::decode(bytes).map_err(|e| {
                 ApiError::invalid("body", format!("not an OTLP protobuf message: {e}"))
             }),
-            Encoding::Json => serde_json::from_slice(bytes)
-                .map_err(|e| ApiError::invalid("body", format!("not OTLP JSON: {e}"))),
+            // A JSON object only: serde would read a message from an array, `[]` included.
+            Encoding::Json => crate::extract::parse_json(bytes),
         }
     }
 

@@ -352,9 +352,7 @@ impl Progress {
                 ProgressBar::new(len),
                 "[{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}",
             ),
-            None => {
-                (ProgressBar::new_spinner(), "{spinner} {elapsed} {pos} lines ({per_sec}) {msg}")
-            }
+            None => (ProgressBar::new_spinner(), "{spinner} {elapsed} {human_pos} lines {msg}"),
         };
         let style = ProgressStyle::with_template(template).expect("a valid template");
         bar.set_style(style.progress_chars("=> "));
@@ -369,8 +367,13 @@ impl Progress {
             false => bar.set_position(totals.lines),
         }
         if totals.lines.is_multiple_of(256) {
+            // indicatif's own `{per_sec}` prints a rate with four decimals.
+            let rate = match self.by_bytes {
+                true => String::new(),
+                false => format!("({:.0}/s) ", bar.per_sec()),
+            };
             bar.set_message(format!(
-                "{} stored, {} duplicates, {} rejected",
+                "{rate}{} stored, {} duplicates, {} rejected",
                 totals.stored, totals.duplicates, totals.rejected
             ));
         }

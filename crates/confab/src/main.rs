@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod generate;
+mod import;
 
 use std::sync::Arc;
 
@@ -51,7 +52,10 @@ async fn main() -> Result<()> {
             db.layer(&mut layers, &file)?;
             serve.layer(&mut layers, &file)?;
         }
-        Command::Generate { db, .. } | Command::Teams { db, .. } | Command::Keys { db, .. } => {
+        Command::Generate { db, .. }
+        | Command::Import { db, .. }
+        | Command::Teams { db, .. }
+        | Command::Keys { db, .. } => {
             db.layer(&mut layers, &file)?;
         }
     }
@@ -114,6 +118,13 @@ async fn main() -> Result<()> {
             if let Some(store) = store {
                 store.close().await;
             }
+            result
+        }
+        Command::Import { db, file, team } => {
+            let store = open(&db).await?;
+            first_start(&store).await?;
+            let result = import::run(&store, team, &file).await;
+            store.close().await;
             result
         }
         Command::Teams { db, command } => {

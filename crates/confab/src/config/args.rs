@@ -275,6 +275,18 @@ pub enum Command {
         #[arg(long, conflicts_with_all = ["url", "team"])]
         jsonl: Option<String>,
     },
+    /// Import conversations from JSONL: the `conversations.jsonl` export or `confab generate
+    /// --jsonl` lines (told apart per line). Idempotent by message id; exits non-zero if a line
+    /// was rejected, after importing the others.
+    Import {
+        #[command(flatten)]
+        db: Db,
+        /// The JSONL file, `-` for standard input.
+        file: String,
+        /// The team to write into (default: the first team).
+        #[arg(long)]
+        team: Option<i64>,
+    },
     /// Manage teams (tenants).
     Teams {
         #[command(flatten)]

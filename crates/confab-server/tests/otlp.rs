@@ -238,6 +238,95 @@ async fn log_events_carry_calls_too() {
     assert_eq!(got, ["hi", "hello", "bye", "ciao"]);
 }
 
+/// The deprecated events, as the first OpenAI instrumentation sent them: one log record per
+/// message, the history again with every call, the answer as `gen_ai.choice`.
+#[tokio::test]
+async fn deprecated_events_as_log_records() {
+    let app = common::spawn_app().await;
+    let event = |span: u8, i: u64, name: &str, body: Value| LogRecord {
+        time_unix_nano: at(100 - i),
+        event_name: name.into(),
+        trace_id: vec![3; 16],
+        span_id: vec![span; 8],
+        body: Some(json_any(&body)),
+        attributes: vec![text("gen_ai.system", "openai"), text("session.id", "old-conv")],
+        ..Default::default()
+    };
+    let records = vec![
+        event(1, 0, "gen_ai.system.message", json!({"content": "Be brief."})),
+        event(1, 0, "gen_ai.user.message", json!({"content": "hi"})),
+        event(
+            1,
+            1,
+            "gen_ai.choice",
+            json!({"index": 0, "finish_reason": "stop", "message": {"content": "hello"}}),
+        ),
+        event(2, 5, "gen_ai.system.message", json!({"content": "Be brief."})),
+        event(2, 5, "gen_ai.user.message", json!({"content": "hi"})),
+        event(2, 5, "gen_ai.assistant.message", json!({"content": "hello"})),
+        event(2, 5, "gen_ai.user.message", json!({"content": "bye"})),
+        event(
+            2,
+            6,
+            "gen_ai.choice",
+            json!({"index": 0, "message": {"content": "ciao", "role": "assistant"}}),
+        ),
+    ];
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "oldbot")],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    let json = serde_json::to_vec(&request).unwrap();
+    let (status, _, body) = export(&app, "/v1/logs", "application/json", json, false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let got = transcript(&app, "oldbot", "old-conv").await.0;
+    let want: Vec<(String, String)> = [
+        ("system", "Be brief."),
+        ("user", "hi"),
+        ("bot", "hello"),
+        ("user", "bye"),
+        ("bot", "ciao"),
+    ]
+    .iter()
+    .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}
+
+/// A JSON value as an OTLP `AnyValue`.
+fn json_any(v: &Value) -> AnyValue {
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    let value = match v {
+        Value::String(s) => any_value::Value::StringValue(s.clone()),
+        Value::Bool(b) => any_value::Value::BoolValue(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => any_value::Value::IntValue(i),
+            None => any_value::Value::DoubleValue(n.as_f64().unwrap_or_default()),
+        },
+        Value::Array(items) => any_value::Value::ArrayValue(ArrayValue {
+            values: items.iter().map(json_any).collect(),
+        }),
+        Value::Object(m) => any_value::Value::KvlistValue(KeyValueList {
+            values: m
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.clone(),
+                    value: Some(json_any(v)),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        Value::Null => return AnyValue { value: None },
+    };
+    AnyValue { value: Some(value) }
+}
+
 #[tokio::test]
 async fn what_cannot_be_read_is_counted_and_the_rest_stored() {
     let app = common::spawn_app().await;

@@ -83,6 +83,11 @@ pub fn call(
     if inputs.is_empty() && outputs.is_empty() {
         return Ok(None);
     }
+    Ok(Some(Call { inputs, outputs, ..identity(attrs, trace_id, start, end) }))
+}
+
+/// A call with no messages yet: who it is of, when, and its usage.
+pub fn identity(attrs: &Attrs, trace_id: &str, start: Millis, end: Millis) -> Call {
     let bot_id = attrs
         .first_text(&["confab.bot_id", "service.name"])
         .unwrap_or_else(|| "unknown_service".to_owned());
@@ -98,17 +103,47 @@ pub fn call(
         .into_iter()
         .filter_map(|d| attrs.text(&format!("confab.{d}")).map(|v| (d, v)))
         .collect();
-    Ok(Some(Call {
+    Call {
         bot_id,
         conversation_id,
         user_id,
         dims,
         start,
         end: end.max(start),
-        inputs,
-        outputs,
+        inputs: vec![],
+        outputs: vec![],
         usage: usage(attrs, start, end),
-    }))
+    }
+}
+
+/// The deprecated GenAI events, one message each: `gen_ai.system.message`, `gen_ai.user.message`,
+/// `gen_ai.assistant.message`, `gen_ai.tool.message` (sent) and `gen_ai.choice` (received).
+/// `None` for other events; `Err` when one of these has no readable body.
+pub fn event_message(name: &str, body: &Value) -> Option<Result<(ChatMessage, bool), String>> {
+    let (role, output) = match name {
+        "gen_ai.system.message" => ("system", false),
+        "gen_ai.user.message" => ("user", false),
+        "gen_ai.assistant.message" => ("assistant", false),
+        "gen_ai.tool.message" => ("tool", false),
+        "gen_ai.choice" => ("assistant", true),
+        _ => return None,
+    };
+    let body = match body {
+        Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    // A choice carries its message under `message`; the others are the message.
+    let message = if output { body.get("message").unwrap_or(&body) } else { &body };
+    let Some(fields) = message.as_object() else {
+        return Some(Err(format!("{name} has no message body")));
+    };
+    let role = fields.get("role").and_then(Value::as_str).unwrap_or(role).to_owned();
+    let mut lines: Vec<String> = fields.get("content").map(content_text).into_iter().collect();
+    if let Some(Value::Array(calls)) = fields.get("tool_calls") {
+        lines.extend(calls.iter().map(Value::to_string));
+    }
+    let content = lines.into_iter().filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    Some(Ok((ChatMessage { role, content }, output)))
 }
 
 fn usage(attrs: &Attrs, start: Millis, end: Millis) -> Map<String, Value> {
@@ -428,6 +463,25 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((c.inputs, c.outputs), (vec![m("user", "q")], vec![m("assistant", "a")]));
+    }
+
+    #[test]
+    fn deprecated_events_are_one_message_each() {
+        let user = event_message("gen_ai.user.message", &json!({"content": "hi"}));
+        assert_eq!(user.unwrap().unwrap(), (m("user", "hi"), false));
+        let system = event_message("gen_ai.system.message", &json!(r#"{"content": "Be brief."}"#));
+        assert_eq!(system.unwrap().unwrap(), (m("system", "Be brief."), false));
+        let choice = event_message(
+            "gen_ai.choice",
+            &json!({"index": 0, "finish_reason": "stop", "message": {"content": "hello", "role": "assistant"}}),
+        );
+        assert_eq!(choice.unwrap().unwrap(), (m("assistant", "hello"), true));
+        let tool_call = json!({"id": "c1", "type": "function", "function": {"name": "book"}});
+        let assistant =
+            event_message("gen_ai.assistant.message", &json!({"tool_calls": [tool_call.clone()]}));
+        assert_eq!(assistant.unwrap().unwrap().0.content, tool_call.to_string());
+        assert!(event_message("gen_ai.tool.message", &json!(3)).unwrap().is_err());
+        assert!(event_message("http.request", &json!({})).is_none());
     }
 
     #[test]

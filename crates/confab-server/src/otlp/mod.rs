@@ -199,19 +199,43 @@ async fn logs(
     let mut refused = Refused::default();
     for rl in &request.resource_logs {
         let resource = rl.resource.as_ref().map(|r| attrs::map(&r.attributes)).unwrap_or_default();
+        // Deprecated events of one inference call (its span), in order: a call each.
+        let mut events: BTreeMap<(Vec<u8>, Vec<u8>), Call> = BTreeMap::new();
         for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
             let own = attrs::map(&record.attributes);
-            let nanos = match record.time_unix_nano {
+            let at = millis(match record.time_unix_nano {
                 0 => record.observed_time_unix_nano,
                 t => t,
+            });
+            let attrs = Attrs { own: &own, resource: &resource };
+            let trace_id = hex::encode(&record.trace_id);
+            let name = match record.event_name.as_str() {
+                "" => own.get("event.name").and_then(|v| v.as_str()).unwrap_or_default(),
+                name => name,
             };
-            let at = Attrs { own: &own, resource: &resource };
-            match map::call(&at, &hex::encode(&record.trace_id), millis(nanos), millis(nanos)) {
-                Ok(Some(call)) => calls.push(call),
-                Ok(None) => {}
-                Err(why) => refused.add(1, format!("log record: {why}")),
+            let body = record.body.as_ref().map_or(serde_json::Value::Null, attrs::value);
+            match map::event_message(name, &body) {
+                Some(Ok((message, output))) => {
+                    let key = (record.trace_id.clone(), record.span_id.clone());
+                    let call = events
+                        .entry(key)
+                        .or_insert_with(|| map::identity(&attrs, &trace_id, at, at));
+                    call.start = call.start.min(at);
+                    call.end = call.end.max(at);
+                    match output {
+                        true => call.outputs.push(message),
+                        false => call.inputs.push(message),
+                    }
+                }
+                Some(Err(why)) => refused.add(1, format!("log record: {why}")),
+                None => match map::call(&attrs, &trace_id, at, at) {
+                    Ok(Some(call)) => calls.push(call),
+                    Ok(None) => {}
+                    Err(why) => refused.add(1, format!("log record: {why}")),
+                },
             }
         }
+        calls.extend(events.into_values());
     }
     store(&state, &caller, calls, &mut refused).await?;
     let partial_success = (refused.count > 0).then(|| ExportLogsPartialSuccess {

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Sets up a Python virtualenv under target/ with one pinned package: `python-venv.sh NAME PACKAGE
-# VERSION` makes target/NAME with PACKAGE==VERSION. Idempotent and quick once set up (no pip call
-# then). Progress goes to stderr; the last line on stdout is the venv's python, so callers can do
-# `PY=$(scripts/python-venv.sh bench-venv duckdb 2.0.0 | tail -n1)`.
+# Sets up a Python virtualenv under target/ with pinned packages: `python-venv.sh NAME PACKAGE
+# VERSION [PACKAGE VERSION ...]` makes target/NAME with each PACKAGE==VERSION. Idempotent and
+# quick once set up (no pip call then). Progress goes to stderr; the last line on stdout is the
+# venv's python, so callers can do `PY=$(scripts/python-venv.sh bench-venv duckdb 2.0.0 | tail -n1)`.
 set -euo pipefail
 
-[ $# -eq 3 ] || { echo "usage: $0 NAME PACKAGE VERSION" >&2; exit 2; }
-name=$1 package=$2 version=$3
+[ $# -ge 3 ] && [ $(( $# % 2 )) -eq 1 ] \
+    || { echo "usage: $0 NAME PACKAGE VERSION [PACKAGE VERSION ...]" >&2; exit 2; }
+name=$1
+shift
+pins=()
+while [ $# -gt 0 ]; do
+    pins+=("$1==$2")
+    shift 2
+done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/target/$name"
@@ -14,11 +21,15 @@ py="$venv/bin/python"
 
 log() { echo "python-venv ($name): $*" >&2; }
 
-# Already set up: the venv's python runs and has the pinned package (read from its metadata,
-# which is quicker than importing it).
+# Already set up: the venv's python runs and has every pinned package (read from their metadata,
+# which is quicker than importing them).
 installed() {
-    [ -x "$py" ] && [ "$("$py" -c "import importlib.metadata as m; print(m.version('$package'))" \
-        2>/dev/null)" = "$version" ]
+    [ -x "$py" ] || return 1
+    local pin
+    for pin in "${pins[@]}"; do
+        [ "$("$py" -c "import importlib.metadata as m; print(m.version('${pin%%==*}'))" \
+            2>/dev/null)" = "${pin##*==}" ] || return 1
+    done
 }
 
 if installed; then
@@ -50,11 +61,11 @@ if [ ! -d "$venv" ]; then
     python3 -m venv "$venv" >&2
 fi
 
-log "installing $package==$version"
-"$py" -m pip install --quiet --disable-pip-version-check "$package==$version" >&2
+log "installing ${pins[*]}"
+"$py" -m pip install --quiet --disable-pip-version-check "${pins[@]}" >&2
 
 if ! installed; then
-    log "$package==$version is not importable from $venv after installing it"
+    log "${pins[*]} are not all installed in $venv after installing them"
     exit 1
 fi
 echo "$py"

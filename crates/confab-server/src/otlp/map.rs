@@ -118,8 +118,12 @@ pub fn identity(attrs: &Attrs, trace_id: &str, start: Millis, end: Millis) -> Ca
 
 /// The deprecated GenAI events, one message each: `gen_ai.system.message`, `gen_ai.user.message`,
 /// `gen_ai.assistant.message`, `gen_ai.tool.message` (sent) and `gen_ai.choice` (received).
-/// `None` for other events; `Err` when one of these has no readable body.
-pub fn event_message(name: &str, body: &Value) -> Option<Result<(ChatMessage, bool), String>> {
+/// `None` for other events (whose `body` is never read); `Err` when one of these has no readable
+/// body.
+pub fn event_message(
+    name: &str,
+    body: impl FnOnce() -> Value,
+) -> Option<Result<(ChatMessage, bool), String>> {
     let (role, output) = match name {
         "gen_ai.system.message" => ("system", false),
         "gen_ai.user.message" => ("user", false),
@@ -128,9 +132,9 @@ pub fn event_message(name: &str, body: &Value) -> Option<Result<(ChatMessage, bo
         "gen_ai.choice" => ("assistant", true),
         _ => return None,
     };
-    let body = match body {
-        Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or(Value::Null),
-        other => other.clone(),
+    let body = match body() {
+        Value::String(s) => serde_json::from_str::<Value>(&s).unwrap_or(Value::Null),
+        other => other,
     };
     // A choice carries its message under `message`; the others are the message.
     let message = if output { body.get("message").unwrap_or(&body) } else { &body };
@@ -426,8 +430,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let roles: Vec<&str> = c.inputs.iter().map(|m| m.content.as_str()).collect();
-        assert_eq!(roles, ["You help.", "first", "ok", "eleventh"], "numeric order, not text");
+        let contents: Vec<&str> = c.inputs.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(contents, ["You help.", "first", "ok", "eleventh"], "numeric order, not text");
         assert_eq!(c.outputs, vec![m("assistant", "sure")]);
         assert_eq!(c.conversation_id, "tl-1");
         assert_eq!(c.user_id.as_deref(), Some("tl-user"));
@@ -467,21 +471,24 @@ mod tests {
 
     #[test]
     fn deprecated_events_are_one_message_each() {
-        let user = event_message("gen_ai.user.message", &json!({"content": "hi"}));
+        let user = event_message("gen_ai.user.message", || json!({"content": "hi"}));
         assert_eq!(user.unwrap().unwrap(), (m("user", "hi"), false));
-        let system = event_message("gen_ai.system.message", &json!(r#"{"content": "Be brief."}"#));
+        let system =
+            event_message("gen_ai.system.message", || json!(r#"{"content": "Be brief."}"#));
         assert_eq!(system.unwrap().unwrap(), (m("system", "Be brief."), false));
         let choice = event_message(
             "gen_ai.choice",
-            &json!({"index": 0, "finish_reason": "stop", "message": {"content": "hello", "role": "assistant"}}),
+            || json!({"index": 0, "finish_reason": "stop", "message": {"content": "hello", "role": "assistant"}}),
         );
         assert_eq!(choice.unwrap().unwrap(), (m("assistant", "hello"), true));
         let tool_call = json!({"id": "c1", "type": "function", "function": {"name": "book"}});
-        let assistant =
-            event_message("gen_ai.assistant.message", &json!({"tool_calls": [tool_call.clone()]}));
+        let assistant = event_message(
+            "gen_ai.assistant.message",
+            || json!({"tool_calls": [tool_call.clone()]}),
+        );
         assert_eq!(assistant.unwrap().unwrap().0.content, tool_call.to_string());
-        assert!(event_message("gen_ai.tool.message", &json!(3)).unwrap().is_err());
-        assert!(event_message("http.request", &json!({})).is_none());
+        assert!(event_message("gen_ai.tool.message", || json!(3)).unwrap().is_err());
+        assert!(event_message("http.request", || json!({})).is_none());
     }
 
     #[test]

@@ -162,8 +162,8 @@ async fn traces(
         for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
             let own = attrs::map(&span.attributes);
             let (start, end) = (millis(span.start_time_unix_nano), millis(span.end_time_unix_nano));
-            let at = Attrs { own: &own, resource: &resource };
-            match map::call(&at, &hex::encode(&span.trace_id), start, end) {
+            let attributes = Attrs { own: &own, resource: &resource };
+            match map::call(&attributes, &hex::encode(&span.trace_id), start, end) {
                 Ok(Some(call)) => calls.push(call),
                 Ok(None) => {}
                 Err(why) => refused.add(1, format!("span {}: {why}", hex::encode(&span.span_id))),
@@ -207,19 +207,20 @@ async fn logs(
                 0 => record.observed_time_unix_nano,
                 t => t,
             });
-            let attrs = Attrs { own: &own, resource: &resource };
+            let attributes = Attrs { own: &own, resource: &resource };
             let trace_id = hex::encode(&record.trace_id);
             let name = match record.event_name.as_str() {
                 "" => own.get("event.name").and_then(|v| v.as_str()).unwrap_or_default(),
                 name => name,
             };
-            let body = record.body.as_ref().map_or(serde_json::Value::Null, attrs::value);
-            match map::event_message(name, &body) {
+            // The body is read only for the events whose body is a message.
+            let body = || record.body.as_ref().map_or(serde_json::Value::Null, attrs::value);
+            match map::event_message(name, body) {
                 Some(Ok((message, output))) => {
                     let key = (record.trace_id.clone(), record.span_id.clone());
                     let call = events
                         .entry(key)
-                        .or_insert_with(|| map::identity(&attrs, &trace_id, at, at));
+                        .or_insert_with(|| map::identity(&attributes, &trace_id, at, at));
                     call.start = call.start.min(at);
                     call.end = call.end.max(at);
                     match output {
@@ -228,7 +229,7 @@ async fn logs(
                     }
                 }
                 Some(Err(why)) => refused.add(1, format!("log record: {why}")),
-                None => match map::call(&attrs, &trace_id, at, at) {
+                None => match map::call(&attributes, &trace_id, at, at) {
                     Ok(Some(call)) => calls.push(call),
                     Ok(None) => {}
                     Err(why) => refused.add(1, format!("log record: {why}")),
@@ -296,6 +297,7 @@ async fn store(
     }
     let now = now_millis();
     let mut by_bot: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    let mut invalid = 0;
     for ((bot_id, conversation_id), calls) in by_conversation {
         if let Err(e) = caller.bot(Scope::Ingest, &bot_id) {
             refused.add(calls.len() as i64, format!("bot {bot_id}: {e}"));
@@ -312,11 +314,17 @@ async fn store(
         for input in history::new_messages(&mut known, calls) {
             match input.validate(now) {
                 Ok(m) => by_bot.entry(bot_id.clone()).or_default().push(m),
-                Err(e) => refused
-                    .add(1, format!("a message of {conversation_id}: {}: {}", e.field, e.message)),
+                Err(e) => {
+                    invalid += 1;
+                    refused.add(
+                        1,
+                        format!("a message of {conversation_id}: {}: {}", e.field, e.message),
+                    )
+                }
             }
         }
     }
+    crate::observe::record_ingested(&[], invalid);
     for (bot_id, messages) in by_bot {
         let outcomes =
             state.store.ingest(caller.team_id, &bot_id, state.config.create_bots, messages).await?;

@@ -1,20 +1,13 @@
 //! The administration commands and the demo, run as a user would: the real binary on a real file.
 
+mod common;
+
 use std::process::Command;
 
+/// `confab ARGS --database-url DB`.
 fn confab(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
-        .arg("--database-url")
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the confab binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let db = db.to_str().expect("a UTF-8 path");
+    common::confab(&[args, &["--database-url", db]].concat())
 }
 
 #[test]

@@ -3,22 +3,9 @@
 
 mod common;
 
-use std::process::Command;
+use common::confab;
 
 use serde_json::Value;
-
-fn confab(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the confab binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// (conversations, messages) the summary line reports.
 fn counts(stderr: &str) -> (u64, u64) {

@@ -3,26 +3,14 @@
 
 mod common;
 
+use common::confab;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
 const BOTS: [&str; 3] = ["shop-assistant", "hotel-concierge", "bank-helpdesk"];
-
-fn confab(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the confab binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn import(db: &Path, file: &Path) -> (bool, String) {
     let (ok, _, err) =

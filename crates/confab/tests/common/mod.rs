@@ -4,6 +4,20 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+/// Runs `confab ARGS` to the end: whether it succeeded, its stdout and its stderr.
+pub fn confab(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the confab binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A running `confab serve`; killed when dropped, so a failing test leaves no server behind.
 pub struct Server {
     pub child: Child,

@@ -6,7 +6,7 @@
 # few minutes. Fails on any 5xx, any response that breaks its document (status, content type,
 # headers, schema), and any other check but the one disabled below, with the reason.
 #
-#   scripts/schemathesis.sh                # uses target/debug/confab, building it if needed
+#   scripts/schemathesis.sh                # uses the debug confab (building it if needed)
 #   CONFAB_BIN=target/release/confab scripts/schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ seconds=${SCHEMATHESIS_SECONDS:-90}
 py=$(scripts/python-venv.sh schemathesis schemathesis 4.32.5 | tail -n1)
 st="$(dirname "$py")/schemathesis"
 
-bin=${CONFAB_BIN:-target/debug/confab}
+bin=${CONFAB_BIN:-${CARGO_TARGET_DIR:-target}/debug/confab}
 if [ -z "${CONFAB_BIN:-}" ]; then
     cargo build -q -p confab
 fi

@@ -2,6 +2,7 @@
 //! its backends. SQL lives only here. The backend is picked once, from the database URL.
 
 mod columns;
+pub mod copy;
 mod extraction;
 mod postgres;
 mod rollups;

@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod generate;
 mod import;
+mod migrate;
 
 use std::sync::Arc;
 
@@ -58,6 +59,7 @@ async fn main() -> Result<()> {
         | Command::Keys { db, .. } => {
             db.layer(&mut layers, &file)?;
         }
+        Command::Migrate { .. } => {}
     }
     init_logging(&cli.log_format, cli.log_level.as_deref()).with_context(|| match level_from {
         config::Source::File => "the configuration file's log.level",
@@ -127,6 +129,7 @@ async fn main() -> Result<()> {
             store.close().await;
             result
         }
+        Command::Migrate { from, to, batch_size } => migrate::run(&from, &to, batch_size).await,
         Command::Teams { db, command } => {
             let store = open(&db).await?;
             let result = teams(&store, command).await;

@@ -12,6 +12,8 @@ mod rows;
 mod webhooks;
 mod write;
 
+pub(crate) use rows::tsvector;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -168,6 +170,12 @@ impl PgStore {
             .await?;
         migrate(&pool).await?;
         Ok(PgStore { pool, deadline: options.statement_timeout + options.connect_timeout })
+    }
+
+    /// The store's connection pool, for work outside the store's operations (the copy from
+    /// SQLite).
+    pub(crate) fn into_pool(self) -> PgPool {
+        self.pool
     }
 
     async fn within_deadline<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {

@@ -168,7 +168,7 @@ pub(super) fn evidence_code(e: Evidence) -> i16 {
 
 /// A message's words as the `search` column keeps them: a `tsvector` literal of the folded
 /// lexemes (`confab_core::search::lexemes`) with their positions.
-pub(super) fn tsvector(content: &str) -> String {
+pub(crate) fn tsvector(content: &str) -> String {
     use std::collections::BTreeMap;
     /// PostgreSQL's limits: positions up to 16383, 256 positions per lexeme.
     const MAX_POSITION: usize = 16_383;

@@ -114,6 +114,20 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The existing store at `path`, brought to the current schema, inside a read transaction that
+/// has taken its snapshot: what `confab migrate` copies.
+pub(crate) fn open_snapshot(path: &Path) -> Result<Connection> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(writer::BUSY_TIMEOUT)?;
+    migrate(&mut conn)?;
+    conn.execute_batch("BEGIN")?;
+    conn.query_row("SELECT count(*) FROM teams", [], |r| r.get::<_, i64>(0))?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and runs its migrations.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {

@@ -287,6 +287,20 @@ pub enum Command {
         #[arg(long)]
         team: Option<i64>,
     },
+    /// Copy the embedded SQLite store into an empty PostgreSQL database — every table, with its
+    /// ids — then verify each table's count and checksum on both sides. Run it with the server
+    /// stopped; an interrupted copy resumes when the same command runs again.
+    Migrate {
+        /// The SQLite store: a file path, `sqlite://PATH` or `sqlite:PATH`.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database: `postgres://…`, empty or holding an interrupted copy.
+        #[arg(long)]
+        to: String,
+        /// Rows copied per transaction.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+    },
     /// Manage teams (tenants).
     Teams {
         #[command(flatten)]

@@ -299,6 +299,87 @@ async fn deprecated_events_as_log_records() {
     assert_eq!(got, want);
 }
 
+/// The deprecated events recorded on the spans themselves (as older instrumentations do): the
+/// message in the event's attributes, nested parts as JSON strings; a span with messages in its
+/// attributes is read from those.
+#[tokio::test]
+async fn deprecated_events_as_span_events() {
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+    let app = common::spawn_app().await;
+    let event = |name: &str, attributes: Vec<KeyValue>| Event {
+        name: name.into(),
+        attributes,
+        ..Default::default()
+    };
+    let span = |id: u8, back: u64, events: Vec<Event>| Span {
+        trace_id: vec![5; 16],
+        span_id: vec![id; 8],
+        name: "chat".into(),
+        start_time_unix_nano: at(back),
+        end_time_unix_nano: at(back) + 800_000_000,
+        attributes: vec![text("session.id", "span-events"), text("gen_ai.request.model", "m1")],
+        events,
+        ..Default::default()
+    };
+    let spans = vec![
+        span(
+            1,
+            120,
+            vec![
+                event("gen_ai.system.message", vec![text("content", "Be brief.")]),
+                event("gen_ai.user.message", vec![text("content", "hi")]),
+                event(
+                    "gen_ai.choice",
+                    vec![
+                        int("index", 0),
+                        text("message", r#"{"role": "assistant", "content": "hello"}"#),
+                    ],
+                ),
+            ],
+        ),
+        span(
+            2,
+            60,
+            vec![
+                event("gen_ai.system.message", vec![text("content", "Be brief.")]),
+                event("gen_ai.user.message", vec![text("content", "hi")]),
+                event("gen_ai.assistant.message", vec![text("content", "hello")]),
+                event("gen_ai.user.message", vec![text("content", "bye")]),
+                event("gen_ai.choice", vec![text("message", r#"{"content": "ciao"}"#)]),
+                event("exception", vec![text("exception.message", "not a message")]),
+            ],
+        ),
+    ];
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "spanbot")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    let (status, _, body) =
+        export(&app, "/v1/traces", "application/x-protobuf", request.encode_to_vec(), false).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = ExportTraceServiceResponse::decode(&body[..]).unwrap();
+    assert!(answer.partial_success.is_none(), "{answer:?}");
+    let (got, meta) = transcript(&app, "spanbot", "span-events").await;
+    let want: Vec<(String, String)> = [
+        ("system", "Be brief."),
+        ("user", "hi"),
+        ("bot", "hello"),
+        ("user", "bye"),
+        ("bot", "ciao"),
+    ]
+    .iter()
+    .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+    assert_eq!((&meta[0]["model"], &meta[1]["latency_ms"]), (&json!("m1"), &json!(800)));
+}
+
 /// A JSON value as an OTLP `AnyValue`.
 fn json_any(v: &Value) -> AnyValue {
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};

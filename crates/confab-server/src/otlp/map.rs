@@ -136,14 +136,24 @@ pub fn event_message(
         Value::String(s) => serde_json::from_str::<Value>(&s).unwrap_or(Value::Null),
         other => other,
     };
-    // A choice carries its message under `message`; the others are the message.
-    let message = if output { body.get("message").unwrap_or(&body) } else { &body };
+    // A choice carries its message under `message`; the others are the message. As span event
+    // attributes (which hold no nested objects) the nested parts are JSON strings.
+    let message = match body.get("message") {
+        Some(Value::String(s)) if output => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(m) if output => m.clone(),
+        _ => body,
+    };
     let Some(fields) = message.as_object() else {
         return Some(Err(format!("{name} has no message body")));
     };
     let role = fields.get("role").and_then(Value::as_str).unwrap_or(role).to_owned();
     let mut lines: Vec<String> = fields.get("content").map(content_text).into_iter().collect();
-    if let Some(Value::Array(calls)) = fields.get("tool_calls") {
+    let calls = match fields.get("tool_calls") {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+        Some(calls) => calls.clone(),
+        None => Value::Null,
+    };
+    if let Value::Array(calls) = calls {
         lines.extend(calls.iter().map(Value::to_string));
     }
     let content = lines.into_iter().filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
@@ -486,6 +496,15 @@ mod tests {
             "gen_ai.assistant.message",
             || json!({"tool_calls": [tool_call.clone()]}),
         );
+        assert_eq!(assistant.unwrap().unwrap().0.content, tool_call.to_string());
+        // As span event attributes: nested parts as JSON strings.
+        let choice = event_message(
+            "gen_ai.choice",
+            || json!({"index": 0, "message": r#"{"content": "hello", "role": "assistant"}"#}),
+        );
+        assert_eq!(choice.unwrap().unwrap(), (m("assistant", "hello"), true));
+        let calls = json!([tool_call]).to_string();
+        let assistant = event_message("gen_ai.assistant.message", || json!({"tool_calls": calls}));
         assert_eq!(assistant.unwrap().unwrap().0.content, tool_call.to_string());
         assert!(event_message("gen_ai.tool.message", || json!(3)).unwrap().is_err());
         assert!(event_message("http.request", || json!({})).is_none());

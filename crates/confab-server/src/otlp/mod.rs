@@ -163,7 +163,13 @@ async fn traces(
             let own = attrs::map(&span.attributes);
             let (start, end) = (millis(span.start_time_unix_nano), millis(span.end_time_unix_nano));
             let attributes = Attrs { own: &own, resource: &resource };
-            match map::call(&attributes, &hex::encode(&span.trace_id), start, end) {
+            let trace_id = hex::encode(&span.trace_id);
+            let mapped = match map::call(&attributes, &trace_id, start, end) {
+                // Without messages in its attributes, the deprecated events on the span.
+                Ok(None) => span_events(span, &attributes, &trace_id, start, end),
+                other => other,
+            };
+            match mapped {
                 Ok(Some(call)) => calls.push(call),
                 Ok(None) => {}
                 Err(why) => refused.add(1, format!("span {}: {why}", hex::encode(&span.span_id))),
@@ -176,6 +182,30 @@ async fn traces(
         error_message: refused.message(),
     });
     Ok(encoding.respond(&ExportTraceServiceResponse { partial_success }))
+}
+
+/// The deprecated GenAI events recorded as span events (the message in the event's attributes,
+/// as log records carry it in their body), in order: the span's call, or `None` without any.
+fn span_events(
+    span: &opentelemetry_proto::tonic::trace::v1::Span,
+    attributes: &Attrs,
+    trace_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<Option<Call>, String> {
+    let mut call: Option<Call> = None;
+    for event in &span.events {
+        let body =
+            || serde_json::Value::Object(attrs::map(&event.attributes).into_iter().collect());
+        let Some(message) = map::event_message(&event.name, body) else { continue };
+        let (message, output) = message?;
+        let call = call.get_or_insert_with(|| map::identity(attributes, trace_id, start, end));
+        match output {
+            true => call.outputs.push(message),
+            false => call.inputs.push(message),
+        }
+    }
+    Ok(call)
 }
 
 /// OTLP logs: GenAI events (`gen_ai.client.inference.operation.details`) become messages.

@@ -231,7 +231,20 @@ fn rejected_lines_are_named_and_the_rest_imported() {
 #[tokio::test]
 async fn generated_jsonl_imports_once() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("generated.jsonl");
+    imports_once(&dir.path().join("d.db"), dir.path()).await;
+}
+
+#[tokio::test]
+async fn generated_jsonl_imports_once_into_postgres() {
+    let Some(pg) = confab_store::testing::TestDatabase::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    imports_once(Path::new(&pg.url), dir.path()).await;
+}
+
+/// `confab generate --jsonl` imported twice into `db` (a file or a PostgreSQL URL): stored once,
+/// each conversation with its lines' messages in order.
+async fn imports_once(db: &Path, dir: &Path) {
+    let file = dir.join("generated.jsonl");
     let (ok, _, err) = confab(&[
         "generate",
         "--conversations",
@@ -245,17 +258,16 @@ async fn generated_jsonl_imports_once() {
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let n = lines.len() as u64;
-    let db = dir.path().join("d.db");
-    let (ok, err) = import(&db, &file);
+    let (ok, err) = import(db, &file);
     assert!(ok, "{err}");
     assert_eq!(totals(&err), [n, n, 0, 0, 0], "{err}");
-    let (ok, err) = import(&db, &file);
+    let (ok, err) = import(db, &file);
     assert!(ok, "{err}");
     assert_eq!(totals(&err), [n, 0, n, 0, 0], "{err}");
 
     // Each conversation holds its lines' messages, in order.
     // The import's first start made the team `default` (and printed its key).
-    let key = key(&db, "1", "read");
+    let key = key(db, "1", "read");
     let server = common::start(db.to_str().unwrap());
     let client = reqwest::Client::new();
     let mut expected: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();

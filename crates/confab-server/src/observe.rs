@@ -69,6 +69,10 @@ fn describe() {
     describe_gauge!("confab_database_bytes", metrics::Unit::Bytes, "The database's size");
     describe_gauge!("confab_sqlite_wal_bytes", metrics::Unit::Bytes, "SQLite's WAL file size");
     describe_gauge!("confab_sqlite_writer_queue", "Writes waiting for SQLite's writer");
+    describe_counter!(
+        "confab_sqlite_checkpoints_total",
+        "WAL checkpoints by mode (passive, restart, truncate) and outcome (complete, partial, busy, error)"
+    );
     describe_histogram!(
         "confab_sqlite_writer_group_size",
         "Writes committed together in one SQLite transaction"

@@ -30,6 +30,9 @@ const TRUNCATE_RETRY: Duration = Duration::from_millis(500);
 /// rest: it does so past the second, larger mark, waiting for the background one if need be.
 const BACKGROUND_CHECKPOINT_PAGES: i32 = 2_000;
 const WRITER_CHECKPOINT_PAGES: i32 = 32_000;
+/// The WAL file is cut back to this size whenever it starts over. Without a limit the file keeps
+/// the size of its longest run (SQLite reuses it from the start but never shrinks it).
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 
 /// Runs in the writer's transaction after the last job and before `COMMIT`; its failure rolls the
 /// whole group back.
@@ -64,6 +67,7 @@ impl Writer {
         let (wake, woken) = std_mpsc::sync_channel::<()>(1);
         // Must precede the hook: the pragma installs a hook of its own.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
         let pages = Arc::clone(&wal_pages);
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: i32| {
             pages.store(n, Ordering::Relaxed);
@@ -196,9 +200,13 @@ fn run(
         metrics::histogram!("confab_sqlite_writer_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         if wal_pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
-            // Waits (busy timeout) for a background checkpoint to finish, then copies the rest:
-            // writes slow to what the main file takes instead of the WAL growing without end.
-            checkpoint(conn, CheckpointMode::FULL);
+            // Waits (busy timeout) for a background checkpoint to finish, copies the rest, then
+            // waits for readers still on old frames to move on, so that the next commit starts
+            // the WAL over (and cuts the file back): writes slow to what the main file takes
+            // instead of the WAL growing without end. A `PASSIVE` or `FULL` checkpoint leaves
+            // the WAL growing as long as a reader holds a snapshot, and readers rarely all pause
+            // on a busy server.
+            checkpoint(conn, CheckpointMode::RESTART);
         }
     }
 }
@@ -210,11 +218,40 @@ fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>) {
 }
 
 /// Copies what the WAL holds into the main file: as far as readers allow without waiting
-/// (`PASSIVE`), or after waiting for other checkpoints and writers (`FULL`).
+/// (`PASSIVE`), or after waiting for other checkpoints and then for readers (`RESTART`). Each
+/// one is logged (debug) and counted by mode and outcome: `complete`, `partial` (readers kept
+/// frames from being copied), `busy` (the wait ran out).
 fn checkpoint(conn: &Connection, mode: CheckpointMode) {
-    if let Err(e) = conn.wal_checkpoint_v2(None::<&str>, mode) {
-        tracing::warn!(error = %e, "WAL checkpoint failed");
-    }
+    let started = Instant::now();
+    let name = match mode {
+        CheckpointMode::PASSIVE => "passive",
+        CheckpointMode::FULL => "full",
+        CheckpointMode::RESTART => "restart",
+        _ => "truncate",
+    };
+    let (outcome, frames, copied) = match conn.wal_checkpoint_v2(None::<&str>, mode) {
+        Ok((frames, copied)) if frames == copied => ("complete", frames, copied),
+        Ok((frames, copied)) => ("partial", frames, copied),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            ("busy", -1, -1)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, mode = name, "WAL checkpoint failed");
+            ("error", -1, -1)
+        }
+    };
+    tracing::debug!(
+        mode = name,
+        outcome,
+        frames,
+        copied,
+        ms = started.elapsed().as_millis() as u64,
+        "WAL checkpoint"
+    );
+    metrics::counter!("confab_sqlite_checkpoints_total", "mode" => name, "outcome" => outcome)
+        .increment(1);
 }
 
 /// Checkpoints the whole WAL into the main file and truncates it; `false` when readers kept it

@@ -10,8 +10,8 @@
 //! counted exactly from stored rows instead: see [`Plan`].
 //!
 //! Where things count: conversations, their duration, hand-offs, flow edges and last steps in
-//! the slot of the conversation's start; messages and not-handled messages in the slot of each
-//! message. All of them under the conversation's dimensions, which may change as earlier
+//! the slot of the conversation's start; messages, not-handled messages and LLM token usage (by
+//! model) in the slot of each message. All of them under the conversation's dimensions, which may change as earlier
 //! messages arrive; the store then moves the conversation's whole contribution.
 
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::buckets::Buckets;
 use crate::flow::{StepKey, walk};
-use crate::message::Role;
+use crate::message::{MAX_ID_CHARS, Role};
 use crate::summary::{Dim, Summary};
 use crate::time::Millis;
 
@@ -108,6 +108,58 @@ pub fn is_not_handled(metadata: Option<&Map<String, Value>>) -> bool {
     metadata.and_then(|m| m.get("handled")) == Some(&Value::Bool(false))
 }
 
+/// The most tokens one message may report for a count of it to be taken; a larger value (no
+/// model call comes near it) is not counted, so that sums of them cannot overflow.
+pub const MAX_TOKENS: i64 = 1_000_000_000;
+
+/// Token counts of LLM calls, summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tokens {
+    pub input: i64,
+    pub output: i64,
+}
+
+impl Tokens {
+    pub fn add(&mut self, o: &Tokens, sign: i64) {
+        self.input += sign * o.input;
+        self.output += sign * o.output;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Tokens::default()
+    }
+}
+
+/// What a message's metadata says of the LLM call behind it: the model (`""` when it names
+/// none) and its token counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub model: String,
+    pub tokens: Tokens,
+}
+
+/// Reads `input_tokens`, `output_tokens` and `model` from a message's metadata (as the OTLP
+/// receiver writes them for a bot's answer). A count is taken only when it is a JSON integer
+/// from 0 to [`MAX_TOKENS`]; `None` when neither is. A model that is not a string counts as
+/// none; a name is cut to [`MAX_ID_CHARS`] characters.
+pub fn token_usage(metadata: Option<&Map<String, Value>>) -> Option<TokenUsage> {
+    let m = metadata?;
+    let count =
+        |key: &str| m.get(key).and_then(Value::as_i64).filter(|n| (0..=MAX_TOKENS).contains(n));
+    let (input, output) = (count("input_tokens"), count("output_tokens"));
+    if input.is_none() && output.is_none() {
+        return None;
+    }
+    let model = match m.get("model") {
+        Some(Value::String(s)) => s.chars().take(MAX_ID_CHARS).collect(),
+        _ => String::new(),
+    };
+    Some(TokenUsage {
+        model,
+        tokens: Tokens { input: input.unwrap_or(0), output: output.unwrap_or(0) },
+    })
+}
+
 /// What a stored message contributes; `order` is its place in the conversation (timestamp,
 /// then the order of storing).
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +168,27 @@ pub struct MessageFacts {
     pub role: Role,
     pub not_handled: bool,
     pub step: Option<StepKey>,
+    pub usage: Option<TokenUsage>,
+}
+
+impl MessageFacts {
+    /// The facts of a message as stored: its metadata is the stored JSON text.
+    pub fn stored(
+        order: (Millis, i64),
+        role: Role,
+        step: Option<StepKey>,
+        metadata: Option<&str>,
+    ) -> MessageFacts {
+        let metadata: Option<Map<String, Value>> =
+            metadata.and_then(|m| serde_json::from_str(m).ok());
+        MessageFacts {
+            order,
+            role,
+            not_handled: is_not_handled(metadata.as_ref()),
+            step,
+            usage: token_usage(metadata.as_ref()),
+        }
+    }
 }
 
 /// Changes to rollup rows, at slot level, gathered while a write runs and applied at its end.
@@ -127,6 +200,8 @@ pub struct Deltas {
     pub counters: HashMap<(usize, Millis), Counters>,
     pub edges: HashMap<(usize, Millis, StepKey, StepKey), i64>,
     pub exits: HashMap<(usize, Millis, StepKey), i64>,
+    /// Token usage by dimensions, slot and model.
+    pub tokens: HashMap<(usize, Millis, String), Tokens>,
 }
 
 impl Deltas {
@@ -155,6 +230,15 @@ impl Deltas {
 
     pub fn message(&mut self, dims: usize, m: &MessageFacts, sign: i64) {
         self.count(dims, m.order.0, &Counters::of_message(m.role, m.not_handled), sign);
+        if let Some(u) = &m.usage {
+            self.usage(dims, m.order.0, u, sign);
+        }
+    }
+
+    /// Adds or takes away one message's token usage, at its time `ts`.
+    pub fn usage(&mut self, dims: usize, ts: Millis, u: &TokenUsage, sign: i64) {
+        let key = (dims, floor(ts, 0), u.model.clone());
+        self.tokens.entry(key).or_default().add(&u.tokens, sign);
     }
 
     /// Adds or takes away the flow edges of a path continuing from `prev` through `steps` (in
@@ -189,10 +273,14 @@ impl Deltas {
         self.counters.retain(|_, c| !c.is_zero());
         self.edges.retain(|_, n| *n != 0);
         self.exits.retain(|_, n| *n != 0);
+        self.tokens.retain(|_, t| !t.is_zero());
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.edges.is_empty() && self.exits.is_empty()
+        self.counters.is_empty()
+            && self.edges.is_empty()
+            && self.exits.is_empty()
+            && self.tokens.is_empty()
     }
 }
 
@@ -382,6 +470,8 @@ mod tests {
             role,
             not_handled: role == Role::User,
             step: step.map(|s| StepKey { id: s.into(), kind: String::new() }),
+            usage: (role == Role::Bot)
+                .then(|| TokenUsage { model: "m".into(), tokens: Tokens { input: 10, output: 3 } }),
         };
         let messages = [
             msg(1_000, Role::User, None),
@@ -401,8 +491,45 @@ mod tests {
         assert_eq!(d.counters[&(0, 0)].handoffs, 1);
         assert_eq!(d.counters[&(0, SLOT * 3)].messages, [0, 0, 1, 0]);
         assert_eq!(d.edges.len(), 2);
+        assert_eq!(d.tokens[&(0, 0, "m".to_owned())], Tokens { input: 10, output: 3 });
         d.whole(&s, &messages, -1);
         d.prune();
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn token_usage_takes_only_whole_counts_in_range() {
+        let usage = |v: Value| token_usage(v.as_object());
+        let t = |input, output| Tokens { input, output };
+        let got = usage(serde_json::json!({"model": "gpt-4o", "input_tokens": 12,
+                                           "output_tokens": 5, "finish_reason": "stop"}));
+        assert_eq!(got, Some(TokenUsage { model: "gpt-4o".into(), tokens: t(12, 5) }));
+        // One count is enough; the other adds nothing.
+        let got = usage(serde_json::json!({"output_tokens": 7}));
+        assert_eq!(got, Some(TokenUsage { model: String::new(), tokens: t(0, 7) }));
+        let got = usage(serde_json::json!({"model": 4, "input_tokens": 0, "output_tokens": -1}));
+        assert_eq!(got, Some(TokenUsage { model: String::new(), tokens: t(0, 0) }));
+        for bad in [
+            serde_json::json!({"model": "m"}),
+            serde_json::json!({"input_tokens": "12", "output_tokens": 2.5}),
+            serde_json::json!({"input_tokens": -3, "output_tokens": null}),
+            serde_json::json!({"input_tokens": 12.0}),
+            serde_json::json!({"input_tokens": MAX_TOKENS + 1, "output_tokens": u64::MAX}),
+        ] {
+            assert_eq!(usage(bad.clone()), None, "{bad}");
+        }
+        assert_eq!(token_usage(None), None);
+        let long = "x".repeat(MAX_ID_CHARS + 10);
+        let got = usage(serde_json::json!({"model": long, "input_tokens": 1})).unwrap();
+        assert_eq!(got.model.chars().count(), MAX_ID_CHARS);
+        let stored = MessageFacts::stored(
+            (5, 1),
+            Role::Bot,
+            None,
+            Some(r#"{"handled":false,"model":"a","input_tokens":3}"#),
+        );
+        assert!(stored.not_handled);
+        assert_eq!(stored.usage, Some(TokenUsage { model: "a".into(), tokens: t(3, 0) }));
+        assert_eq!(MessageFacts::stored((5, 1), Role::Bot, None, Some("not json")).usage, None);
     }
 }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::FieldError;
 use crate::buckets::{Bucket, Buckets};
 use crate::message::{Role, check_id};
-use crate::rollup::{Counters, Plan, ROLLUP_DIMS};
+use crate::rollup::{Counters, Plan, ROLLUP_DIMS, Tokens};
 use crate::summary::Dim;
 use crate::time::{self, Millis};
 
@@ -41,11 +41,27 @@ pub enum Stat {
     NotHandled,
     /// Conversations without a hand-off ÷ conversations.
     ContainmentRate,
+    /// LLM input tokens (`input_tokens` in message metadata), in the bucket of each message.
+    InputTokens,
+    /// LLM output tokens (`output_tokens` in message metadata), in the bucket of each message.
+    OutputTokens,
+}
+
+/// Where a stat's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Sums of rollup counters.
+    Counters,
+    /// The stored conversations (distinct users, extreme durations).
+    Conversations,
+    /// Sums of token rollups, which also know the model.
+    Tokens,
 }
 
 impl Stat {
     pub const NAMES: &'static str = "num_conversations, num_messages, duration_seconds, \
-                                     unique_users, handoffs, not_handled, containment_rate";
+                                     unique_users, handoffs, not_handled, containment_rate, \
+                                     input_tokens, output_tokens";
 
     pub fn parse(field: &str, s: &str) -> Result<Stat, FieldError> {
         Ok(match s {
@@ -56,6 +72,8 @@ impl Stat {
             "handoffs" => Stat::Handoffs,
             "not_handled" => Stat::NotHandled,
             "containment_rate" => Stat::ContainmentRate,
+            "input_tokens" => Stat::InputTokens,
+            "output_tokens" => Stat::OutputTokens,
             _ => {
                 return Err(FieldError::new(
                     field,
@@ -74,13 +92,18 @@ impl Stat {
             Stat::Handoffs => "handoffs",
             Stat::NotHandled => "not_handled",
             Stat::ContainmentRate => "containment_rate",
+            Stat::InputTokens => "input_tokens",
+            Stat::OutputTokens => "output_tokens",
         }
     }
 
-    /// Whether the stat is a sum of rollup counters; the others need the stored conversations
-    /// (distinct users, extreme durations).
-    pub fn from_rollups(self) -> bool {
-        !matches!(self, Stat::UniqueUsers | Stat::Duration(Agg::Min | Agg::Max))
+    /// Where the stat is read from.
+    pub fn source(self) -> Source {
+        match self {
+            Stat::UniqueUsers | Stat::Duration(Agg::Min | Agg::Max) => Source::Conversations,
+            Stat::InputTokens | Stat::OutputTokens => Source::Tokens,
+            _ => Source::Counters,
+        }
     }
 }
 
@@ -93,6 +116,8 @@ pub enum GroupKey {
     Dim(Dim),
     /// The message's role; `num_messages` only.
     Role,
+    /// The LLM model of a message's token usage; the token stats only.
+    Model,
 }
 
 impl GroupKey {
@@ -102,11 +127,12 @@ impl GroupKey {
             GroupKey::Team => "team_id",
             GroupKey::Dim(d) => d.name(),
             GroupKey::Role => "role",
+            GroupKey::Model => "model",
         }
     }
 
     /// Parses a native group-by name: the rollup dimensions, `bot_id` where `bot` is allowed,
-    /// `role` for messages.
+    /// `role` (for messages) and `model` (for tokens) where `role` is.
     pub fn parse(field: &str, s: &str, bot: bool, role: bool) -> Result<GroupKey, FieldError> {
         if let Some(d) = ROLLUP_DIMS.into_iter().find(|d| d.name() == s) {
             return Ok(GroupKey::Dim(d));
@@ -115,6 +141,7 @@ impl GroupKey {
             "bot_id" if bot => Ok(GroupKey::Bot),
             "team_id" if bot => Ok(GroupKey::Team),
             "role" if role => Ok(GroupKey::Role),
+            "model" if role => Ok(GroupKey::Model),
             _ => {
                 let mut names: Vec<&str> = vec![];
                 if bot {
@@ -122,7 +149,7 @@ impl GroupKey {
                 }
                 names.extend(ROLLUP_DIMS.iter().map(|d| d.name()));
                 if role {
-                    names.push("role");
+                    names.extend(["role", "model"]);
                 }
                 Err(FieldError::new(
                     field,
@@ -236,7 +263,8 @@ pub struct BucketParams {
     #[param(pattern = "^(1h|1d|1w|1m)$", default = "1d")]
     pub bucket: Option<String>,
     /// One serie per value of these (comma-separated): `version`, `channel_type`, `language`,
-    /// `campaign_id`, `campaign_source`; `role` for messages; `bot_id`, `team_id` for a team.
+    /// `campaign_id`, `campaign_source`; `role` for messages; `model` for `input_tokens` and
+    /// `output_tokens`; `bot_id`, `team_id` for a team.
     pub group_by: Option<String>,
 }
 
@@ -380,13 +408,20 @@ impl SeriesRequest {
             if *g == GroupKey::Role && stat != Stat::Messages {
                 return Err(FieldError::new("group_by", "role applies to num_messages only"));
             }
+            if *g == GroupKey::Model && stat.source() != Source::Tokens {
+                return Err(FieldError::new(
+                    "group_by",
+                    "model applies to input_tokens and output_tokens only",
+                ));
+            }
         }
         let buckets = Buckets::new(bucket, tz, start, end)?;
         let plan = Plan::new(&buckets, start, end);
         Ok(SeriesRequest { stat, start, end, buckets, plan, filters, roles, group_by })
     }
 
-    /// The group-by keys a store fills (all but `Role`, which splits counters afterwards).
+    /// The group-by keys a store fills (all but `Role`, which splits counters afterwards;
+    /// `Model` is filled from token rollups).
     pub fn store_groups(&self) -> Vec<GroupKey> {
         self.group_by.iter().copied().filter(|g| *g != GroupKey::Role).collect()
     }
@@ -498,7 +533,7 @@ fn counter_value(stat: Stat, roles: &[Role], c: &Counters) -> Option<f64> {
         Stat::Handoffs => Some(c.handoffs as f64),
         Stat::NotHandled => Some(c.not_handled as f64),
         Stat::ContainmentRate => per(c.conversations - c.handoffs, c.conversations),
-        Stat::UniqueUsers => None,
+        Stat::UniqueUsers | Stat::InputTokens | Stat::OutputTokens => None,
     }
 }
 
@@ -527,10 +562,10 @@ type Line = (Vec<(String, String)>, Vec<Option<f64>>);
 /// Series in a stable order: the largest first, ties by label.
 fn finish(req: &SeriesRequest, mut rows: Vec<Line>, empty_as_zero: bool) -> SeriesData {
     if rows.is_empty() && req.group_by.is_empty() {
-        let empty = if req.stat.from_rollups() {
-            counter_value(req.stat, &req.roles, &Counters::default())
-        } else {
-            conversation_value(req.stat, &ConversationCell::default())
+        let empty = match req.stat.source() {
+            Source::Counters => counter_value(req.stat, &req.roles, &Counters::default()),
+            Source::Conversations => conversation_value(req.stat, &ConversationCell::default()),
+            Source::Tokens => token_value(req.stat, &Tokens::default()),
         };
         rows.push((vec![], vec![empty; req.buckets.len()]));
     }
@@ -592,6 +627,30 @@ pub fn from_counters(
             ));
         }
     }
+    finish(req, rows, empty_as_zero)
+}
+
+fn token_value(stat: Stat, t: &Tokens) -> Option<f64> {
+    match stat {
+        Stat::InputTokens => Some(t.input as f64),
+        Stat::OutputTokens => Some(t.output as f64),
+        _ => None,
+    }
+}
+
+/// The series of a token stat. A group (a model, say) appears when it has tokens of the stat
+/// in the range; a model not named is `""`, as other labels without a value.
+pub fn from_tokens(req: &SeriesRequest, cells: &Cells<Tokens>, empty_as_zero: bool) -> SeriesData {
+    let rows = cells
+        .groups
+        .iter()
+        .filter(|(_, cells)| {
+            cells.iter().any(|c| token_value(req.stat, c).is_some_and(|v| v > 0.0))
+        })
+        .map(|(group, cells)| {
+            (labels(req, group), cells.iter().map(|c| token_value(req.stat, c)).collect())
+        })
+        .collect();
     finish(req, rows, empty_as_zero)
 }
 

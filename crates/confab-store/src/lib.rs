@@ -22,7 +22,7 @@ use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
-use confab_core::rollup::Counters;
+use confab_core::rollup::{Counters, Tokens};
 use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::Millis;
 use confab_core::webhook::{DeliveryState, Events, NewWebhook};
@@ -302,6 +302,16 @@ pub trait Store: Send + Sync + 'static {
         bots: &BotSelector,
         req: &SeriesRequest,
     ) -> Result<Cells<Counters>>;
+
+    /// LLM token usage (`input_tokens`, `output_tokens` in message metadata) of the selected
+    /// bots per bucket, summed from token rollups; the groups may include the model. Erased
+    /// conversations still count.
+    async fn series_tokens(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<Tokens>>;
 
     /// Distinct users and extreme durations per bucket, from the stored conversations started
     /// in the range (erased ones are gone).

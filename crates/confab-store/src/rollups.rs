@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use confab_core::flow::StepKey;
 use confab_core::rollup::{
-    Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, ROLLUP_DIMS, floor,
+    Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, ROLLUP_DIMS, Tokens, floor,
 };
 use confab_core::series::GroupKey;
 use confab_core::summary::{Dim, Summary};
@@ -69,6 +69,7 @@ pub(crate) fn used_dims(deltas: &Deltas) -> Vec<usize> {
     let mut used: BTreeSet<usize> = deltas.counters.keys().map(|(d, _)| *d).collect();
     used.extend(deltas.edges.keys().map(|(d, ..)| *d));
     used.extend(deltas.exits.keys().map(|(d, ..)| *d));
+    used.extend(deltas.tokens.keys().map(|(d, ..)| *d));
     let mut used: Vec<usize> = used.into_iter().collect();
     used.sort_by(|a, b| deltas.dims[*a].cmp(&deltas.dims[*b]));
     used
@@ -83,11 +84,17 @@ pub(crate) struct LevelRows<'a> {
     pub counters: BTreeMap<RowKey, Counters>,
     pub edges: BTreeMap<(RowKey, &'a StepKey, &'a StepKey), i64>,
     pub exits: BTreeMap<(RowKey, &'a StepKey), i64>,
+    /// Token usage per row and model.
+    pub tokens: BTreeMap<(RowKey, &'a str), Tokens>,
 }
 
 pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64) -> LevelRows<'a> {
-    let mut rows =
-        LevelRows { counters: BTreeMap::new(), edges: BTreeMap::new(), exits: BTreeMap::new() };
+    let mut rows = LevelRows {
+        counters: BTreeMap::new(),
+        edges: BTreeMap::new(),
+        exits: BTreeMap::new(),
+        tokens: BTreeMap::new(),
+    };
     for ((d, slot), delta) in &deltas.counters {
         let dims = dims_id(*d);
         for level in 0..LEVELS.len() {
@@ -110,7 +117,15 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
             *rows.exits.entry(((dims, level as i64, floor(*slot, level)), step)).or_default() += n;
         }
     }
+    for ((d, slot, model), delta) in &deltas.tokens {
+        let dims = dims_id(*d);
+        for level in 0..LEVELS.len() {
+            let key = ((dims, level as i64, floor(*slot, level)), model.as_str());
+            rows.tokens.entry(key).or_default().add(delta, 1);
+        }
+    }
     rows.counters.retain(|_, c| !c.is_zero());
+    rows.tokens.retain(|_, t| !t.is_zero());
     rows.edges.retain(|_, n| *n != 0);
     rows.exits.retain(|_, n| *n != 0);
     rows
@@ -146,9 +161,21 @@ pub(crate) fn group_of(
             GroupKey::Dim(d) => {
                 ROLLUP_DIMS.iter().position(|x| x == d).and_then(|i| dims[i].clone())
             }
-            GroupKey::Role => None,
+            GroupKey::Role | GroupKey::Model => None,
         })
         .collect()
+}
+
+/// A group of [`group_of`] with the model of a token row filled in (`''`: none named).
+pub(crate) fn with_model(
+    groups: &[GroupKey],
+    mut group: Vec<Option<String>>,
+    model: &str,
+) -> Vec<Option<String>> {
+    if let Some(i) = groups.iter().position(|g| *g == GroupKey::Model) {
+        group[i] = (!model.is_empty()).then(|| model.to_owned());
+    }
+    group
 }
 
 /// A flow node as stored: a step id and its type (`NULL` as `""`).

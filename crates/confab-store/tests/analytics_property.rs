@@ -9,7 +9,7 @@
 //! existing conversations (their start and dimensions move), new ones under erased ids (a new
 //! conversation). Then random queries: every stat, bucket (1h, 1d, 1w, 1m), zone (DST, half and
 //! quarter-hour offsets), aligned and unaligned edges (often right at a message), filters and
-//! group-bys, one bot or a whole team; and flows. The model: erased conversations keep counting
+//! group-bys (the model for token stats), one bot or a whole team; and flows. The model: erased conversations keep counting
 //! in counters and flows, except inside the sub-slot windows at range edges (counted from stored
 //! rows); never in unique users or extreme durations.
 //!
@@ -24,8 +24,8 @@ use std::sync::Arc;
 use confab_core::buckets::{Bucket, Buckets, parse_tz};
 use confab_core::conversation::IngestOutcome;
 use confab_core::flow::{FlowRequest, FlowTotals, StepKey};
-use confab_core::rollup::{Plan, SLOT};
-use confab_core::series::{self, Agg, GroupKey, SeriesData, SeriesRequest, Stat};
+use confab_core::rollup::{Plan, SLOT, token_usage};
+use confab_core::series::{self, Agg, GroupKey, SeriesData, SeriesRequest, Source, Stat};
 use confab_core::summary::{DIM_COUNT, Dim};
 use confab_core::time::{self, Millis};
 use confab_core::{MessageInput, NewMessage, Role};
@@ -180,6 +180,8 @@ struct Acc {
     handoffs: i64,
     messages: [i64; 4],
     not_handled: i64,
+    input_tokens: i64,
+    output_tokens: i64,
     users: BTreeSet<String>,
     min_ms: Option<Millis>,
     max_ms: Option<Millis>,
@@ -224,7 +226,7 @@ fn brute_force(
                 GroupKey::Dim(d) => {
                     Some((d.name(), f.dims[*d as usize].clone().unwrap_or_default()))
                 }
-                GroupKey::Role => None,
+                GroupKey::Role | GroupKey::Model => None,
             })
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
@@ -245,9 +247,18 @@ fn brute_force(
             if req.group_by.contains(&GroupKey::Role) {
                 labels.insert("role".into(), m.role.as_str().into());
             }
+            let usage = token_usage(m.metadata.as_ref());
+            if req.group_by.contains(&GroupKey::Model) {
+                let model = usage.as_ref().map(|u| u.model.clone()).unwrap_or_default();
+                labels.insert("model".into(), model);
+            }
             let a = acc(&mut out, req, &labels, m.timestamp);
             a.messages[m.role.code() as usize] += 1;
             a.not_handled += i64::from(not_handled(m));
+            if let Some(u) = usage {
+                a.input_tokens += u.tokens.input;
+                a.output_tokens += u.tokens.output;
+            }
         }
     }
     out
@@ -274,6 +285,8 @@ fn value(stat: Stat, roles: &[Role], a: &Acc) -> Option<f64> {
         Stat::Handoffs => Some(a.handoffs as f64),
         Stat::NotHandled => Some(a.not_handled as f64),
         Stat::ContainmentRate => per((a.conversations - a.handoffs) as f64, a.conversations),
+        Stat::InputTokens => Some(a.input_tokens as f64),
+        Stat::OutputTokens => Some(a.output_tokens as f64),
     }
 }
 
@@ -404,6 +417,20 @@ fn message(rng: &mut StdRng, conv: &str, k: usize, ts: Millis) -> NewMessage {
     match rng.random_range(0..10) {
         0 | 1 => v["metadata"] = json!({"handled": false}),
         2 => v["metadata"] = json!({"handled": true, "x": 1}),
+        // An LLM's answer: its model and tokens, some of them not counts.
+        3..=5 if role == "bot" => {
+            let count = |rng: &mut StdRng| match rng.random_range(0..8) {
+                0 => json!(-5),
+                1 => json!(2.5),
+                2 => json!("40"),
+                3 => Value::Null,
+                _ => json!(rng.random_range(0..5_000)),
+            };
+            v["metadata"] = json!({"input_tokens": count(rng), "output_tokens": count(rng)});
+            if let Some(model) = *[Some("gpt-4o"), Some("claude"), None].choose(rng).unwrap() {
+                v["metadata"]["model"] = json!(model);
+            }
+        }
         _ => {}
     }
     for (dim, values) in VALUES {
@@ -667,6 +694,9 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
                 roles = Role::ALL.into_iter().filter(|_| rng.random_bool(0.5)).collect();
             }
         }
+        if stat.source() == Source::Tokens && rng.random_bool(0.6) {
+            group_by.insert(rng.random_range(0..=group_by.len()), GroupKey::Model);
+        }
         let filters = random_filters(rng);
         let tz = *ZONES.choose(rng).unwrap();
         let req = loop {
@@ -679,12 +709,19 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
                 break req;
             }
         };
-        let data = if stat.from_rollups() {
-            let cells = store.series_counters(team, &sel, &req).await.unwrap();
-            series::from_counters(&req, &cells, false)
-        } else {
-            let cells = store.series_conversations(team, &sel, &req).await.unwrap();
-            series::from_conversations(&req, &cells, false)
+        let data = match stat.source() {
+            Source::Counters => {
+                let cells = store.series_counters(team, &sel, &req).await.unwrap();
+                series::from_counters(&req, &cells, false)
+            }
+            Source::Tokens => {
+                let cells = store.series_tokens(team, &sel, &req).await.unwrap();
+                series::from_tokens(&req, &cells, false)
+            }
+            Source::Conversations => {
+                let cells = store.series_conversations(team, &sel, &req).await.unwrap();
+                series::from_conversations(&req, &cells, false)
+            }
         };
         let want = brute_force(&req, &facts, team, &sel);
         let what = describe(&req, tz, team, &sel);

@@ -212,6 +212,7 @@ async fn migration_8_reads_old_values_without_evidence() {
     let c = Connection::open(&path).unwrap();
     c.execute_batch(
         "DELETE FROM schema_migrations WHERE version >= 8;
+         DROP TABLE token_rollups;
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .unwrap();

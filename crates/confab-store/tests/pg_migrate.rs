@@ -79,6 +79,7 @@ async fn migration_2_reads_old_values_without_evidence() {
     let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
         "DELETE FROM schema_migrations WHERE version >= 2; \
+         DROP TABLE token_rollups; \
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .execute(&mut c)

@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use confab_core::auth::{Caller, Scope};
 use confab_core::flow::{FlowEdge, FlowNode, FlowRequest};
-use confab_core::series::{self, BucketParams, RangeParams, SeriesData, SeriesRequest, Stat};
+use confab_core::series::{
+    self, BucketParams, RangeParams, SeriesData, SeriesRequest, Source, Stat,
+};
 use confab_core::time::{Millis, format_rfc3339, now_millis};
 use confab_store::BotSelector;
 use serde::Serialize;
@@ -35,7 +37,8 @@ pub struct Series {
     data: SeriesData,
 }
 
-/// Runs a series request on the store: rollups for counters, stored conversations for the rest.
+/// Runs a series request on the store: rollups for counters, token rollups for tokens, stored
+/// conversations for the rest.
 pub async fn run(
     state: &AppState,
     team_id: i64,
@@ -43,12 +46,19 @@ pub async fn run(
     req: &SeriesRequest,
     empty_as_zero: bool,
 ) -> ApiResult<SeriesData> {
-    Ok(if req.stat.from_rollups() {
-        let cells = state.store.series_counters(team_id, bots, req).await?;
-        series::from_counters(req, &cells, empty_as_zero)
-    } else {
-        let cells = state.store.series_conversations(team_id, bots, req).await?;
-        series::from_conversations(req, &cells, empty_as_zero)
+    Ok(match req.stat.source() {
+        Source::Counters => {
+            let cells = state.store.series_counters(team_id, bots, req).await?;
+            series::from_counters(req, &cells, empty_as_zero)
+        }
+        Source::Tokens => {
+            let cells = state.store.series_tokens(team_id, bots, req).await?;
+            series::from_tokens(req, &cells, empty_as_zero)
+        }
+        Source::Conversations => {
+            let cells = state.store.series_conversations(team_id, bots, req).await?;
+            series::from_conversations(req, &cells, empty_as_zero)
+        }
     })
 }
 
@@ -103,7 +113,7 @@ async fn users(
 
 /// Any statistic per bucket.
 #[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/insights", operation_id = "insightSeries", tag = "analytics",
-    params(BotPath, RangeParams, BucketParams, ("stat" = String, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled or containment_rate", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate)$"), ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages")),
+    params(BotPath, RangeParams, BucketParams, ("stat" = String, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled, containment_rate, input_tokens or output_tokens (sums of the LLM token counts in message metadata)", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate|input_tokens|output_tokens)$"), ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages")),
     responses((status = 200, body = Series)))]
 async fn insights(
     State(state): State<AppState>,
@@ -117,7 +127,7 @@ async fn insights(
 /// A statistic across the team's bots (those the key may use): conversations by default.
 #[utoipa::path(get, path = "/v1/teams/{team_id}/analytics/usage", operation_id = "teamUsage", tag = "analytics",
     params(("team_id" = i64, Path, description = "The caller's team"), RangeParams, BucketParams,
-        ("stat" = Option<String>, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled or containment_rate; num_conversations by default", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate)$"),
+        ("stat" = Option<String>, Query, description = "num_conversations, num_messages, duration_seconds, unique_users, handoffs, not_handled, containment_rate, input_tokens or output_tokens (sums of the LLM token counts in message metadata); num_conversations by default", pattern = "^(num_conversations|num_messages|duration_seconds|unique_users|handoffs|not_handled|containment_rate|input_tokens|output_tokens)$"),
         ("agg" = Option<String>, Query, description = "How durations combine in a bucket: mean (default), sum, min or max; with duration_seconds", pattern = "^(mean|sum|min|max)$"), ("role" = Option<String>, Query, description = "Only messages of these roles (comma-separated: user, bot, agent, system); with num_messages"),
         ("bot_id" = Option<String>, Query, description = "Only these bots (comma-separated)")),
     responses((status = 200, body = Series)))]

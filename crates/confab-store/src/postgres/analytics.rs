@@ -1,5 +1,6 @@
-//! Analytics reads: series summed from rollup rows (with exact counts for range edges inside a
-//! slot), series from stored conversations (distinct users, extreme durations), and flows.
+//! Analytics reads: series summed from rollup and token rollup rows (with exact counts for range
+//! edges inside a slot), series from stored conversations (distinct users, extreme durations),
+//! and flows.
 //! Rows are fetched whole and then looped over: the connection cannot be lent to a callback
 //! while it is also needed for the next query.
 
@@ -7,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
-use confab_core::rollup::{Counters, Plan, is_not_handled};
+use confab_core::rollup::{Counters, Plan, Tokens, is_not_handled, token_usage};
 use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -15,7 +16,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::rollup::message_facts;
-use crate::rollups::{BotRef, column, dim_list, group_of, step};
+use crate::rollups::{BotRef, column, dim_list, group_of, step, with_model};
 use crate::{BotSelector, Result, StoreError};
 
 async fn bots(c: &mut PgConnection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
@@ -236,6 +237,66 @@ pub(super) async fn series_counters(
                     .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref()));
                 let group = group_of(&groups, bot, &dims_at(&r, 2)?);
                 cells.cell(group, bucket).add(&Counters::of_message(role, not_handled), 1);
+            }
+        }
+    }
+    Ok(cells)
+}
+
+pub(super) async fn series_tokens(
+    c: &mut PgConnection,
+    team_id: i64,
+    sel: &BotSelector,
+    req: &SeriesRequest,
+) -> Result<Cells<Tokens>> {
+    let bots = bots(c, team_id, sel).await?;
+    let groups = req.store_groups();
+    let mut cells = Cells::new(req.buckets.len());
+    if bots.is_empty() {
+        return Ok(cells);
+    }
+    let dims = dims_rows(c, &bots, &req.filters, &groups).await?;
+    let ids: Vec<i64> = dims.keys().copied().collect();
+    let rows = rollup_rows(
+        c,
+        &req.plan,
+        &bots,
+        &ids,
+        "SELECT dims_id, slot, model, input_tokens, output_tokens FROM token_rollups \
+         WHERE bot_pk = ANY($1) AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5",
+    )
+    .await?;
+    for r in rows {
+        let slot: Millis = r.try_get(1)?;
+        let Some(bucket) = req.buckets.index_of(slot) else { continue };
+        let tokens = Tokens { input: r.try_get(3)?, output: r.try_get(4)? };
+        // Left at zero when a conversation's tokens moved elsewhere (see series_counters).
+        let Some(group) = dims.get(&r.try_get::<i64, _>(0)?).filter(|_| !tokens.is_zero()) else {
+            continue;
+        };
+        let model: String = r.try_get(2)?;
+        cells.cell(with_model(&groups, group.clone(), &model), bucket).add(&tokens, 1);
+    }
+    // Range edges inside a slot: counted exactly from the stored messages.
+    for &(lo, hi) in &req.plan.partial {
+        let Some(bucket) = req.buckets.index_of(lo) else { continue };
+        for bot in &bots {
+            let mut q = QueryBuilder::new(format!(
+                "SELECT m.metadata, {} FROM messages m \
+                 JOIN conversations c ON c.bot_pk = m.bot_pk AND c.id = m.conversation_pk \
+                 WHERE m.metadata LIKE '%\\_tokens%' AND m.bot_pk = ",
+                dim_list("c")
+            ));
+            q.push_bind(bot.pk);
+            q.push(" AND m.ts >= ").push_bind(lo);
+            q.push(" AND m.ts < ").push_bind(hi);
+            push_filters(&mut q, "c", &req.filters);
+            for r in q.build().fetch_all(&mut *c).await? {
+                let metadata: Option<String> = r.try_get(0)?;
+                let metadata = metadata.and_then(|m| serde_json::from_str(&m).ok());
+                let Some(usage) = token_usage(metadata.as_ref()) else { continue };
+                let group = group_of(&groups, bot, &dims_at(&r, 1)?);
+                cells.cell(with_model(&groups, group, &usage.model), bucket).add(&usage.tokens, 1);
             }
         }
     }

@@ -26,7 +26,7 @@ use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
-use confab_core::rollup::Counters;
+use confab_core::rollup::{Counters, Tokens};
 use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::{Millis, now_millis};
 use confab_core::webhook::{DeliveryState, NewWebhook};
@@ -43,6 +43,7 @@ use crate::{
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_datapoint_evidence.sql")),
+    (3, include_str!("migrations/0003_token_rollups.sql")),
 ];
 
 /// The advisory lock migrations run under (any constant; "confab" in ASCII).
@@ -220,6 +221,9 @@ async fn apply_migrations(c: &mut PgConnection) -> Result<()> {
         }
         let mut tx = c.begin().await?;
         tx.execute(sql).await?;
+        if version == 3 {
+            rollup::backfill_tokens(&mut tx).await?;
+        }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(now_millis())
@@ -327,6 +331,15 @@ impl Store for PgStore {
         req: &SeriesRequest,
     ) -> Result<Cells<Counters>> {
         in_tx!(self, |c| analytics::series_counters(c, team_id, bots, req))
+    }
+
+    async fn series_tokens(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<Tokens>> {
+        in_tx!(self, |c| analytics::series_tokens(c, team_id, bots, req))
     }
 
     async fn series_conversations(

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::StepKey;
 use confab_core::message::Role;
-use confab_core::rollup::{Deltas, DimsKey, MessageFacts, is_not_handled};
+use confab_core::rollup::{Deltas, DimsKey, MessageFacts, token_usage};
 use confab_core::summary::Summary;
 use sqlx::{PgConnection, Row};
 
@@ -36,19 +36,14 @@ pub(super) async fn message_facts(
         }
         let metadata: Option<String> = r.try_get(5)?;
         let step_id: Option<String> = r.try_get(3)?;
-        out.push(MessageFacts {
-            order: (r.try_get(1)?, id),
-            role: Role::from_code(r.try_get(2)?).unwrap_or(Role::System),
-            not_handled: metadata
-                .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref())),
-            step: match step_id {
-                Some(id) => Some(StepKey {
-                    id,
-                    kind: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
-                }),
-                None => None,
-            },
-        });
+        let step = match step_id {
+            Some(id) => {
+                Some(StepKey { id, kind: r.try_get::<Option<String>, _>(4)?.unwrap_or_default() })
+            }
+            None => None,
+        };
+        let role = Role::from_code(r.try_get(2)?).unwrap_or(Role::System);
+        out.push(MessageFacts::stored((r.try_get(1)?, id), role, step, metadata.as_deref()));
     }
     Ok(out)
 }
@@ -216,6 +211,84 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
         .bind(n)
         .execute(&mut *c)
         .await?;
+    }
+    if !rows.tokens.is_empty() {
+        let (mut keys, mut models, mut sums): ([Vec<i64>; 3], Vec<&str>, [Vec<i64>; 2]) =
+            Default::default();
+        for (((dims, level, slot), model), t) in &rows.tokens {
+            for (col, v) in keys.iter_mut().zip([*dims, *level, *slot]) {
+                col.push(v);
+            }
+            models.push(model);
+            sums[0].push(t.input);
+            sums[1].push(t.output);
+        }
+        let [dims, level, slot] = keys;
+        let [input, output] = sums;
+        sqlx::query(
+            "INSERT INTO token_rollups (bot_pk, dims_id, level, slot, model, input_tokens, \
+             output_tokens) SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], \
+             $5::text[], $6::bigint[], $7::bigint[]) \
+             ON CONFLICT (bot_pk, dims_id, level, slot, model) DO UPDATE SET \
+             input_tokens = token_rollups.input_tokens + excluded.input_tokens, \
+             output_tokens = token_rollups.output_tokens + excluded.output_tokens",
+        )
+        .bind(bot_pk)
+        .bind(dims)
+        .bind(level)
+        .bind(slot)
+        .bind(models)
+        .bind(input)
+        .bind(output)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Messages read per query by [`backfill_tokens`].
+const BACKFILL_CHUNK: i64 = 5_000;
+
+/// Builds the token rollups of messages stored before they existed (migration 3), bot by bot,
+/// from the messages whose metadata may hold token counts, under their conversation's
+/// dimensions.
+pub(super) async fn backfill_tokens(c: &mut PgConnection) -> Result<()> {
+    let bots: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM bots ORDER BY id").fetch_all(&mut *c).await?;
+    let sql = format!(
+        "SELECT m.id, m.ts, m.metadata, {} FROM messages m \
+         JOIN conversations c ON c.bot_pk = m.bot_pk AND c.id = m.conversation_pk \
+         WHERE m.bot_pk = $1 AND m.id > $2 AND m.metadata LIKE '%\\_tokens%' \
+         ORDER BY m.id LIMIT $3",
+        rollups::dim_list("c")
+    );
+    for bot_pk in bots {
+        let mut deltas = Deltas::default();
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(&sql)
+                .bind(bot_pk)
+                .bind(after)
+                .bind(BACKFILL_CHUNK)
+                .fetch_all(&mut *c)
+                .await?;
+            for r in &rows {
+                after = r.try_get(0)?;
+                let metadata: Option<String> = r.try_get(2)?;
+                let metadata = metadata.and_then(|m| serde_json::from_str(&m).ok());
+                let Some(usage) = token_usage(metadata.as_ref()) else { continue };
+                let mut dims: [Option<String>; 5] = Default::default();
+                for (i, v) in dims.iter_mut().enumerate() {
+                    *v = r.try_get(3 + i)?;
+                }
+                let d = deltas.intern(&DimsKey(dims));
+                deltas.usage(d, r.try_get(1)?, &usage, 1);
+            }
+            if (rows.len() as i64) < BACKFILL_CHUNK {
+                break;
+            }
+        }
+        flush(c, bot_pk, deltas).await?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use confab_core::NewMessage;
 use confab_core::conversation::IngestOutcome;
 use confab_core::flow::StepKey;
-use confab_core::rollup::{Deltas, MessageFacts, is_not_handled};
+use confab_core::rollup::{Deltas, MessageFacts, is_not_handled, token_usage};
 use confab_core::summary::Summary;
 use confab_core::time::now_millis;
 use confab_core::webhook::Event;
@@ -423,6 +423,7 @@ pub(super) async fn ingest(
                     order: (m.timestamp, row_id),
                     role: m.role,
                     not_handled: is_not_handled(m.metadata.as_ref()),
+                    usage: token_usage(m.metadata.as_ref()),
                     step: m.step.as_ref().map(StepKey::of),
                 }
             })

@@ -1,11 +1,12 @@
-//! Analytics reads: series summed from rollup rows (with exact counts for range edges inside a
-//! slot), series from stored conversations (distinct users, extreme durations), and flows.
+//! Analytics reads: series summed from rollup and token rollup rows (with exact counts for range
+//! edges inside a slot), series from stored conversations (distinct users, extreme durations),
+//! and flows.
 
 use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
-use confab_core::rollup::{Counters, Plan, is_not_handled};
+use confab_core::rollup::{Counters, Plan, Tokens, is_not_handled, token_usage};
 use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -14,7 +15,7 @@ use rusqlite::{Connection, Row, params_from_iter};
 
 use super::read::{Where, marks, text};
 use super::rollup::message_facts;
-use crate::rollups::{BotRef, column, dim_list, group_of, step};
+use crate::rollups::{BotRef, column, dim_list, group_of, step, with_model};
 use crate::{BotSelector, Result, StoreError};
 
 fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
@@ -221,6 +222,68 @@ pub(super) fn series_counters(
                     .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref()));
                 let group = group_of(&groups, bot, &dims_at(r, 2)?);
                 cells.cell(group, bucket).add(&Counters::of_message(role, not_handled), 1);
+            }
+        }
+    }
+    Ok(cells)
+}
+
+pub(super) fn series_tokens(
+    c: &Connection,
+    team_id: i64,
+    sel: &BotSelector,
+    req: &SeriesRequest,
+) -> Result<Cells<Tokens>> {
+    let bots = bots(c, team_id, sel)?;
+    let groups = req.store_groups();
+    let mut cells = Cells::new(req.buckets.len());
+    if bots.is_empty() {
+        return Ok(cells);
+    }
+    let dims = dims_rows(c, &bots, &req.filters, &groups)?;
+    let ids: Vec<i64> = dims.keys().copied().collect();
+    each_rollup_row(
+        c,
+        &req.plan,
+        &ids,
+        "SELECT dims_id, slot, model, input_tokens, output_tokens FROM token_rollups \
+         WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3",
+        |r| {
+            let slot: Millis = r.get(1)?;
+            let Some(bucket) = req.buckets.index_of(slot) else { return Ok(()) };
+            let tokens = Tokens { input: r.get(3)?, output: r.get(4)? };
+            // Left at zero when a conversation's tokens moved elsewhere (see series_counters).
+            let Some(group) = dims.get(&r.get(0)?).filter(|_| !tokens.is_zero()) else {
+                return Ok(());
+            };
+            let model: String = r.get(2)?;
+            cells.cell(with_model(&groups, group.clone(), &model), bucket).add(&tokens, 1);
+            Ok(())
+        },
+    )?;
+    // Range edges inside a slot: counted exactly from the stored messages.
+    for &(lo, hi) in &req.plan.partial {
+        let Some(bucket) = req.buckets.index_of(lo) else { continue };
+        for bot in &bots {
+            let mut w = Where::default();
+            w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [bot.pk, lo, hi].map(Value::Integer));
+            w.push("m.metadata LIKE '%\\_tokens%' ESCAPE '\\'", []);
+            push_filters(&mut w, "c", &req.filters);
+            let sql = format!(
+                "SELECT m.metadata, {} FROM messages m \
+                 JOIN conversations c ON c.id = m.conversation_pk WHERE {}",
+                dim_list("c"),
+                w.clause()
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
+            while let Some(r) = rows.next()? {
+                let metadata: Option<String> = r.get(0)?;
+                let metadata = metadata.and_then(|m| serde_json::from_str(&m).ok());
+                let Some(usage) = token_usage(metadata.as_ref()) else { continue };
+                let group =
+                    with_model(&groups, group_of(&groups, bot, &dims_at(r, 1)?), &usage.model);
+                cells.cell(group, bucket).add(&usage.tokens, 1);
             }
         }
     }

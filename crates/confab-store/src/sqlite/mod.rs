@@ -23,7 +23,7 @@ use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
 use confab_core::flow::{FlowRequest, FlowTotals};
 use confab_core::query::{ConversationFilter, Page, PageRequest};
-use confab_core::rollup::Counters;
+use confab_core::rollup::{Counters, Tokens};
 use confab_core::series::{Cells, ConversationCell, SeriesRequest};
 use confab_core::time::{Millis, now_millis};
 use confab_core::webhook::{DeliveryState, NewWebhook};
@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_search_by_conversation.sql")),
     (7, include_str!("migrations/0007_list_indexes.sql")),
     (8, include_str!("migrations/0008_datapoint_evidence.sql")),
+    (9, include_str!("migrations/0009_token_rollups.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -100,6 +101,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             let backfill = match version {
                 2 => rollup::backfill(&tx),
                 6 => write::reindex_search(&tx),
+                9 => rollup::backfill_tokens(&tx),
                 _ => Ok(()),
             };
             backfill.map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
@@ -293,6 +295,16 @@ impl Store for SqliteStore {
     ) -> Result<Cells<Counters>> {
         let (bots, req) = (bots.clone(), req.clone());
         self.read(move |c| analytics::series_counters(c, team_id, &bots, &req)).await
+    }
+
+    async fn series_tokens(
+        &self,
+        team_id: i64,
+        bots: &BotSelector,
+        req: &SeriesRequest,
+    ) -> Result<Cells<Tokens>> {
+        let (bots, req) = (bots.clone(), req.clone());
+        self.read(move |c| analytics::series_tokens(c, team_id, &bots, &req)).await
     }
 
     async fn series_conversations(

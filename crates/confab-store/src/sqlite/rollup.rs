@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::StepKey;
 use confab_core::message::{Role, Step};
-use confab_core::rollup::{Deltas, DimsKey, MessageFacts, is_not_handled};
+use confab_core::rollup::{Deltas, DimsKey, MessageFacts, token_usage};
 use confab_core::summary::Summary;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -28,23 +28,16 @@ pub(super) fn message_facts(
         let id: i64 = r.get(0)?;
         let step_id: Option<String> = r.get(3)?;
         let metadata: Option<String> = r.get(5)?;
-        Ok((
-            id,
-            MessageFacts {
-                order: (r.get(1)?, id),
-                role: Role::from_code(r.get(2)?).unwrap_or(Role::System),
-                not_handled: metadata
-                    .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref())),
-                step: step_id
-                    .map(|id| {
-                        Ok::<_, rusqlite::Error>(StepKey {
-                            id,
-                            kind: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                        })
-                    })
-                    .transpose()?,
-            },
-        ))
+        let step = step_id
+            .map(|id| {
+                Ok::<_, rusqlite::Error>(StepKey {
+                    id,
+                    kind: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                })
+            })
+            .transpose()?;
+        let role = Role::from_code(r.get(2)?).unwrap_or(Role::System);
+        Ok((id, MessageFacts::stored((r.get(1)?, id), role, step, metadata.as_deref())))
     })?;
     let mut out = vec![];
     for row in rows {
@@ -153,11 +146,73 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
     for (((dims, level, slot), step), n) in rows.exits {
         upsert.execute(params![dims, level, slot, step.id, step.kind, n])?;
     }
+    if rows.tokens.is_empty() {
+        // Also while migration 2 backfills, before migration 9 made the table.
+        return Ok(());
+    }
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO token_rollups (dims_id, level, slot, model, input_tokens, output_tokens) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (dims_id, level, slot, model) DO UPDATE SET \
+         input_tokens = input_tokens + excluded.input_tokens, \
+         output_tokens = output_tokens + excluded.output_tokens",
+    )?;
+    for (((dims, level, slot), model), t) in rows.tokens {
+        upsert.execute(params![dims, level, slot, model, t.input, t.output])?;
+    }
+    Ok(())
+}
+
+/// Messages read per query by [`backfill_tokens`].
+const BACKFILL_CHUNK: i64 = 5_000;
+
+/// Builds the token rollups of messages stored before they existed (migration 9), bot by bot,
+/// from the messages whose metadata may hold token counts, under their conversation's
+/// dimensions.
+pub(super) fn backfill_tokens(c: &Connection) -> Result<()> {
+    let bots: Vec<i64> = c
+        .prepare("SELECT id FROM bots ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let sql = format!(
+        "SELECT m.id, m.ts, m.metadata, {} FROM messages m \
+         JOIN conversations c ON c.id = m.conversation_pk \
+         WHERE m.bot_pk = ?1 AND m.id > ?2 AND m.metadata LIKE '%\\_tokens%' ESCAPE '\\' \
+         ORDER BY m.id LIMIT ?3",
+        rollups::dim_list("c")
+    );
+    for bot_pk in bots {
+        let mut deltas = Deltas::default();
+        let mut after = 0i64;
+        loop {
+            let mut found = 0;
+            let mut stmt = c.prepare(&sql)?;
+            let mut rows = stmt.query(params![bot_pk, after, BACKFILL_CHUNK])?;
+            while let Some(r) = rows.next()? {
+                found += 1;
+                after = r.get(0)?;
+                let metadata: Option<String> = r.get(2)?;
+                let metadata = metadata.and_then(|m| serde_json::from_str(&m).ok());
+                let Some(usage) = token_usage(metadata.as_ref()) else { continue };
+                let mut dims: [Option<String>; 5] = Default::default();
+                for (i, v) in dims.iter_mut().enumerate() {
+                    *v = r.get(3 + i)?;
+                }
+                let d = deltas.intern(&DimsKey(dims));
+                deltas.usage(d, r.get(1)?, &usage, 1);
+            }
+            if found < BACKFILL_CHUNK {
+                break;
+            }
+        }
+        flush(c, bot_pk, deltas)?;
+    }
     Ok(())
 }
 
 /// Builds the rollups of conversations stored before they existed (migration 2): each
-/// conversation's last step, then its whole contribution.
+/// conversation's last step, then its whole contribution. Token usage is left to migration 9's
+/// [`backfill_tokens`], which runs after it on the same messages.
 pub(super) fn backfill(c: &Connection) -> Result<()> {
     let convs: Vec<(i64, i64)> = c
         .prepare("SELECT id, bot_pk FROM conversations ORDER BY bot_pk, id")?
@@ -177,7 +232,10 @@ pub(super) fn backfill(c: &Connection) -> Result<()> {
             bot = Some(bot_pk);
         }
         let mut summary = c.query_row(&load, [pk], |r| rows::conversation(r, 0))?.summary;
-        let facts = message_facts(c, pk, &HashSet::new())?;
+        let mut facts = message_facts(c, pk, &HashSet::new())?;
+        for f in &mut facts {
+            f.usage = None;
+        }
         if let Some(last) = facts.iter().rev().find_map(|m| Some((m.order.0, m.step.as_ref()?))) {
             summary.last_step = Some(Step {
                 id: last.1.id.clone(),

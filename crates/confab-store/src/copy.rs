@@ -65,6 +65,12 @@ const TABLES: &[Table] = &[
         source: "(SELECT d.bot_pk AS bot_pk, e.* FROM flow_exits e \
                  JOIN rollup_dims d ON d.id = e.dims_id)",
     },
+    Table {
+        name: "token_rollups",
+        key: &["dims_id", "level", "slot", "model"],
+        source: "(SELECT d.bot_pk AS bot_pk, t.* FROM token_rollups t \
+                 JOIN rollup_dims d ON d.id = t.dims_id)",
+    },
     Table { name: "webhooks", key: &["id"], source: "webhooks" },
     Table { name: "webhook_deliveries", key: &["id"], source: "webhook_deliveries" },
 ];

@@ -31,6 +31,11 @@ async fn populate(path: &Path) {
                     "timestamp": format!("2026-03-0{}T10:{:02}:00Z", i + 1, n),
                     "channel_type": "web",
                     "step": {"id": format!("step{}", n % 4)},
+                    "metadata": if n % 2 == 1 {
+                        json!({"model": "m1", "input_tokens": n, "output_tokens": 2})
+                    } else {
+                        json!({})
+                    },
                 });
                 serde_json::from_value::<MessageInput>(v).unwrap().validate(now).unwrap()
             })
@@ -88,7 +93,7 @@ async fn an_interrupted_copy_resumes_and_verifies() {
         assert!(counts.contains(&(table, n)), "{table}: {counts:?}");
     }
     assert!(counts.iter().any(|(t, n)| *t == "datapoints" && *n > 0), "{counts:?}");
-    for table in ["rollups", "flow_edges", "flow_exits"] {
+    for table in ["rollups", "flow_edges", "flow_exits", "token_rollups"] {
         assert!(counts.iter().any(|(t, n)| *t == table && *n > 0), "{table}: {counts:?}");
     }
 

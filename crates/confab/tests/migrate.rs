@@ -123,6 +123,21 @@ async fn a_sqlite_store_migrated_into_postgres_answers_the_same() {
         send(client.put(url).bearer_auth(&team_key).json(&body), "datapoints").await;
     }
     settled(&client, &server.base).await;
+    // Each delivery tried once (the next try is 30 s later), so that neither server's sender
+    // changes one between the reads.
+    for (bot, id) in &webhooks {
+        let url = format!("{}/v1/bots/{bot}/webhooks/{id}/deliveries", server.base);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = send(client.get(&url).bearer_auth(&team_key), "deliveries").await;
+            let tried = page["deliveries"].as_array().unwrap().iter().all(|d| d["attempts"] != 0);
+            if tried {
+                break;
+            }
+            assert!(Instant::now() < deadline, "deliveries not tried: {page}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let paths = reads(&conversations, &webhooks);
     let before = answers(&client, &server.base, &team_key, &paths).await;
     let outbox = &before[before.len() - 1];

@@ -163,4 +163,14 @@ async fn an_instrumented_openai_chat_arrives_whole() {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["data"]["series"][0]["sum"], total, "{stat}: {body}");
     }
+    // And the LLM usage by model: per chat 20 + 40 + 60 tokens in, 3 × 5 out.
+    for (stat, total) in [("input_tokens", 3 * 120), ("output_tokens", 3 * 15)] {
+        let path = format!("/v1/bots/luigi/analytics/insights?stat={stat}&{range}&group_by=model");
+        let (status, body) = app.get(&app.admin_key, &path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let series = body["data"]["series"].as_array().unwrap();
+        assert_eq!(series.len(), 1, "{stat}: {body}");
+        assert_eq!(series[0]["labels"]["model"], "gpt-4o-mini", "{stat}: {body}");
+        assert_eq!(series[0]["sum"], total, "{stat}: {body}");
+    }
 }

@@ -268,6 +268,24 @@ impl Deltas {
         self.flow(d, s.started_at, None, messages.iter().filter_map(|m| m.step.as_ref()), sign);
     }
 
+    /// Adds another write's changes to these: a store committing several writes together
+    /// applies them once.
+    pub fn merge(&mut self, other: Deltas) {
+        let dims: Vec<usize> = other.dims.iter().map(|k| self.intern(k)).collect();
+        for ((d, slot), c) in other.counters {
+            self.counters.entry((dims[d], slot)).or_default().add(&c, 1);
+        }
+        for ((d, slot, from, to), n) in other.edges {
+            *self.edges.entry((dims[d], slot, from, to)).or_default() += n;
+        }
+        for ((d, slot, step), n) in other.exits {
+            *self.exits.entry((dims[d], slot, step)).or_default() += n;
+        }
+        for ((d, slot, model), t) in other.tokens {
+            self.tokens.entry((dims[d], slot, model)).or_default().add(&t, 1);
+        }
+    }
+
     /// Drops entries that cancelled out, so that stores write only real changes.
     pub fn prune(&mut self) {
         self.counters.retain(|_, c| !c.is_zero());
@@ -495,6 +513,29 @@ mod tests {
         d.whole(&s, &messages, -1);
         d.prune();
         assert!(d.is_empty());
+
+        // Merged changes add up by dimension values, whatever order each side interned them in.
+        let mut web = s.clone();
+        web.dims[crate::summary::Dim::ChannelType as usize] = Some("web".into());
+        let (mut a, mut b) = (Deltas::default(), Deltas::default());
+        a.whole(&s, &messages, 1);
+        b.whole(&web, &messages, 1);
+        b.whole(&s, &messages, 1);
+        a.merge(b);
+        let at = |d: &Deltas, s: &Summary| d.dims.iter().position(|k| *k == DimsKey::of(s));
+        let (plain, web_at) = (at(&a, &s).unwrap(), at(&a, &web).unwrap());
+        assert_eq!(a.counters[&(plain, 0)].conversations, 2);
+        assert_eq!(a.counters[&(web_at, 0)].conversations, 1);
+        assert_eq!(a.tokens[&(plain, 0, "m".to_owned())], Tokens { input: 20, output: 6 });
+        assert_eq!(
+            a.edges
+                [&(web_at, 0, StepKey::start(), StepKey { id: "a".into(), kind: String::new() })],
+            1
+        );
+        a.whole(&s, &messages, -2);
+        a.whole(&web, &messages, -1);
+        a.prune();
+        assert!(a.is_empty());
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl SqliteStore {
                 idle.push(r);
             }
             Ok(SqliteStore {
-                writer: Writer::start(conn, connect(&path)?, write::index_pending_search)?,
+                writer: Writer::start(conn, connect(&path)?, write::before_commit)?,
                 readers: Arc::new(Readers {
                     idle: Mutex::new(idle),
                     permits: Semaphore::new(READERS),

@@ -2,7 +2,8 @@
 //! what a write changed is gathered as [`Deltas`] (computed by `confab_core::rollup`) and added
 //! to the rows of all three levels at the end of the job.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use confab_core::flow::StepKey;
 use confab_core::message::{Role, Step};
@@ -88,6 +89,30 @@ fn dims_id(c: &Connection, bot_pk: i64, k: &DimsKey) -> Result<i64> {
     )?
     .execute(params![bot_pk, v[0], v[1], v[2], v[3], v[4]])?;
     Ok(c.last_insert_rowid())
+}
+
+thread_local! {
+    /// The rollup changes of the jobs in the writer's open transaction, per bot (the writer's
+    /// thread is the only one that writes): applied once before its `COMMIT`
+    /// ([`flush_group`]), so that the jobs of a group that touch the same rows (a bot's day and
+    /// hour, its busy slots) update each once. A job adds its changes as its last step
+    /// ([`defer`]), so a job that failed — rolled back to its savepoint — added none.
+    static GROUP: RefCell<BTreeMap<i64, Deltas>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Keeps a job's changes for its group's commit (see [`GROUP`]). Must be the job's last step.
+pub(super) fn defer(bot_pk: i64, deltas: Deltas) {
+    GROUP.with(|g| g.borrow_mut().entry(bot_pk).or_default().merge(deltas));
+}
+
+/// Applies the changes the group's jobs deferred; they are taken even when this fails, as the
+/// whole group then rolls back.
+pub(super) fn flush_group(c: &Connection) -> Result<()> {
+    let group = GROUP.with(|g| std::mem::take(&mut *g.borrow_mut()));
+    for (bot_pk, deltas) in group {
+        flush(c, bot_pk, deltas)?;
+    }
+    Ok(())
 }
 
 /// Adds the gathered changes to the rows of every level.

@@ -177,6 +177,14 @@ fn insert_message(
 pub(super) const PENDING_SEARCH_TABLE: &str =
     "CREATE TEMP TABLE pending_search (rowid INTEGER PRIMARY KEY, content TEXT NOT NULL)";
 
+/// What the writer does once per group, before `COMMIT`: the group's rollup changes
+/// ([`rollup::flush_group`]) and its search rows ([`index_pending_search`]).
+pub(super) fn before_commit(c: &Connection) -> rusqlite::Result<()> {
+    rollup::flush_group(c)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+    index_pending_search(c)
+}
+
 /// Indexes the messages waiting in `pending_search` (see [`PENDING_SEARCH_TABLE`]).
 pub(super) fn index_pending_search(c: &Connection) -> rusqlite::Result<()> {
     let pending: bool = c
@@ -292,7 +300,8 @@ pub(super) fn ingest(
             }
         }
     }
-    rollup::flush(c, bot_pk, deltas)?;
+    // Last, so that a job that failed above deferred nothing.
+    rollup::defer(bot_pk, deltas);
     Ok(outcomes)
 }
 

@@ -1,7 +1,7 @@
 //! The single writer: one thread owns the write connection and group-commits whatever jobs are
 //! waiting into one transaction, so that many concurrent requests share one fsync. Each job runs
-//! inside a savepoint, so one failing job is rolled back alone; replies are sent only after the
-//! commit, so an `Ok` always means durable. A second thread with its own connection checkpoints
+//! inside a savepoint (unless it is alone in its group), so one failing job is rolled back alone;
+//! replies are sent only after the commit, so an `Ok` always means durable. A second thread with its own connection checkpoints
 //! the WAL into the main file, so that work is not done inside the writer's commits. Each group's
 //! size and the time its transaction took (through `COMMIT`) go to the metrics recorder.
 
@@ -283,21 +283,32 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>, before_commit: BeforeCommit) 
     }
     let mut finishes = Vec::with_capacity(jobs.len());
     let mut checkpoint = false;
+    // A job alone in its group needs no savepoint: if it fails, the transaction is rolled back
+    // instead of committed. (A savepoint journals the first change of every page it touches.)
+    let alone = jobs.len() == 1;
+    let mut failed_alone = false;
     for job in jobs {
-        let savepoint = exec(conn, "SAVEPOINT job");
+        let savepoint = !alone && exec(conn, "SAVEPOINT job").is_ok();
         let done = job(Some(conn));
-        if savepoint.is_ok() {
+        if savepoint {
             if !done.ok {
                 let _ = exec(conn, "ROLLBACK TO job");
             }
             let _ = exec(conn, "RELEASE job");
         }
+        failed_alone = alone && !done.ok;
         checkpoint |= done.checkpoint && done.ok;
         finishes.push(done.finish);
     }
-    let commit = before_commit(conn)
-        .and_then(|()| exec(conn, "COMMIT"))
-        .map_err(|e| StoreError::Database(e.to_string()));
+    let commit = if failed_alone {
+        // Nothing to keep; the job's own error is its answer.
+        let _ = exec(conn, "ROLLBACK");
+        Ok(())
+    } else {
+        before_commit(conn)
+            .and_then(|()| exec(conn, "COMMIT"))
+            .map_err(|e| StoreError::Database(e.to_string()))
+    };
     if commit.is_err() {
         tracing::error!(error = ?commit, "commit failed; the group is rolled back");
         let _ = exec(conn, "ROLLBACK");
@@ -312,4 +323,55 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>, before_commit: BeforeCommit) 
 /// Runs a statement without parameters, prepared once per connection.
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_op(_: &Connection) -> rusqlite::Result<()> {
+        Ok(())
+    }
+
+    fn open(path: &std::path::Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c
+    }
+
+    /// A job that wrote and then failed leaves nothing, whether it was alone in its
+    /// transaction (rolled back whole) or shared it (rolled back to its savepoint).
+    #[tokio::test]
+    async fn a_failed_job_leaves_nothing_alone_or_in_a_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = open(&path);
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        let writer = Arc::new(Writer::start(conn, open(&path), no_op).unwrap());
+        let insert = |v: i64, fail: bool| {
+            let writer = Arc::clone(&writer);
+            async move {
+                writer
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                        if fail { Err(StoreError::Conflict("failed on purpose")) } else { Ok(()) }
+                    })
+                    .await
+            }
+        };
+        assert!(insert(1, true).await.is_err());
+        insert(2, false).await.unwrap();
+        // Many at once share groups; every other one fails.
+        let all: Vec<_> = (10..60).map(|v| tokio::spawn(insert(v, v % 2 == 1))).collect();
+        for (v, task) in (10..60).zip(all) {
+            assert_eq!(task.await.unwrap().is_ok(), v % 2 == 0);
+        }
+        writer.close().await;
+        let c = open(&path);
+        let mut stmt = c.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        let kept: Vec<i64> =
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let want: Vec<i64> = std::iter::once(2).chain((10..60).filter(|v| v % 2 == 0)).collect();
+        assert_eq!(kept, want);
+    }
 }

@@ -4,3 +4,4 @@
 
 pub mod extraction;
 pub mod generate;
+pub mod progress;

@@ -127,7 +127,13 @@ fn prepare_data(cfg: &Config, dir: &Path) -> Result<Samples> {
         msgs.clear();
         Ok(())
     };
+    let mut progress = confab_bench::progress::Progress::new(
+        "generate",
+        cfg.conversations as u64,
+        "conversations",
+    );
     for conv in generate::conversations(cfg) {
+        progress.inc(1);
         let Some(first) = conv.messages.first() else { continue };
         let id = first.conversation_id.clone();
         let started = conv.messages.iter().filter_map(ts).min().unwrap_or_default();
@@ -178,6 +184,7 @@ fn prepare_data(cfg: &Config, dir: &Path) -> Result<Samples> {
     for (bot, msgs) in pending.iter_mut() {
         flush(bot, msgs, &mut batches)?;
     }
+    progress.finish();
     batches.flush()?;
     conv_csv.flush()?;
     msg_csv.flush()?;

@@ -10,6 +10,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::Mutex;
 
+use confab_bench::progress::Progress;
+
 use crate::stats::Measured;
 
 /// The HTTP client every scenario uses, with the admin key.
@@ -110,18 +112,22 @@ async fn next_batch(
 pub async fn batch_ingest(client: &Client, file: &Path, clients: usize) -> Result<Measured> {
     let reader =
         Arc::new(Mutex::new(BufReader::with_capacity(1 << 20, tokio::fs::File::open(file).await?)));
+    let size = tokio::fs::metadata(file).await?.len();
+    let progress = Arc::new(std::sync::Mutex::new(Progress::new("batch ingest", size, "bytes")));
     let started = Instant::now();
     let mut tasks = vec![];
     for _ in 0..clients {
-        let (reader, client) = (reader.clone(), client.clone());
+        let (reader, client, progress) = (reader.clone(), client.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = vec![];
             let mut messages = 0u64;
             loop {
                 let next = next_batch(&mut *reader.lock().await).await?;
                 let Some((bot, n, body)) = next else { break };
+                let bytes = body.len() as u64;
                 latencies.push(client.post(&format!("/v1/bots/{bot}/messages/batch"), body).await?);
                 messages += n;
+                progress.lock().expect("progress").inc(bytes);
             }
             Ok::<_, anyhow::Error>((latencies, messages))
         }));
@@ -132,6 +138,7 @@ pub async fn batch_ingest(client: &Client, file: &Path, clients: usize) -> Resul
         latencies.extend(l);
         messages += n;
     }
+    progress.lock().expect("progress").finish();
     Ok(Measured::of(latencies, messages, started.elapsed(), "messages/s"))
 }
 

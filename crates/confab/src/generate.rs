@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use confab_bench::generate::{self, Config};
+use confab_bench::progress::Progress;
 use confab_core::MessageInput;
 use confab_core::datapoints::SchemaInput;
 use confab_store::Store;
@@ -61,7 +62,9 @@ pub async fn run(cfg: &Config, target: Target) -> Result<()> {
     }
     let mut pending: std::collections::BTreeMap<String, Vec<MessageInput>> = Default::default();
     let (mut conversations, mut messages) = (0u64, 0u64);
+    let mut progress = Progress::new("generate", cfg.conversations as u64, "conversations");
     for conv in generate::conversations(cfg) {
+        progress.inc(1);
         conversations += 1;
         messages += conv.messages.len() as u64;
         if let Some(out) = &mut out {
@@ -87,6 +90,7 @@ pub async fn run(cfg: &Config, target: Target) -> Result<()> {
     if let Some(mut out) = out {
         out.flush()?;
     }
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "generated {conversations} conversations, {messages} messages over {} bots in {secs:.1} s \

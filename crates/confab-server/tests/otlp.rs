@@ -151,8 +151,13 @@ async fn transcript(
     (pairs, meta)
 }
 
+/// A transcript's (role, content) pairs, owned.
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(r, c)| ((*r).to_owned(), (*c).to_owned())).collect()
+}
+
 fn expected() -> Vec<(String, String)> {
-    [
+    pairs(&[
         ("system", "You book tables."),
         ("user", "I'd like a table for 4"),
         ("bot", "For which day?"),
@@ -160,10 +165,7 @@ fn expected() -> Vec<(String, String)> {
         ("bot", "Done: Friday 19:00 for 4."),
         ("user", "thanks"),
         ("bot", "You're welcome!"),
-    ]
-    .iter()
-    .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
-    .collect()
+    ])
 }
 
 #[tokio::test]
@@ -286,16 +288,13 @@ async fn deprecated_events_as_log_records() {
     let (status, _, body) = export(&app, "/v1/logs", "application/json", json, false).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let got = transcript(&app, "oldbot", "old-conv").await.0;
-    let want: Vec<(String, String)> = [
+    let want = pairs(&[
         ("system", "Be brief."),
         ("user", "hi"),
         ("bot", "hello"),
         ("user", "bye"),
         ("bot", "ciao"),
-    ]
-    .iter()
-    .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
-    .collect();
+    ]);
     assert_eq!(got, want);
 }
 
@@ -366,16 +365,13 @@ async fn deprecated_events_as_span_events() {
     let answer = ExportTraceServiceResponse::decode(&body[..]).unwrap();
     assert!(answer.partial_success.is_none(), "{answer:?}");
     let (got, meta) = transcript(&app, "spanbot", "span-events").await;
-    let want: Vec<(String, String)> = [
+    let want = pairs(&[
         ("system", "Be brief."),
         ("user", "hi"),
         ("bot", "hello"),
         ("user", "bye"),
         ("bot", "ciao"),
-    ]
-    .iter()
-    .map(|(r, c)| ((*r).to_owned(), (*c).to_owned()))
-    .collect();
+    ]);
     assert_eq!(got, want);
     assert_eq!((&meta[0]["model"], &meta[1]["latency_ms"]), (&json!("m1"), &json!(800)));
 }

@@ -13,14 +13,14 @@ use serde_json::json;
 /// token usage on the bot's answers.
 fn message(k: usize) -> NewMessage {
     let conv = k % 8;
-    let role = if k % 3 == 0 { "bot" } else { "user" };
+    let role = if k.is_multiple_of(3) { "bot" } else { "user" };
     let v = json!({
         "conversation_id": format!("c{conv}"),
         "id": format!("m{k}"),
         "role": role,
         "content": format!("message {k}"),
         "timestamp": format!("2026-03-0{}T{:02}:{:02}:00Z", 1 + conv % 3, 8 + k / 60, k % 60),
-        "channel_type": if conv % 2 == 0 { "web" } else { "sms" },
+        "channel_type": if conv.is_multiple_of(2) { "web" } else { "sms" },
         "step": {"id": format!("s{}", (k / 8) % 4)},
         "metadata": if role == "bot" {
             json!({"model": "m", "input_tokens": k, "output_tokens": 1})

@@ -156,6 +156,17 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items.iter().map(|(r, c)| ((*r).to_owned(), (*c).to_owned())).collect()
 }
 
+/// The two-call chat the deprecated-events tests send (as log records, as span events).
+fn brief_chat() -> Vec<(String, String)> {
+    pairs(&[
+        ("system", "Be brief."),
+        ("user", "hi"),
+        ("bot", "hello"),
+        ("user", "bye"),
+        ("bot", "ciao"),
+    ])
+}
+
 fn expected() -> Vec<(String, String)> {
     pairs(&[
         ("system", "You book tables."),
@@ -288,14 +299,7 @@ async fn deprecated_events_as_log_records() {
     let (status, _, body) = export(&app, "/v1/logs", "application/json", json, false).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let got = transcript(&app, "oldbot", "old-conv").await.0;
-    let want = pairs(&[
-        ("system", "Be brief."),
-        ("user", "hi"),
-        ("bot", "hello"),
-        ("user", "bye"),
-        ("bot", "ciao"),
-    ]);
-    assert_eq!(got, want);
+    assert_eq!(got, brief_chat());
 }
 
 /// The deprecated events recorded on the spans themselves (as older instrumentations do): the
@@ -365,14 +369,7 @@ async fn deprecated_events_as_span_events() {
     let answer = ExportTraceServiceResponse::decode(&body[..]).unwrap();
     assert!(answer.partial_success.is_none(), "{answer:?}");
     let (got, meta) = transcript(&app, "spanbot", "span-events").await;
-    let want = pairs(&[
-        ("system", "Be brief."),
-        ("user", "hi"),
-        ("bot", "hello"),
-        ("user", "bye"),
-        ("bot", "ciao"),
-    ]);
-    assert_eq!(got, want);
+    assert_eq!(got, brief_chat());
     assert_eq!((&meta[0]["model"], &meta[1]["latency_ms"]), (&json!("m1"), &json!(800)));
 }
 

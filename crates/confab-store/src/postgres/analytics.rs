@@ -155,6 +155,33 @@ async fn rollup_rows(
     Ok(out)
 }
 
+/// The messages of bot `bot_pk` timed in `[lo, hi)` whose conversation `filters` keep (and that
+/// `narrow`, SQL on `m`, keeps): `columns` first, then the conversation's dimensions. What the
+/// range edges inside a slot are counted from.
+async fn messages_in(
+    c: &mut PgConnection,
+    bot_pk: i64,
+    (lo, hi): (Millis, Millis),
+    filters: &[(Dim, Vec<String>)],
+    columns: &str,
+    narrow: Option<&str>,
+) -> Result<Vec<PgRow>> {
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {columns}, {} FROM messages m \
+         JOIN conversations c ON c.bot_pk = m.bot_pk AND c.id = m.conversation_pk \
+         WHERE m.bot_pk = ",
+        dim_list("c")
+    ));
+    q.push_bind(bot_pk);
+    q.push(" AND m.ts >= ").push_bind(lo);
+    q.push(" AND m.ts < ").push_bind(hi);
+    if let Some(narrow) = narrow {
+        q.push(" AND ").push(narrow);
+    }
+    push_filters(&mut q, "c", filters);
+    Ok(q.build().fetch_all(&mut *c).await?)
+}
+
 pub(super) async fn series_counters(
     c: &mut PgConnection,
     team_id: i64,
@@ -220,17 +247,8 @@ pub(super) async fn series_counters(
             cells.cell(group, bucket).add(&counters, 1);
         }
         for bot in &bots {
-            let mut q = QueryBuilder::new(format!(
-                "SELECT m.role, m.metadata, {} FROM messages m \
-                 JOIN conversations c ON c.bot_pk = m.bot_pk AND c.id = m.conversation_pk \
-                 WHERE m.bot_pk = ",
-                dim_list("c")
-            ));
-            q.push_bind(bot.pk);
-            q.push(" AND m.ts >= ").push_bind(lo);
-            q.push(" AND m.ts < ").push_bind(hi);
-            push_filters(&mut q, "c", &req.filters);
-            for r in q.build().fetch_all(&mut *c).await? {
+            let cols = "m.role, m.metadata";
+            for r in messages_in(c, bot.pk, (lo, hi), &req.filters, cols, None).await? {
                 let role = Role::from_code(r.try_get(0)?).unwrap_or(Role::System);
                 let metadata: Option<String> = r.try_get(1)?;
                 let not_handled = metadata
@@ -281,17 +299,8 @@ pub(super) async fn series_tokens(
     for &(lo, hi) in &req.plan.partial {
         let Some(bucket) = req.buckets.index_of(lo) else { continue };
         for bot in &bots {
-            let mut q = QueryBuilder::new(format!(
-                "SELECT m.metadata, {} FROM messages m \
-                 JOIN conversations c ON c.bot_pk = m.bot_pk AND c.id = m.conversation_pk \
-                 WHERE m.metadata LIKE '%\\_tokens%' AND m.bot_pk = ",
-                dim_list("c")
-            ));
-            q.push_bind(bot.pk);
-            q.push(" AND m.ts >= ").push_bind(lo);
-            q.push(" AND m.ts < ").push_bind(hi);
-            push_filters(&mut q, "c", &req.filters);
-            for r in q.build().fetch_all(&mut *c).await? {
+            let narrow = Some("m.metadata LIKE '%\\_tokens%'");
+            for r in messages_in(c, bot.pk, (lo, hi), &req.filters, "m.metadata", narrow).await? {
                 let metadata: Option<String> = r.try_get(0)?;
                 let metadata = metadata.and_then(|m| serde_json::from_str(&m).ok());
                 let Some(usage) = token_usage(metadata.as_ref()) else { continue };

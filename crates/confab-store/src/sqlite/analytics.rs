@@ -139,6 +139,38 @@ fn each_rollup_row(
     Ok(())
 }
 
+/// Calls `f` on each message of bot `bot_pk` timed in `[lo, hi)` whose conversation `filters`
+/// keep (and that `narrow`, SQL on `m`, keeps): `columns` first, then the conversation's
+/// dimensions. What the range edges inside a slot are counted from.
+fn each_message_in(
+    c: &Connection,
+    bot_pk: i64,
+    (lo, hi): (Millis, Millis),
+    filters: &[(Dim, Vec<String>)],
+    columns: &str,
+    narrow: Option<&str>,
+    mut f: impl FnMut(&Row) -> Result<()>,
+) -> Result<()> {
+    let mut w = Where::default();
+    w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [bot_pk, lo, hi].map(Value::Integer));
+    if let Some(narrow) = narrow {
+        w.push(narrow, []);
+    }
+    push_filters(&mut w, "c", filters);
+    let sql = format!(
+        "SELECT {columns}, {} FROM messages m \
+         JOIN conversations c ON c.id = m.conversation_pk WHERE {}",
+        dim_list("c"),
+        w.clause()
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
+    while let Some(r) = rows.next()? {
+        f(r)?;
+    }
+    Ok(())
+}
+
 pub(super) fn series_counters(
     c: &Connection,
     team_id: i64,
@@ -204,25 +236,16 @@ pub(super) fn series_counters(
             },
         )?;
         for bot in &bots {
-            let mut w = Where::default();
-            w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [bot.pk, lo, hi].map(Value::Integer));
-            push_filters(&mut w, "c", &req.filters);
-            let sql = format!(
-                "SELECT m.role, m.metadata, {} FROM messages m \
-                 JOIN conversations c ON c.id = m.conversation_pk WHERE {}",
-                dim_list("c"),
-                w.clause()
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
-            while let Some(r) = rows.next()? {
+            let cols = "m.role, m.metadata";
+            each_message_in(c, bot.pk, (lo, hi), &req.filters, cols, None, |r| {
                 let role = Role::from_code(r.get(0)?).unwrap_or(Role::System);
                 let metadata: Option<String> = r.get(1)?;
                 let not_handled = metadata
                     .is_some_and(|m| is_not_handled(serde_json::from_str(&m).ok().as_ref()));
                 let group = group_of(&groups, bot, &dims_at(r, 2)?);
                 cells.cell(group, bucket).add(&Counters::of_message(role, not_handled), 1);
-            }
+                Ok(())
+            })?;
         }
     }
     Ok(cells)
@@ -265,26 +288,16 @@ pub(super) fn series_tokens(
     for &(lo, hi) in &req.plan.partial {
         let Some(bucket) = req.buckets.index_of(lo) else { continue };
         for bot in &bots {
-            let mut w = Where::default();
-            w.push("m.bot_pk = ? AND m.ts >= ? AND m.ts < ?", [bot.pk, lo, hi].map(Value::Integer));
-            w.push("m.metadata LIKE '%\\_tokens%' ESCAPE '\\'", []);
-            push_filters(&mut w, "c", &req.filters);
-            let sql = format!(
-                "SELECT m.metadata, {} FROM messages m \
-                 JOIN conversations c ON c.id = m.conversation_pk WHERE {}",
-                dim_list("c"),
-                w.clause()
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
-            while let Some(r) = rows.next()? {
+            let narrow = Some("m.metadata LIKE '%\\_tokens%' ESCAPE '\\'");
+            each_message_in(c, bot.pk, (lo, hi), &req.filters, "m.metadata", narrow, |r| {
                 let metadata: Option<String> = r.get(0)?;
                 let metadata = metadata.and_then(|m| serde_json::from_str(&m).ok());
-                let Some(usage) = token_usage(metadata.as_ref()) else { continue };
+                let Some(usage) = token_usage(metadata.as_ref()) else { return Ok(()) };
                 let group =
                     with_model(&groups, group_of(&groups, bot, &dims_at(r, 1)?), &usage.model);
                 cells.cell(group, bucket).add(&usage.tokens, 1);
-            }
+                Ok(())
+            })?;
         }
     }
     Ok(cells)

@@ -34,7 +34,7 @@ use crate::{
     ApiKeyInfo, Bot, BotSelector, DatapointFill, Delivery, DeliveryResult, DueDelivery,
     IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, StoreStats, Team, Webhook,
 };
-use writer::Writer;
+use writer::{WalLimits, Writer};
 
 const READERS: usize = 4;
 /// The writer's page cache (negative: KiB); the readers keep 8 MB each, others 16 MB.
@@ -155,7 +155,12 @@ impl SqliteStore {
                 idle.push(r);
             }
             Ok(SqliteStore {
-                writer: Writer::start(conn, connect(&path)?, write::before_commit)?,
+                writer: Writer::start(
+                    conn,
+                    connect(&path)?,
+                    write::before_commit,
+                    WalLimits::default(),
+                )?,
                 readers: Arc::new(Readers {
                     idle: Mutex::new(idle),
                     permits: Semaphore::new(READERS),

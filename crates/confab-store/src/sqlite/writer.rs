@@ -25,11 +25,45 @@ const QUEUE_DEPTH: usize = 4096;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
 const TRUNCATE_RETRY: Duration = Duration::from_millis(500);
-/// WAL pages after which the background connection checkpoints. A busy writer keeps appending
-/// while that runs, so the WAL can only start over once the writer itself has checkpointed the
-/// rest: it does so past the second, larger mark, waiting for the background one if need be.
-const BACKGROUND_CHECKPOINT_PAGES: i32 = 2_000;
-const WRITER_CHECKPOINT_PAGES: i32 = 32_000;
+/// When the WAL is checkpointed and made to start over, in pages (4 KiB each, plus 24 bytes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WalLimits {
+    /// Past this the background connection checkpoints (`PASSIVE`: it copies what it can
+    /// without waiting for anyone and never holds up a write).
+    pub background_pages: i32,
+    /// The WAL starts over only after a checkpoint has copied every frame *and* no reader still
+    /// uses one, which under constant reads and writes does not happen by itself. Past this the
+    /// writer asks for it between groups: a `RESTART` checkpoint that waits at most
+    /// `restart_wait` for the background checkpoint and for readers, then gives up and writes on,
+    /// trying again after `cool_down`. (Waiting the whole busy timeout of 10 s each time stalled
+    /// ingest to a third at the full benchmark size: docs/performance.md.)
+    pub restart_pages: i32,
+    pub restart_wait: Duration,
+    pub cool_down: Duration,
+    /// Past this the writer stops taking jobs and keeps asking (`hard_wait` each time) until the
+    /// WAL can start over: writes slow to what the main file takes instead of the WAL growing.
+    /// A reader that holds one snapshot longer than `stall_limit` lets the writer go on (logged),
+    /// or one slow query would stop every write.
+    pub hard_pages: i32,
+    pub hard_wait: Duration,
+    pub stall_limit: Duration,
+}
+
+impl Default for WalLimits {
+    /// ~66 MB to start asking, ~200 MB to stop writing: the WAL stays under 256 MB.
+    fn default() -> WalLimits {
+        WalLimits {
+            background_pages: 2_000,
+            restart_pages: 16_000,
+            restart_wait: Duration::from_millis(100),
+            cool_down: Duration::from_secs(2),
+            hard_pages: 48_000,
+            hard_wait: Duration::from_millis(500),
+            stall_limit: Duration::from_secs(10),
+        }
+    }
+}
+
 /// The WAL file is cut back to this size whenever it starts over. Without a limit the file keeps
 /// the size of its longest run (SQLite reuses it from the start but never shrinks it).
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
@@ -62,6 +96,7 @@ impl Writer {
         mut conn: Connection,
         checkpointer: Connection,
         before_commit: BeforeCommit,
+        limits: WalLimits,
     ) -> rusqlite::Result<Writer> {
         let wal_pages = Arc::new(AtomicI32::new(0));
         let (wake, woken) = std_mpsc::sync_channel::<()>(1);
@@ -71,7 +106,7 @@ impl Writer {
         let pages = Arc::clone(&wal_pages);
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: i32| {
             pages.store(n, Ordering::Relaxed);
-            if n >= BACKGROUND_CHECKPOINT_PAGES {
+            if n >= limits.background_pages {
                 let _ = wake.try_send(());
             }
             Ok(())
@@ -84,7 +119,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
             .spawn(move || {
-                run(&conn, rx, before_commit, &wal_pages);
+                run(&conn, rx, before_commit, &wal_pages, &limits);
                 // The hook holds the checkpointer's waker: removing it stops that thread, which
                 // must be done before the last truncation so that it cannot hold the WAL busy.
                 let mut conn = conn;
@@ -166,9 +201,11 @@ fn run(
     mut rx: mpsc::Receiver<Job>,
     before: BeforeCommit,
     wal_pages: &AtomicI32,
+    limits: &WalLimits,
 ) {
     // Whether an erasure was committed and the WAL still holds frames written before it.
     let mut truncate_owed = false;
+    let mut restarts = Restarts { next_try: Instant::now(), gave_up: false };
     loop {
         let first = if truncate_owed {
             // Readers kept the checkpoint from finishing: try again between jobs.
@@ -199,15 +236,55 @@ fn run(
         truncate_owed |= commit_group(conn, jobs, before);
         metrics::histogram!("confab_sqlite_writer_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        if wal_pages.load(Ordering::Relaxed) >= WRITER_CHECKPOINT_PAGES {
-            // Waits (busy timeout) for a background checkpoint to finish, then copies the rest:
-            // writes slow to what the main file takes. Not `RESTART`: it also waits until no
-            // reader uses the WAL at all, which never happens while the finaliser and the API
-            // read — at the full benchmark size two thirds of those ended after the whole busy
-            // timeout, stalling the writer 10 s each time, and the WAL grew all the same.
-            checkpoint(conn, CheckpointMode::FULL);
-        }
+        restart_wal_if_due(conn, wal_pages.load(Ordering::Relaxed), limits, &mut restarts);
     }
+}
+
+/// The writer's requests for the WAL to start over.
+struct Restarts {
+    /// No short try before this.
+    next_try: Instant,
+    /// A reader kept the WAL past `hard_pages` for the whole stall limit: no more stalls until
+    /// it is below again (writes go on; short tries continue).
+    gave_up: bool,
+}
+
+/// Between groups: asks for the WAL to start over once it is past `restart_pages` (one short
+/// try, then a cool-down), and past `hard_pages` keeps trying, not writing, for up to
+/// `stall_limit`.
+fn restart_wal_if_due(conn: &Connection, pages: i32, limits: &WalLimits, state: &mut Restarts) {
+    if pages < limits.hard_pages {
+        state.gave_up = false;
+    } else if !state.gave_up {
+        let started = Instant::now();
+        while !checkpoint_waiting(conn, CheckpointMode::RESTART, limits.hard_wait) {
+            if started.elapsed() >= limits.stall_limit {
+                tracing::warn!(
+                    pages,
+                    "the WAL cannot start over: a reader has held one snapshot for over {:?}",
+                    limits.stall_limit
+                );
+                state.gave_up = true;
+                state.next_try = Instant::now() + limits.cool_down;
+                break;
+            }
+        }
+        return;
+    }
+    if pages >= limits.restart_pages
+        && Instant::now() >= state.next_try
+        && !checkpoint_waiting(conn, CheckpointMode::RESTART, limits.restart_wait)
+    {
+        state.next_try = Instant::now() + limits.cool_down;
+    }
+}
+
+/// [`checkpoint`] with the connection's lock wait set to `wait` for it; whether it completed.
+fn checkpoint_waiting(conn: &Connection, mode: CheckpointMode, wait: Duration) -> bool {
+    let _ = conn.busy_timeout(wait);
+    let complete = checkpoint(conn, mode);
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    complete
 }
 
 fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>) {
@@ -220,7 +297,7 @@ fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>) {
 /// (`PASSIVE`), or after waiting for other checkpoints and for readers on older snapshots (`FULL`). Each
 /// one is logged (debug) and counted by mode and outcome: `complete`, `partial` (readers kept
 /// frames from being copied), `busy` (the wait ran out).
-fn checkpoint(conn: &Connection, mode: CheckpointMode) {
+fn checkpoint(conn: &Connection, mode: CheckpointMode) -> bool {
     let started = Instant::now();
     let name = match mode {
         CheckpointMode::PASSIVE => "passive",
@@ -251,6 +328,7 @@ fn checkpoint(conn: &Connection, mode: CheckpointMode) {
     );
     metrics::counter!("confab_sqlite_checkpoints_total", "mode" => name, "outcome" => outcome)
         .increment(1);
+    outcome == "complete"
 }
 
 /// Checkpoints the whole WAL into the main file and truncates it; `false` when readers kept it
@@ -346,7 +424,8 @@ mod tests {
         let path = dir.path().join("w.db");
         let conn = open(&path);
         conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
-        let writer = Arc::new(Writer::start(conn, open(&path), no_op).unwrap());
+        let writer =
+            Arc::new(Writer::start(conn, open(&path), no_op, WalLimits::default()).unwrap());
         let insert = |v: i64, fail: bool| {
             let writer = Arc::clone(&writer);
             async move {
@@ -372,5 +451,99 @@ mod tests {
             stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
         let want: Vec<i64> = std::iter::once(2).chain((10..60).filter(|v| v % 2 == 0)).collect();
         assert_eq!(kept, want);
+    }
+
+    /// Small limits, so that a test passes them in a few hundred writes.
+    fn small_limits() -> WalLimits {
+        WalLimits {
+            background_pages: 20,
+            restart_pages: 100,
+            restart_wait: Duration::from_millis(20),
+            cool_down: Duration::from_millis(50),
+            hard_pages: 300,
+            hard_wait: Duration::from_millis(50),
+            stall_limit: Duration::from_millis(300),
+        }
+    }
+
+    fn wal_len(db: &std::path::Path) -> u64 {
+        std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len())
+    }
+
+    async fn insert_page(writer: &Writer) {
+        writer
+            .write(|c| {
+                c.execute("INSERT INTO t (v) VALUES (randomblob(3000))", [])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Readers that always hold some snapshot keep the WAL from starting over by itself (each
+    /// write appends to it for ever); the writer's bounded restarts keep it under its hard limit.
+    #[tokio::test]
+    async fn the_wal_starts_over_while_readers_keep_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = open(&path);
+        conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        let limits = small_limits();
+        let writer = Writer::start(conn, open(&path), no_op, limits).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|i| {
+                let (stop, path) = (Arc::clone(&stop), path.clone());
+                std::thread::spawn(move || {
+                    let c = open(&path);
+                    std::thread::sleep(Duration::from_millis(2 * i));
+                    let mut reads = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        c.execute_batch("BEGIN").unwrap();
+                        c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+                        std::thread::sleep(Duration::from_millis(4));
+                        c.execute_batch("COMMIT").unwrap();
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let mut largest = 0;
+        for _ in 0..1_500 {
+            insert_page(&writer).await;
+            largest = largest.max(wal_len(&path));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        writer.close().await;
+        // A few pages per commit past the mark at most (4 KiB pages, 24-byte frame headers).
+        let bound = (limits.hard_pages as u64 + 16) * (4096 + 24) + 32;
+        assert!(largest <= bound, "the WAL reached {largest} bytes (bound {bound})");
+    }
+
+    /// A reader that never lets go of its snapshot keeps the WAL from starting over; the writer
+    /// gives up waiting after the stall limit and goes on writing.
+    #[tokio::test]
+    async fn a_reader_holding_its_snapshot_does_not_stop_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = open(&path);
+        conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        let writer = Writer::start(conn, open(&path), no_op, small_limits()).unwrap();
+        insert_page(&writer).await;
+        let reader = open(&path);
+        reader.execute_batch("BEGIN").unwrap();
+        reader.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+        for _ in 0..600 {
+            insert_page(&writer).await;
+        }
+        assert!(wal_len(&path) > (small_limits().hard_pages as u64) * 4096);
+        reader.execute_batch("COMMIT").unwrap();
+        writer.close().await;
+        let c = open(&path);
+        assert_eq!(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 601);
     }
 }

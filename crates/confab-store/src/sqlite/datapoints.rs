@@ -278,7 +278,9 @@ pub(super) fn datapoints_of(
 /// The shortest inactivity timeout a bot may have; bounds the finaliser's index range.
 const MIN_INACTIVITY_MS: i64 = 60_000;
 
-pub(super) fn idle_conversations(
+/// Leases up to `limit` conversations idle past their bot's timeout until `lease_until`; their
+/// `messages` are left for the caller to read.
+pub(super) fn lease_idle_conversations(
     c: &Connection,
     now: Millis,
     lease_until: Millis,
@@ -312,7 +314,7 @@ pub(super) fn idle_conversations(
             message_count,
             schema: schema.and_then(|s| serde_json::from_str(&s).ok()),
             settings: serde_json::from_str(&settings).unwrap_or_default(),
-            messages: read::messages_of(c, pk)?,
+            messages: vec![],
         });
     }
     Ok(out)

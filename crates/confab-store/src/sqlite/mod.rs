@@ -409,7 +409,25 @@ impl Store for SqliteStore {
         lease_until: Millis,
         limit: u32,
     ) -> Result<Vec<IdleConversation>> {
-        self.writer.write(move |c| datapoints::idle_conversations(c, now, lease_until, limit)).await
+        // The writer only leases; the transcripts are read on a reader, off the writer's thread.
+        // A message stored in between changes what finalising compares, so it is then a no-op.
+        let mut idle = self
+            .writer
+            .write(move |c| datapoints::lease_idle_conversations(c, now, lease_until, limit))
+            .await?;
+        if idle.is_empty() {
+            return Ok(idle);
+        }
+        let pks: Vec<i64> = idle.iter().map(|i| i.pk).collect();
+        let transcripts = self
+            .read(move |c| {
+                pks.iter().map(|&pk| read::messages_of(c, pk)).collect::<Result<Vec<_>>>()
+            })
+            .await?;
+        for (conversation, messages) in idle.iter_mut().zip(transcripts) {
+            conversation.messages = messages;
+        }
+        Ok(idle)
     }
 
     async fn finalise(

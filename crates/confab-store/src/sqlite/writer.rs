@@ -6,7 +6,7 @@
 //! size and the time its transaction took (through `COMMIT`) go to the metrics recorder.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,19 +33,17 @@ pub(crate) struct WalLimits {
     pub background_pages: i32,
     /// The WAL starts over only after a checkpoint has copied every frame *and* no reader still
     /// uses one, which under constant reads and writes does not happen by itself. Past this the
-    /// writer asks for it between groups: a `RESTART` checkpoint that waits at most
-    /// `restart_wait` for the background checkpoint and for readers, then gives up and writes on,
-    /// trying again after `cool_down`. (Waiting the whole busy timeout of 10 s each time stalled
-    /// ingest to a third at the full benchmark size: docs/performance.md.)
+    /// writer asks for it between groups (see [`restart_wal`]) for at most `restart_wait`, then
+    /// writes on and tries again after `cool_down`. (Waiting the whole busy timeout of 10 s each
+    /// time stalled ingest to a third at the full benchmark size: docs/performance.md.)
     pub restart_pages: i32,
     pub restart_wait: Duration,
     pub cool_down: Duration,
-    /// Past this the writer stops taking jobs and keeps asking (`hard_wait` each time) until the
-    /// WAL can start over: writes slow to what the main file takes instead of the WAL growing.
-    /// A reader that holds one snapshot longer than `stall_limit` lets the writer go on (logged),
-    /// or one slow query would stop every write.
+    /// Past this the writer stops taking jobs and asks for up to `stall_limit`: writes slow to
+    /// what the main file takes instead of the WAL growing. A reader holding one snapshot longer
+    /// than that lets the writer go on (logged) until the WAL is below this again, or one slow
+    /// query would stop every write.
     pub hard_pages: i32,
-    pub hard_wait: Duration,
     pub stall_limit: Duration,
 }
 
@@ -55,10 +53,9 @@ impl Default for WalLimits {
         WalLimits {
             background_pages: 2_000,
             restart_pages: 16_000,
-            restart_wait: Duration::from_millis(100),
+            restart_wait: Duration::from_millis(250),
             cool_down: Duration::from_secs(2),
             hard_pages: 48_000,
-            hard_wait: Duration::from_millis(500),
             stall_limit: Duration::from_secs(10),
         }
     }
@@ -99,6 +96,8 @@ impl Writer {
         limits: WalLimits,
     ) -> rusqlite::Result<Writer> {
         let wal_pages = Arc::new(AtomicI32::new(0));
+        let pause = Arc::new(AtomicBool::new(false));
+        let paused = Arc::clone(&pause);
         let (wake, woken) = std_mpsc::sync_channel::<()>(1);
         // Must precede the hook: the pragma installs a hook of its own.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -113,13 +112,13 @@ impl Writer {
         }))?;
         let checkpoints = std::thread::Builder::new()
             .name("confab-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_when_woken(&checkpointer, &woken))
+            .spawn(move || checkpoint_when_woken(&checkpointer, &woken, &paused))
             .expect("spawning the checkpoint thread");
         let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
             .spawn(move || {
-                run(&conn, rx, before_commit, &wal_pages, &limits);
+                run(&conn, rx, before_commit, &wal_pages, &limits, &pause);
                 // The hook holds the checkpointer's waker: removing it stops that thread, which
                 // must be done before the last truncation so that it cannot hold the WAL busy.
                 let mut conn = conn;
@@ -202,6 +201,7 @@ fn run(
     before: BeforeCommit,
     wal_pages: &AtomicI32,
     limits: &WalLimits,
+    pause: &AtomicBool,
 ) {
     // Whether an erasure was committed and the WAL still holds frames written before it.
     let mut truncate_owed = false;
@@ -236,7 +236,8 @@ fn run(
         truncate_owed |= commit_group(conn, jobs, before);
         metrics::histogram!("confab_sqlite_writer_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        restart_wal_if_due(conn, wal_pages.load(Ordering::Relaxed), limits, &mut restarts);
+        let pages = wal_pages.load(Ordering::Relaxed);
+        restart_wal_if_due(conn, pages, limits, pause, &mut restarts);
     }
 }
 
@@ -249,63 +250,75 @@ struct Restarts {
     gave_up: bool,
 }
 
-/// Between groups: asks for the WAL to start over once it is past `restart_pages` (one short
-/// try, then a cool-down), and past `hard_pages` keeps trying, not writing, for up to
-/// `stall_limit`.
-fn restart_wal_if_due(conn: &Connection, pages: i32, limits: &WalLimits, state: &mut Restarts) {
+/// Between groups: asks for the WAL to start over once it is past `restart_pages` (for at most
+/// `restart_wait`, then not again for `cool_down`), and past `hard_pages` for up to
+/// `stall_limit`, not writing meanwhile.
+fn restart_wal_if_due(
+    conn: &Connection,
+    pages: i32,
+    limits: &WalLimits,
+    pause: &AtomicBool,
+    state: &mut Restarts,
+) {
     if pages < limits.hard_pages {
         state.gave_up = false;
     } else if !state.gave_up {
-        let started = Instant::now();
-        while !checkpoint_waiting(conn, CheckpointMode::RESTART, limits.hard_wait) {
-            if started.elapsed() >= limits.stall_limit {
-                tracing::warn!(
-                    pages,
-                    "the WAL cannot start over: a reader has held one snapshot for over {:?}",
-                    limits.stall_limit
-                );
-                state.gave_up = true;
-                state.next_try = Instant::now() + limits.cool_down;
-                break;
-            }
+        if !restart_wal(conn, pause, limits.stall_limit) {
+            tracing::warn!(
+                pages,
+                "the WAL cannot start over: a reader has held one snapshot for over {:?}",
+                limits.stall_limit
+            );
+            state.gave_up = true;
+            state.next_try = Instant::now() + limits.cool_down;
         }
         return;
     }
     if pages >= limits.restart_pages
         && Instant::now() >= state.next_try
-        && !checkpoint_waiting(conn, CheckpointMode::RESTART, limits.restart_wait)
+        && !restart_wal(conn, pause, limits.restart_wait)
     {
         state.next_try = Instant::now() + limits.cool_down;
     }
 }
 
-/// [`checkpoint`] with the connection's lock wait set to `wait` for it; whether it completed.
-fn checkpoint_waiting(conn: &Connection, mode: CheckpointMode, wait: Duration) -> bool {
-    let _ = conn.busy_timeout(wait);
-    let complete = checkpoint(conn, mode);
+/// Copies the whole WAL into the main file and waits until no reader uses it, so that the next
+/// write starts it over (`RESTART`); tries until that succeeds or `budget` has passed. The
+/// background checkpoints pause meanwhile: while one runs, SQLite answers another checkpoint
+/// `busy` at once, without waiting. Counted once, by how it ended.
+fn restart_wal(conn: &Connection, pause: &AtomicBool, budget: Duration) -> bool {
+    let started = Instant::now();
+    pause.store(true, Ordering::Relaxed);
+    let outcome = loop {
+        let left = budget.saturating_sub(started.elapsed());
+        let _ = conn.busy_timeout(left);
+        let outcome = try_checkpoint(conn, CheckpointMode::RESTART);
+        if outcome.0 == "complete" || started.elapsed() >= budget {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(5).min(left));
+    };
     let _ = conn.busy_timeout(BUSY_TIMEOUT);
-    complete
+    pause.store(false, Ordering::Relaxed);
+    record("restart", outcome, started)
 }
 
-fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>) {
+fn checkpoint_when_woken(conn: &Connection, woken: &std_mpsc::Receiver<()>, pause: &AtomicBool) {
     while woken.recv().is_ok() {
-        checkpoint(conn, CheckpointMode::PASSIVE);
+        if !pause.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            record("passive", try_checkpoint(conn, CheckpointMode::PASSIVE), started);
+        }
     }
 }
 
-/// Copies what the WAL holds into the main file: as far as readers allow without waiting
-/// (`PASSIVE`), or after waiting for other checkpoints and for readers on older snapshots (`FULL`). Each
-/// one is logged (debug) and counted by mode and outcome: `complete`, `partial` (readers kept
-/// frames from being copied), `busy` (the wait ran out).
-fn checkpoint(conn: &Connection, mode: CheckpointMode) -> bool {
-    let started = Instant::now();
-    let name = match mode {
-        CheckpointMode::PASSIVE => "passive",
-        CheckpointMode::FULL => "full",
-        CheckpointMode::RESTART => "restart",
-        _ => "truncate",
-    };
-    let (outcome, frames, copied) = match conn.wal_checkpoint_v2(None::<&str>, mode) {
+/// How a checkpoint ended — `complete`, `partial` (readers kept frames from being copied),
+/// `busy` (another checkpoint ran, or the wait for readers ran out) or `error` — with the WAL's
+/// frames and those copied.
+type Outcome = (&'static str, i32, i32);
+
+fn try_checkpoint(conn: &Connection, mode: CheckpointMode) -> Outcome {
+    match conn.wal_checkpoint_v2(None::<&str>, mode) {
         Ok((frames, copied)) if frames == copied => ("complete", frames, copied),
         Ok((frames, copied)) => ("partial", frames, copied),
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -314,19 +327,23 @@ fn checkpoint(conn: &Connection, mode: CheckpointMode) -> bool {
             ("busy", -1, -1)
         }
         Err(e) => {
-            tracing::warn!(error = %e, mode = name, "WAL checkpoint failed");
+            tracing::warn!(error = %e, mode = mode as i32, "WAL checkpoint failed");
             ("error", -1, -1)
         }
-    };
+    }
+}
+
+/// Logs (debug) and counts a checkpoint by mode and outcome; whether it completed.
+fn record(mode: &'static str, (outcome, frames, copied): Outcome, started: Instant) -> bool {
     tracing::debug!(
-        mode = name,
+        mode,
         outcome,
         frames,
         copied,
         ms = started.elapsed().as_millis() as u64,
         "WAL checkpoint"
     );
-    metrics::counter!("confab_sqlite_checkpoints_total", "mode" => name, "outcome" => outcome)
+    metrics::counter!("confab_sqlite_checkpoints_total", "mode" => mode, "outcome" => outcome)
         .increment(1);
     outcome == "complete"
 }
@@ -461,8 +478,7 @@ mod tests {
             restart_wait: Duration::from_millis(20),
             cool_down: Duration::from_millis(50),
             hard_pages: 300,
-            hard_wait: Duration::from_millis(50),
-            stall_limit: Duration::from_millis(300),
+            stall_limit: Duration::from_secs(2),
         }
     }
 
@@ -480,8 +496,10 @@ mod tests {
             .unwrap();
     }
 
-    /// Readers that always hold some snapshot keep the WAL from starting over by itself (each
-    /// write appends to it for ever); the writer's bounded restarts keep it under its hard limit.
+    /// Readers that nearly always hold some snapshot keep the WAL from starting over by itself
+    /// (each write appends to it); the writer's bounded restarts keep it under its hard limit.
+    /// (Readers that begin again the instant they end never leave the checkpoint a moment to
+    /// take every reader's slot: then the writer gives up after the stall limit, as below.)
     #[tokio::test]
     async fn the_wal_starts_over_while_readers_keep_reading() {
         let dir = tempfile::tempdir().unwrap();
@@ -503,6 +521,7 @@ mod tests {
                         c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
                         std::thread::sleep(Duration::from_millis(4));
                         c.execute_batch("COMMIT").unwrap();
+                        std::thread::sleep(Duration::from_millis(1));
                         reads += 1;
                     }
                     reads

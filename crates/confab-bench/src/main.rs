@@ -241,6 +241,10 @@ async fn run(args: RunArgs) -> Result<()> {
     };
     let end = confab_core::time::now_millis() / 86_400_000 * 86_400_000;
     let cfg = Config { seed: args.seed, conversations, bots: 5, end, days: DAYS };
+    let pg_admin = match &args.postgres {
+        Some(url) => Some(postgres::Admin::connect(url).await?),
+        None => None,
+    };
     let _ = std::fs::remove_dir_all(&args.workdir);
     std::fs::create_dir_all(&args.workdir)?;
     let dir = args.workdir.canonicalize()?;
@@ -450,9 +454,9 @@ async fn run(args: RunArgs) -> Result<()> {
         d.remove("conversations_answer");
         d.remove("messages_answer");
     }
-    let postgres = match &args.postgres {
+    let postgres = match &pg_admin {
         None => json!({ "skipped": "run with --postgres URL" }),
-        Some(url) => {
+        Some(admin) => {
             let n = args
                 .postgres_conversations
                 .unwrap_or(postgres::DEFAULT_CONVERSATIONS)
@@ -464,7 +468,7 @@ async fn run(args: RunArgs) -> Result<()> {
                 singles: postgres::singles_share(&singles, n, conversations),
                 lists: &lists,
             };
-            postgres::column(url, &dir, input).await.context("the PostgreSQL column")?
+            postgres::column(admin, &dir, input).await.context("the PostgreSQL column")?
         }
     };
     let date = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();

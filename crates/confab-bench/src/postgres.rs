@@ -59,13 +59,26 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &base[..host_end])
 }
 
-/// The server behind `url`, through which the column's databases are created and dropped.
-struct Admin {
+/// The server behind `--postgres URL`, through which the column's databases are created and
+/// dropped.
+pub struct Admin {
     url: String,
+    /// The server's version and the settings that bear on ingest.
+    settings: Value,
 }
 
 impl Admin {
-    fn new(url: &str) -> Result<Admin> {
+    /// Checks the URL and that the server answers, so that a missing PostgreSQL fails the run
+    /// at its start rather than after the SQLite column.
+    pub async fn connect(url: &str) -> Result<Admin> {
+        let mut admin = Admin::check(url)?;
+        admin.settings = admin.settings().await.with_context(|| {
+            format!("--postgres: PostgreSQL at {} does not answer", redact(url))
+        })?;
+        Ok(admin)
+    }
+
+    fn check(url: &str) -> Result<Admin> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             bail!("--postgres takes a postgres://… URL (got {:?})", redact(url));
         }
@@ -76,7 +89,7 @@ impl Admin {
         {
             bail!("--postgres must name another database than {db}, which the benchmark drops");
         }
-        Ok(Admin { url: url.to_owned() })
+        Ok(Admin { url: url.to_owned(), settings: Value::Null })
     }
 
     /// Drops the database `name` if it exists, creates it empty, and returns its URL.
@@ -191,15 +204,16 @@ fn entry(run: &(Measured, Measured, Measured, Vec<Option<f64>>)) -> Value {
     })
 }
 
-/// Runs the column on the PostgreSQL server at `url`, with scratch files in `dir`; prints the
+/// Runs the column on `admin`'s PostgreSQL server, with scratch files in `dir`; prints the
 /// measurements and returns them for the results' `postgres` key.
-pub async fn column(url: &str, dir: &Path, input: Inputs<'_>) -> Result<Value> {
+pub async fn column(admin: &Admin, dir: &Path, input: Inputs<'_>) -> Result<Value> {
     let started = Instant::now();
-    let admin = Admin::new(url)?;
-    let settings = admin.settings().await?;
+    let settings = &admin.settings;
     println!(
         "PostgreSQL column: {} conversations on PostgreSQL {} (synchronous_commit {})",
-        input.cfg.conversations, settings["server_version"], settings["synchronous_commit"]
+        input.cfg.conversations,
+        settings["server_version"].as_str().unwrap_or("?"),
+        settings["synchronous_commit"].as_str().unwrap_or("?")
     );
     let own_batches;
     let batches = match input.batches {
@@ -210,8 +224,8 @@ pub async fn column(url: &str, dir: &Path, input: Inputs<'_>) -> Result<Value> {
             &own_batches
         }
     };
-    let one = servers_run(&admin, 1, batches, &input).await?;
-    let three = servers_run(&admin, 3, batches, &input).await?;
+    let one = servers_run(admin, 1, batches, &input).await?;
+    let three = servers_run(admin, 3, batches, &input).await?;
 
     let copy_file = dir.join("pg-raw-copy");
     baseline_pg::write_copy_batches(baseline::store_rows(&input.cfg), &copy_file)?;
@@ -256,11 +270,11 @@ mod tests {
 
     #[test]
     fn refuses_urls_it_would_drop_or_cannot_use() {
-        assert!(Admin::new("postgres://postgres@127.0.0.1:5432/postgres").is_ok());
-        assert!(Admin::new("postgres://h/confab_bench").is_err());
-        assert!(Admin::new("postgres://h/confab_bench_raw?sslmode=disable").is_err());
-        assert!(Admin::new("").is_err());
-        assert!(Admin::new("sqlite://x.db").is_err());
+        assert!(Admin::check("postgres://postgres@127.0.0.1:5432/postgres").is_ok());
+        assert!(Admin::check("postgres://h/confab_bench").is_err());
+        assert!(Admin::check("postgres://h/confab_bench_raw?sslmode=disable").is_err());
+        assert!(Admin::check("").is_err());
+        assert!(Admin::check("sqlite://x.db").is_err());
     }
 
     #[test]

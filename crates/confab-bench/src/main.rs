@@ -1,7 +1,7 @@
 //! `confab-bench all [--quick | --full]`: generates a data set, runs every scenario against a
 //! real server (a child process) and the baselines on the same rows, measures what datapoint
-//! extraction costs ingest, prints the results and writes them to `bench/results/<date>.json`.
-//! See docs/performance.md.
+//! extraction costs ingest, prints the results and writes them to `bench/results/<date>.json`;
+//! with `--postgres URL`, also the PostgreSQL column (`postgres.rs`). See docs/performance.md.
 
 mod baseline;
 mod baseline_pg;

@@ -23,8 +23,9 @@ use crate::{BATCH, BATCH_CLIENTS, SINGLE_BOT, SINGLE_CLIENTS, baseline, baseline
 const DATABASE: &str = "confab_bench";
 /// The raw baseline's database.
 const RAW_DATABASE: &str = "confab_bench_raw";
-/// The column's default size: the whole data set up to this many conversations (the whole quick
-/// size; a tenth of the full one, which would take about an hour more on PostgreSQL here).
+/// The column's default size: the whole data set up to this many conversations — the whole quick
+/// size, a tenth of the full one (the whole million would add most of an hour on the benchmark's
+/// machine; docs/performance.md).
 pub const DEFAULT_CONVERSATIONS: usize = 100_000;
 
 /// What the column runs on: the scenarios' inputs, shared with the SQLite column.

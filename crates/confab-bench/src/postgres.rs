@@ -159,14 +159,36 @@ fn write_batches(cfg: &Config, file: &Path) -> Result<u64> {
     Ok(messages)
 }
 
+/// What one run against one or three servers measured.
+struct ServersRun {
+    batch: Measured,
+    single: Measured,
+    list: Measured,
+    /// Each server's peak RSS, in MiB.
+    rss: Vec<Option<f64>>,
+}
+
+impl ServersRun {
+    fn to_json(&self) -> Value {
+        json!({
+            "scenarios": {
+                "1_batch_ingest": self.batch,
+                "2_single_ingest": self.single,
+                "4_list_two_filters": self.list,
+            },
+            "server_peak_rss_mib": self.rss,
+        })
+    }
+}
+
 /// Scenarios 1, 2 and 4 against `servers` servers on a fresh database, the clients spread over
-/// them round-robin: the three measurements and each server's peak RSS.
+/// them round-robin.
 async fn servers_run(
     admin: &Admin,
     servers: usize,
     batches: &Path,
     input: &Inputs<'_>,
-) -> Result<(Measured, Measured, Measured, Vec<Option<f64>>)> {
+) -> Result<ServersRun> {
     let url = admin.fresh(DATABASE).await?;
     let key = server::prepare(&url).await?;
     let running: Vec<Server> = (0..servers).map(|_| Server::start(&url)).collect::<Result<_>>()?;
@@ -191,18 +213,7 @@ async fn servers_run(
     );
     drop(running);
     admin.drop_database(DATABASE).await?;
-    Ok((s1, s2, s4, rss))
-}
-
-fn entry(run: &(Measured, Measured, Measured, Vec<Option<f64>>)) -> Value {
-    json!({
-        "scenarios": {
-            "1_batch_ingest": run.0,
-            "2_single_ingest": run.1,
-            "4_list_two_filters": run.2,
-        },
-        "server_peak_rss_mib": run.3,
-    })
+    Ok(ServersRun { batch: s1, single: s2, list: s4, rss })
 }
 
 /// Runs the column on `admin`'s PostgreSQL server, with scratch files in `dir`; prints the
@@ -236,19 +247,18 @@ pub async fn column(admin: &Admin, dir: &Path, input: Inputs<'_>) -> Result<Valu
     let raw = raw?;
     report("PG baseline: raw COPY (8 connections)", &raw);
 
-    let messages = one.0.count;
     let ratios = json!({
-        "1_one_server_vs_raw_postgres": one.0.throughput / raw.throughput,
-        "1_three_servers_vs_one_server": three.0.throughput / one.0.throughput,
-        "1_three_servers_vs_raw_postgres": three.0.throughput / raw.throughput,
-        "2_three_servers_vs_one_server": three.1.throughput / one.1.throughput,
+        "1_one_server_vs_raw_postgres": one.batch.throughput / raw.throughput,
+        "1_three_servers_vs_one_server": three.batch.throughput / one.batch.throughput,
+        "1_three_servers_vs_raw_postgres": three.batch.throughput / raw.throughput,
+        "2_three_servers_vs_one_server": three.single.throughput / one.single.throughput,
     });
     println!("PostgreSQL ratios: {ratios}");
     Ok(json!({
         "postgres": settings,
-        "data": { "conversations": input.cfg.conversations, "messages": messages },
-        "one_server": entry(&one),
-        "three_servers": entry(&three),
+        "data": { "conversations": input.cfg.conversations, "messages": one.batch.count },
+        "one_server": one.to_json(),
+        "three_servers": three.to_json(),
         "raw_postgres": raw,
         "ratios": ratios,
         "seconds": started.elapsed().as_secs_f64(),

@@ -1,11 +1,13 @@
 //! The ceiling for batch ingest: the same message rows inserted straight into SQLite with the
 //! same table, indexes and full-text index as Confab's store, the same durability (WAL,
-//! `synchronous=FULL`) and 1,000-row transactions — no HTTP, no summaries, no rollups.
+//! `synchronous=FULL`) and 1,000-row transactions — no HTTP, no summaries, no rollups. The rows
+//! come from [`store_rows`], which the raw-PostgreSQL baseline (`baseline_pg`) reads too.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use confab_bench::generate::{self, Config};
 use confab_core::NewMessage;
 use rusqlite::{Connection, params};
 
@@ -74,4 +76,28 @@ pub fn raw_sqlite(
         rows += batch.len() as u64;
     }
     Ok((rows, spent))
+}
+
+/// The data set's messages as store rows `(bot, conversation, message)`, numbered from 0, in
+/// 1,000-row batches, for the raw baselines.
+pub fn store_rows(cfg: &Config) -> impl Iterator<Item = Vec<(i64, i64, NewMessage)>> + '_ {
+    let bots = generate::bot_ids(cfg);
+    let mut batch = Vec::with_capacity(crate::BATCH);
+    let mut convs = generate::conversations(cfg).enumerate();
+    std::iter::from_fn(move || {
+        loop {
+            if batch.len() >= crate::BATCH {
+                return Some(std::mem::replace(&mut batch, Vec::with_capacity(crate::BATCH)));
+            }
+            let Some((i, conv)) = convs.next() else {
+                return (!batch.is_empty()).then(|| std::mem::take(&mut batch));
+            };
+            let bot = bots.iter().position(|b| *b == conv.bot_id).unwrap_or(0) as i64;
+            for m in conv.messages {
+                if let Ok(m) = m.validate(cfg.end) {
+                    batch.push((bot, i as i64, m));
+                }
+            }
+        }
+    })
 }

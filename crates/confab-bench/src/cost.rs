@@ -44,8 +44,15 @@ pub async fn ingest(
     singles: Vec<Vec<u8>>,
 ) -> Result<(Measured, Measured)> {
     let (_server, client) = fresh_server(db, schemas).await?;
-    let batch = scenarios::batch_ingest(&client, batches, BATCH_CLIENTS).await?;
-    let single = scenarios::single_ingest(&client, SINGLE_BOT, singles, SINGLE_CLIENTS).await?;
+    let batch =
+        scenarios::batch_ingest(std::slice::from_ref(&client), batches, BATCH_CLIENTS).await?;
+    let single = scenarios::single_ingest(
+        std::slice::from_ref(&client),
+        SINGLE_BOT,
+        singles,
+        SINGLE_CLIENTS,
+    )
+    .await?;
     Ok((batch, single))
 }
 
@@ -60,7 +67,8 @@ pub async fn profiled_batch(
     let (srv, client) = fresh_server(db, schemas).await?;
     let tid = srv.thread(WRITER_THREAD).context("finding the server's writer thread")?;
     let recording = profile::record(tid, perf_file)?;
-    let batch = scenarios::batch_ingest(&client, batches, BATCH_CLIENTS).await;
+    let batch =
+        scenarios::batch_ingest(std::slice::from_ref(&client), batches, BATCH_CLIENTS).await;
     let file = recording.stop()?;
     let batch = batch?;
     drop(srv);

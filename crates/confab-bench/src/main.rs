@@ -1,10 +1,12 @@
 //! `confab-bench all [--quick | --full]`: generates a data set, runs every scenario against a
 //! real server (a child process) and the baselines on the same rows, measures what datapoint
-//! extraction costs ingest, prints the results and writes them to `bench/results/<date>.json`.
-//! See docs/performance.md.
+//! extraction costs ingest, prints the results and writes them to `bench/results/<date>.json`;
+//! with `--postgres URL`, also the PostgreSQL column (`postgres.rs`). See docs/performance.md.
 
 mod baseline;
+mod baseline_pg;
 mod cost;
+mod postgres;
 mod profile;
 mod scenarios;
 mod server;
@@ -19,11 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use confab_bench::generate::{self, Config};
-use confab_core::NewMessage;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use scenarios::{Client, batch_header};
+use scenarios::{BatchFile, Client};
 use server::Server;
 use stats::Measured;
 use watch::Watch;
@@ -73,6 +74,14 @@ struct RunArgs {
     /// share of its time extraction takes and the hottest functions.
     #[arg(long)]
     perf: bool,
+    /// Also run scenarios 1, 2 and 4 on PostgreSQL — one server, then three on one database —
+    /// and raw COPY into the same table, on the PostgreSQL server at URL. The benchmark creates
+    /// and drops its own databases there (`confab_bench`, `confab_bench_raw`).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Conversations for the PostgreSQL column (default: the data set, at most 100,000).
+    #[arg(long, requires = "postgres")]
+    postgres_conversations: Option<usize>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -108,25 +117,15 @@ struct Samples {
 
 /// Writes the batch requests of the whole data set, and the raw rows DuckDB reads.
 fn prepare_data(cfg: &Config, dir: &Path) -> Result<Samples> {
-    let mut batches = std::io::BufWriter::new(std::fs::File::create(dir.join("batches"))?);
     let mut conv_csv =
         std::io::BufWriter::new(std::fs::File::create(dir.join("conversations.csv"))?);
     let mut msg_csv = std::io::BufWriter::new(std::fs::File::create(dir.join("messages.csv"))?);
     writeln!(conv_csv, "bot_id,conversation_id,started_at,channel_type")?;
     writeln!(msg_csv, "bot_id,conversation_id,ts,role,channel_type")?;
-    let mut pending: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let batches = std::io::BufWriter::new(std::fs::File::create(dir.join("batches"))?);
+    let mut batches = BatchFile::new(batches, BATCH);
     let mut samples = Samples::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x5a5a);
-    let flush = |bot: &str, msgs: &mut Vec<Value>, out: &mut dyn Write| -> Result<()> {
-        if msgs.is_empty() {
-            return Ok(());
-        }
-        let body = serde_json::to_vec(&json!({ "messages": msgs }))?;
-        out.write_all(batch_header(bot, msgs.len(), &body).as_bytes())?;
-        out.write_all(&body)?;
-        msgs.clear();
-        Ok(())
-    };
     let mut progress = confab_bench::progress::Progress::new(
         "generate",
         cfg.conversations as u64,
@@ -173,19 +172,12 @@ fn prepare_data(cfg: &Config, dir: &Path) -> Result<Samples> {
                 }
             }
         }
-        let msgs = pending.entry(conv.bot_id.clone()).or_default();
         for m in conv.messages {
-            msgs.push(serde_json::to_value(&m)?);
-            if msgs.len() == BATCH {
-                flush(&conv.bot_id, msgs, &mut batches)?;
-            }
+            batches.push(&conv.bot_id, serde_json::to_value(&m)?)?;
         }
     }
-    for (bot, msgs) in pending.iter_mut() {
-        flush(bot, msgs, &mut batches)?;
-    }
     progress.finish();
-    batches.flush()?;
+    batches.finish()?;
     conv_csv.flush()?;
     msg_csv.flush()?;
     Ok(samples)
@@ -201,29 +193,6 @@ fn csv(s: &str) -> String {
     } else {
         s.to_owned()
     }
-}
-
-/// The data set's messages as store rows, in 1,000-row batches, for the raw SQLite baseline.
-fn store_rows(cfg: &Config) -> impl Iterator<Item = Vec<(i64, i64, NewMessage)>> + '_ {
-    let bots = generate::bot_ids(cfg);
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut convs = generate::conversations(cfg).enumerate();
-    std::iter::from_fn(move || {
-        loop {
-            if batch.len() >= BATCH {
-                return Some(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-            }
-            let Some((i, conv)) = convs.next() else {
-                return (!batch.is_empty()).then(|| std::mem::take(&mut batch));
-            };
-            let bot = bots.iter().position(|b| *b == conv.bot_id).unwrap_or(0) as i64;
-            for m in conv.messages {
-                if let Ok(m) = m.validate(cfg.end) {
-                    batch.push((bot, i as i64, m));
-                }
-            }
-        }
-    })
 }
 
 fn machine() -> Value {
@@ -272,6 +241,10 @@ async fn run(args: RunArgs) -> Result<()> {
     };
     let end = confab_core::time::now_millis() / 86_400_000 * 86_400_000;
     let cfg = Config { seed: args.seed, conversations, bots: 5, end, days: DAYS };
+    let pg_admin = match &args.postgres {
+        Some(url) => Some(postgres::Admin::connect(url).await?),
+        None => None,
+    };
     let _ = std::fs::remove_dir_all(&args.workdir);
     std::fs::create_dir_all(&args.workdir)?;
     let dir = args.workdir.canonicalize()?;
@@ -291,6 +264,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let key = server::prepare(&db_url).await?;
     let srv = Server::start(&db_url)?;
     let client = Client::new(&srv.base, &key);
+    let one = std::slice::from_ref(&client);
     let watch = Watch::start(&srv.base);
     let mut results = BTreeMap::new();
 
@@ -300,13 +274,13 @@ async fn run(args: RunArgs) -> Result<()> {
     schemas.push((SINGLE_BOT.to_owned(), generate::schema()));
     scenarios::put_schemas(&client, &schemas).await?;
 
-    let s1 = scenarios::batch_ingest(&client, &dir.join("batches"), BATCH_CLIENTS).await?;
+    let s1 = scenarios::batch_ingest(one, &dir.join("batches"), BATCH_CLIENTS).await?;
     report("1 batch ingest (HTTP, 8 clients)", &s1);
     results.insert("1_batch_ingest", s1.clone());
     let import_end = watch.now();
 
     let singles = single_bodies(&cfg, if args.full { 100_000 } else { 20_000 })?;
-    let s2 = scenarios::single_ingest(&client, SINGLE_BOT, singles.clone(), SINGLE_CLIENTS).await?;
+    let s2 = scenarios::single_ingest(one, SINGLE_BOT, singles.clone(), SINGLE_CLIENTS).await?;
     report("2 single-message ingest (64 clients)", &s2);
     results.insert("2_single_ingest", s2.clone());
 
@@ -319,22 +293,15 @@ async fn run(args: RunArgs) -> Result<()> {
     let series = |stat: &str| {
         format!("/v1/bots/{bot}/analytics/{stat}?{range}&bucket=1d&group_by=channel_type")
     };
-    let (s3c, conv_answers) = scenarios::reads(&client, &vec![series("conversations"); 41]).await?;
+    let (s3c, conv_answers) = scenarios::reads(one, &vec![series("conversations"); 41]).await?;
     report("3 daily series by channel (conversations)", &s3c);
-    let (s3m, msg_answers) = scenarios::reads(&client, &vec![series("messages"); 41]).await?;
+    let (s3m, msg_answers) = scenarios::reads(one, &vec![series("messages"); 41]).await?;
     report("3 daily series by channel (messages)", &s3m);
     results.insert("3_series_conversations", s3c.clone());
     results.insert("3_series_messages", s3m.clone());
 
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let lists: Vec<String> = (0..200)
-        .map(|_| {
-            let ch = &samples.channels[rng.random_range(0..samples.channels.len().max(1))];
-            let lang = &samples.languages[rng.random_range(0..samples.languages.len().max(1))];
-            format!("/v1/bots/{bot}/conversations?channel_type={ch}&language={lang}&limit=50")
-        })
-        .collect();
-    let (s4, _) = scenarios::reads(&client, &lists).await?;
+    let lists = list_pages(&samples, &bot, args.seed);
+    let (s4, _) = scenarios::reads(one, &lists).await?;
     report("4 list page, two filters", &s4);
     results.insert("4_list_two_filters", s4.clone());
 
@@ -344,7 +311,7 @@ async fn run(args: RunArgs) -> Result<()> {
             format!("/v1/bots/{bot}/conversations?q={}&limit=50", urlencode(w))
         })
         .collect();
-    let (s5, _) = scenarios::reads(&client, &searches).await?;
+    let (s5, _) = scenarios::reads(one, &searches).await?;
     report("5 full-text search", &s5);
     results.insert("5_search", s5.clone());
 
@@ -354,7 +321,7 @@ async fn run(args: RunArgs) -> Result<()> {
         .take(500)
         .map(|(b, id)| format!("/v1/bots/{b}/conversations/{}", urlencode(id)))
         .collect();
-    let (s6, _) = scenarios::reads(&client, &transcripts).await?;
+    let (s6, _) = scenarios::reads(one, &transcripts).await?;
     report("6 transcript fetch", &s6);
     results.insert("6_transcript", s6.clone());
 
@@ -389,7 +356,7 @@ async fn run(args: RunArgs) -> Result<()> {
 
     let batches = dir.join("batches");
     let (s1_plain, s2_plain) =
-        cost::ingest(&dir.join("no-schema.db"), &batches, &[], singles).await?;
+        cost::ingest(&dir.join("no-schema.db"), &batches, &[], singles.clone()).await?;
     report("1 batch ingest, bots without schema", &s1_plain);
     report("2 single-message, bot without schema", &s2_plain);
     results.insert("1_batch_ingest_no_schema", s1_plain.clone());
@@ -445,7 +412,7 @@ async fn run(args: RunArgs) -> Result<()> {
         }
     }
 
-    let (rows, spent) = baseline::raw_sqlite(&dir.join("raw.db"), store_rows(&cfg))?;
+    let (rows, spent) = baseline::raw_sqlite(&dir.join("raw.db"), baseline::store_rows(&cfg))?;
     let raw = rows as f64 / spent.as_secs_f64();
     println!("baseline raw SQLite inserts: {raw:.0} messages/s ({rows} rows)");
 
@@ -487,6 +454,23 @@ async fn run(args: RunArgs) -> Result<()> {
         d.remove("conversations_answer");
         d.remove("messages_answer");
     }
+    let postgres = match &pg_admin {
+        None => json!({ "skipped": "run with --postgres URL" }),
+        Some(admin) => {
+            let n = args
+                .postgres_conversations
+                .unwrap_or(postgres::DEFAULT_CONVERSATIONS)
+                .min(conversations);
+            let input = postgres::Inputs {
+                cfg: Config { conversations: n, ..cfg },
+                batches: (n == conversations).then_some(batches.as_path()),
+                schemas: &schemas,
+                singles: postgres::singles_share(&singles, n, conversations),
+                lists: &lists,
+            };
+            postgres::column(admin, &dir, input).await.context("the PostgreSQL column")?
+        }
+    };
     let date = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
     let out = json!({
         "date": date,
@@ -500,6 +484,7 @@ async fn run(args: RunArgs) -> Result<()> {
         "ratios": ratios,
         "scenario_3_answer_equals_duckdb": same_answer,
         "extraction_cost": extraction,
+        "postgres": postgres,
         "total_seconds": started.elapsed().as_secs_f64(),
         "targets": {
             "1_vs_raw_sqlite": 0.75, "2_single_ingest_requests_per_s": 15_000,
@@ -517,6 +502,18 @@ async fn run(args: RunArgs) -> Result<()> {
     std::fs::write(&file, serde_json::to_string_pretty(&out)? + "\n")?;
     println!("results: {} (whole run {:.0} s)", file.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Scenario 4's requests: 200 list pages of `bot`'s, each filtered by a channel and a language.
+fn list_pages(samples: &Samples, bot: &str, seed: u64) -> Vec<String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..200)
+        .map(|_| {
+            let ch = &samples.channels[rng.random_range(0..samples.channels.len().max(1))];
+            let lang = &samples.languages[rng.random_range(0..samples.languages.len().max(1))];
+            format!("/v1/bots/{bot}/conversations?channel_type={ch}&language={lang}&limit=50")
+        })
+        .collect()
 }
 
 /// Single-message request bodies from a separate slice of generated data.

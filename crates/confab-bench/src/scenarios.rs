@@ -1,6 +1,7 @@
 //! The scenarios, each against the running server over HTTP: what it sends, how many at once,
 //! and the latency of every request.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,8 +91,57 @@ pub fn batch_header(bot: &str, messages: usize, body: &[u8]) -> String {
     format!("{bot} {messages} {}\n", body.len())
 }
 
+/// Scenario 1's batch requests as they are written to its file: each bot's messages in the
+/// order given, `size` to a request (the last of each bot's may be smaller).
+pub struct BatchFile<W: std::io::Write> {
+    out: W,
+    size: usize,
+    pending: BTreeMap<String, Vec<Value>>,
+}
+
+impl<W: std::io::Write> BatchFile<W> {
+    pub fn new(out: W, size: usize) -> Self {
+        BatchFile { out, size, pending: BTreeMap::new() }
+    }
+
+    /// Adds one message (as the API takes it) of `bot`'s; writes a request once it has `size`.
+    pub fn push(&mut self, bot: &str, message: Value) -> Result<()> {
+        let msgs = self.pending.entry(bot.to_owned()).or_default();
+        msgs.push(message);
+        if msgs.len() == self.size {
+            let msgs = std::mem::take(msgs);
+            self.write(bot, &msgs)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left of every bot's messages; returns the writer.
+    pub fn finish(mut self) -> Result<W> {
+        for (bot, msgs) in std::mem::take(&mut self.pending) {
+            if !msgs.is_empty() {
+                self.write(&bot, &msgs)?;
+            }
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn write(&mut self, bot: &str, msgs: &[Value]) -> Result<()> {
+        let body = serde_json::to_vec(&serde_json::json!({ "messages": msgs }))?;
+        self.out.write_all(batch_header(bot, msgs.len(), &body).as_bytes())?;
+        self.out.write_all(&body)?;
+        Ok(())
+    }
+}
+
+/// The client of request or task `i` when the load is spread round-robin over `clients` (one
+/// per server).
+pub fn spread(clients: &[Client], i: usize) -> &Client {
+    &clients[i % clients.len()]
+}
+
 /// The next batch written after a [`batch_header`]: bot, messages, body.
-async fn next_batch(
+pub async fn next_batch(
     reader: &mut BufReader<tokio::fs::File>,
 ) -> Result<Option<(String, u64, Vec<u8>)>> {
     let mut header = Vec::new();
@@ -108,16 +158,18 @@ async fn next_batch(
     Ok(Some((bot.to_owned(), n.parse()?, body)))
 }
 
-/// Scenario 1: the prepared batches posted by `clients` concurrent clients.
-pub async fn batch_ingest(client: &Client, file: &Path, clients: usize) -> Result<Measured> {
+/// Scenario 1: the prepared batches posted by `concurrency` concurrent clients, spread over
+/// `clients` (one per server).
+pub async fn batch_ingest(clients: &[Client], file: &Path, concurrency: usize) -> Result<Measured> {
     let reader =
         Arc::new(Mutex::new(BufReader::with_capacity(1 << 20, tokio::fs::File::open(file).await?)));
     let size = tokio::fs::metadata(file).await?.len();
     let progress = Arc::new(std::sync::Mutex::new(Progress::new("batch ingest", size, "bytes")));
     let started = Instant::now();
     let mut tasks = vec![];
-    for _ in 0..clients {
-        let (reader, client, progress) = (reader.clone(), client.clone(), progress.clone());
+    for i in 0..concurrency {
+        let (reader, client, progress) =
+            (reader.clone(), spread(clients, i).clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = vec![];
             let mut messages = 0u64;
@@ -142,20 +194,20 @@ pub async fn batch_ingest(client: &Client, file: &Path, clients: usize) -> Resul
     Ok(Measured::of(latencies, messages, started.elapsed(), "messages/s"))
 }
 
-/// Scenario 2: single messages, `clients` at once.
+/// Scenario 2: single messages, `concurrency` at once, spread over `clients` (one per server).
 pub async fn single_ingest(
-    client: &Client,
+    clients: &[Client],
     bot: &str,
     bodies: Vec<Vec<u8>>,
-    clients: usize,
+    concurrency: usize,
 ) -> Result<Measured> {
     let count = bodies.len() as u64;
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let started = Instant::now();
     let mut tasks = vec![];
-    for _ in 0..clients {
+    for i in 0..concurrency {
         let (queue, client, path) =
-            (queue.clone(), client.clone(), format!("/v1/bots/{bot}/messages"));
+            (queue.clone(), spread(clients, i).clone(), format!("/v1/bots/{bot}/messages"));
         tasks.push(tokio::spawn(async move {
             let mut latencies = vec![];
             loop {
@@ -173,16 +225,35 @@ pub async fn single_ingest(
     Ok(Measured::of(latencies, count, started.elapsed(), "requests/s"))
 }
 
-/// A read scenario: `paths` fetched one after another (latency, not load); returns the
-/// measurement and the last answer of each distinct path.
-pub async fn reads(client: &Client, paths: &[String]) -> Result<(Measured, Vec<Value>)> {
+/// A read scenario: `paths` fetched one after another (latency, not load), in turn from each of
+/// `clients` (one per server); returns the measurement and every answer.
+pub async fn reads(clients: &[Client], paths: &[String]) -> Result<(Measured, Vec<Value>)> {
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(paths.len());
     let mut answers = vec![];
-    for path in paths {
-        let (answer, took) = client.get(path).await?;
+    for (i, path) in paths.iter().enumerate() {
+        let (answer, took) = spread(clients, i).get(path).await?;
         latencies.push(took);
         answers.push(answer);
     }
     Ok((Measured::of(latencies, paths.len() as u64, started.elapsed(), "requests/s"), answers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_is_spread_round_robin_over_the_servers() {
+        let clients: Vec<Client> =
+            ["http://a", "http://b", "http://c"].iter().map(|b| Client::new(b, "k")).collect();
+        let mut per_server = [0; 3];
+        for i in 0..8 {
+            let base = &spread(&clients, i).base;
+            per_server[clients.iter().position(|c| &c.base == base).unwrap()] += 1;
+        }
+        assert_eq!(per_server, [3, 3, 2]);
+        let one = [Client::new("http://a", "k")];
+        assert!((0..64).all(|i| spread(&one, i).base == "http://a"));
+    }
 }

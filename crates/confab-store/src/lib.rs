@@ -506,6 +506,13 @@ impl Default for StoreOptions {
     }
 }
 
+/// The `tsvector` literal the PostgreSQL store keeps in `messages.search` for a message's text
+/// (its words folded by `confab_core::search::lexemes`, with positions). Public for the
+/// benchmark's raw-PostgreSQL baseline, which must index the same lexemes as the store.
+pub fn postgres_search_vector(content: &str) -> String {
+    postgres::tsvector(content)
+}
+
 /// Opens the store a URL names, with default options (see [`open_with`]).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
     open_with(url, &StoreOptions::default()).await

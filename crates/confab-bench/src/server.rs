@@ -27,7 +27,18 @@ impl Server {
     /// Starts a server on `database_url` and waits until it listens.
     pub fn start(database_url: &str) -> Result<Server> {
         let exe = std::env::current_exe().context("finding the benchmark binary")?;
-        let mut child = Command::new(exe)
+        // A profiler to run the server under, e.g. `CONFAB_BENCH_SERVER_WRAPPER="heaptrack -o
+        // /tmp/server"` (docs/performance.md); its peak RSS is then the wrapper's.
+        let wrapper = std::env::var("CONFAB_BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut command = match wrapper.split_whitespace().collect::<Vec<_>>().split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(["serve", "--database-url", database_url])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

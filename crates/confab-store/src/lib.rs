@@ -407,6 +407,12 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> Result<bool>;
 
+    /// How many writes a background job (the finaliser) should have in flight at once: enough
+    /// to share commits, few enough not to take every pooled connection from the requests.
+    fn writes_at_once(&self) -> usize {
+        8
+    }
+
     async fn create_webhook(
         &self,
         team_id: i64,

@@ -18,8 +18,6 @@ const BATCH: u32 = 200;
 /// round takes (the LLM pass is bounded by its timeout), and past it a crashed finaliser's
 /// conversations are taken again.
 const LEASE_MS: Millis = 5 * 60_000;
-/// Finalise writes in flight at once.
-const WRITES_AT_ONCE: usize = 8;
 
 /// An OpenAI-compatible chat-completions endpoint asked to fill the schema at finalisation.
 #[derive(Debug, Clone)]
@@ -76,11 +74,11 @@ pub async fn finalise_idle_once(
         ends.push(store.finalise(conv.pk, conv.last_message_at, conv.message_count, values, now));
     }
     // Sent together, the writes share the store's group commit (SQLite) instead of one fsync
-    // each; bounded, so that a pool of database connections (PostgreSQL) is not drained by
-    // one round while requests wait.
+    // each; bounded by the store, so that a pool of database connections (PostgreSQL) is not
+    // drained by one round while requests wait.
     use futures_util::StreamExt;
     let mut outcome = FinaliseOutcome::default();
-    let mut ends = futures_util::stream::iter(ends).buffer_unordered(WRITES_AT_ONCE);
+    let mut ends = futures_util::stream::iter(ends).buffer_unordered(store.writes_at_once());
     while let Some(ended) = ends.next().await {
         if ended? {
             outcome.finalised += 1;

@@ -34,7 +34,7 @@ use crate::{
     ApiKeyInfo, Bot, BotSelector, DatapointFill, Delivery, DeliveryResult, DueDelivery,
     IdleConversation, NewKey, OffsetFilter, Result, Store, StoreError, StoreStats, Team, Webhook,
 };
-use writer::{WalLimits, Writer};
+use writer::{ReadGate, WalLimits, Writer};
 
 const READERS: usize = 4;
 /// The writer's page cache (negative: KiB); the readers keep 8 MB each, others 16 MB.
@@ -69,6 +69,8 @@ pub struct SqliteStore {
 struct Readers {
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    /// Held shared by each read while it runs (see [`ReadGate`]).
+    gate: ReadGate,
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
@@ -154,16 +156,19 @@ impl SqliteStore {
                 r.pragma_update(None, "cache_size", -8_000)?;
                 idle.push(r);
             }
+            let gate = ReadGate::default();
             Ok(SqliteStore {
                 writer: Writer::start(
                     conn,
                     connect(&path)?,
                     write::before_commit,
                     WalLimits::default(),
+                    Arc::clone(&gate),
                 )?,
                 readers: Arc::new(Readers {
                     idle: Mutex::new(idle),
                     permits: Semaphore::new(READERS),
+                    gate,
                 }),
             })
         })
@@ -191,7 +196,10 @@ impl SqliteStore {
                 .expect("reader pool")
                 .pop()
                 .expect("a permit implies a connection");
-            let result = f(&conn);
+            let result = {
+                let _reading = readers.gate.read();
+                f(&conn)
+            };
             readers.idle.lock().expect("reader pool").push(conn);
             result
         })
@@ -428,6 +436,11 @@ impl Store for SqliteStore {
             conversation.messages = messages;
         }
         Ok(idle)
+    }
+
+    /// The writer takes every waiting write into one commit; there is no pool to drain.
+    fn writes_at_once(&self) -> usize {
+        writer::MAX_JOBS_PER_COMMIT
     }
 
     async fn finalise(

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{Result, StoreError};
 
 /// Jobs taken into one transaction at most: bounds its size and the latency of the last reply.
-const MAX_JOBS_PER_COMMIT: usize = 512;
+pub(crate) const MAX_JOBS_PER_COMMIT: usize = 512;
 const QUEUE_DEPTH: usize = 4096;
 /// The write connection's wait for locks, and the shorter wait of a WAL truncation, which must
 /// not stall writes behind a long read.
@@ -65,11 +65,27 @@ impl Default for WalLimits {
 /// the size of its longest run (SQLite reuses it from the start but never shrinks it).
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 
+/// Held shared by every read of the store's reader pool while it runs, and alone by the writer
+/// for the last step of making the WAL start over. SQLite's own wait for readers polls each
+/// reader's slot, and readers that begin again the moment they end (a busy API) take the same
+/// slot back before it looks: the wait then never succeeds. This lock is task-fair (a waiting
+/// writer holds back new readers), and the writer takes it only briefly.
+pub(crate) type ReadGate = Arc<parking_lot::RwLock<()>>;
+
+/// What the writer's requests for a restart share with the other users of the database.
+struct Others {
+    /// Set while the writer asks: the background checkpoints wait.
+    background_paused: AtomicBool,
+    readers: ReadGate,
+}
+
 /// Runs in the writer's transaction after the last job and before `COMMIT`; its failure rolls the
 /// whole group back.
 pub(crate) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
 
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
+/// The longest the writer holds back new reads while it waits for those in flight.
+const GATE_WAIT: Duration = Duration::from_millis(50);
 /// A job runs against the connection, or is told (`None`) that it will not run.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
 
@@ -94,10 +110,11 @@ impl Writer {
         checkpointer: Connection,
         before_commit: BeforeCommit,
         limits: WalLimits,
+        readers: ReadGate,
     ) -> rusqlite::Result<Writer> {
         let wal_pages = Arc::new(AtomicI32::new(0));
-        let pause = Arc::new(AtomicBool::new(false));
-        let paused = Arc::clone(&pause);
+        let others = Arc::new(Others { background_paused: AtomicBool::new(false), readers });
+        let paused = Arc::clone(&others);
         let (wake, woken) = std_mpsc::sync_channel::<()>(1);
         // Must precede the hook: the pragma installs a hook of its own.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -112,13 +129,13 @@ impl Writer {
         }))?;
         let checkpoints = std::thread::Builder::new()
             .name("confab-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_when_woken(&checkpointer, &woken, &paused))
+            .spawn(move || checkpoint_when_woken(&checkpointer, &woken, &paused.background_paused))
             .expect("spawning the checkpoint thread");
         let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
             .spawn(move || {
-                run(&conn, rx, before_commit, &wal_pages, &limits, &pause);
+                run(&conn, rx, before_commit, &wal_pages, &limits, &others);
                 // The hook holds the checkpointer's waker: removing it stops that thread, which
                 // must be done before the last truncation so that it cannot hold the WAL busy.
                 let mut conn = conn;
@@ -201,7 +218,7 @@ fn run(
     before: BeforeCommit,
     wal_pages: &AtomicI32,
     limits: &WalLimits,
-    pause: &AtomicBool,
+    others: &Others,
 ) {
     // Whether an erasure was committed and the WAL still holds frames written before it.
     let mut truncate_owed = false;
@@ -237,7 +254,7 @@ fn run(
         metrics::histogram!("confab_sqlite_writer_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         let pages = wal_pages.load(Ordering::Relaxed);
-        restart_wal_if_due(conn, pages, limits, pause, &mut restarts);
+        restart_wal_if_due(conn, pages, limits, others, &mut restarts);
     }
 }
 
@@ -257,13 +274,13 @@ fn restart_wal_if_due(
     conn: &Connection,
     pages: i32,
     limits: &WalLimits,
-    pause: &AtomicBool,
+    others: &Others,
     state: &mut Restarts,
 ) {
     if pages < limits.hard_pages {
         state.gave_up = false;
     } else if !state.gave_up {
-        if !restart_wal(conn, pause, limits.stall_limit) {
+        if !restart_wal(conn, others, limits.stall_limit) {
             tracing::warn!(
                 pages,
                 "the WAL cannot start over: a reader has held one snapshot for over {:?}",
@@ -276,30 +293,41 @@ fn restart_wal_if_due(
     }
     if pages >= limits.restart_pages
         && Instant::now() >= state.next_try
-        && !restart_wal(conn, pause, limits.restart_wait)
+        && !restart_wal(conn, others, limits.restart_wait)
     {
         state.next_try = Instant::now() + limits.cool_down;
     }
 }
 
-/// Copies the whole WAL into the main file and waits until no reader uses it, so that the next
-/// write starts it over (`RESTART`); tries until that succeeds or `budget` has passed. The
-/// background checkpoints pause meanwhile: while one runs, SQLite answers another checkpoint
-/// `busy` at once, without waiting. Counted once, by how it ended.
-fn restart_wal(conn: &Connection, pause: &AtomicBool, budget: Duration) -> bool {
+/// Copies the whole WAL into the main file and makes sure no reader still uses it, so that the
+/// next write starts it over; tries until that succeeds or `budget` has passed. The background
+/// checkpoints pause meanwhile (while one runs, SQLite answers another `busy` at once, without
+/// waiting). The copy is `PASSIVE`, repeated: readers on old snapshots move on by themselves,
+/// and nothing new is written meanwhile. Only then are new reads held back (at most
+/// [`GATE_WAIT`] at a time) for a `RESTART` that has nothing left to copy. Counted once, by how it
+/// ended.
+fn restart_wal(conn: &Connection, others: &Others, budget: Duration) -> bool {
     let started = Instant::now();
-    pause.store(true, Ordering::Relaxed);
+    others.background_paused.store(true, Ordering::Relaxed);
     let outcome = loop {
         let left = budget.saturating_sub(started.elapsed());
-        let _ = conn.busy_timeout(left);
-        let outcome = try_checkpoint(conn, CheckpointMode::RESTART);
-        if outcome.0 == "complete" || started.elapsed() >= budget {
-            break outcome;
+        let copied = try_checkpoint(conn, CheckpointMode::PASSIVE);
+        if copied.0 == "complete"
+            && let Some(_alone) = others.readers.try_write_for(GATE_WAIT.min(left))
+        {
+            let _ = conn.busy_timeout(left);
+            let restarted = try_checkpoint(conn, CheckpointMode::RESTART);
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            if restarted.0 == "complete" {
+                break restarted;
+            }
         }
-        std::thread::sleep(Duration::from_millis(5).min(left));
+        if started.elapsed() >= budget {
+            break ("busy", copied.1, copied.2);
+        }
+        std::thread::sleep(Duration::from_millis(2).min(left));
     };
-    let _ = conn.busy_timeout(BUSY_TIMEOUT);
-    pause.store(false, Ordering::Relaxed);
+    others.background_paused.store(false, Ordering::Relaxed);
     record("restart", outcome, started)
 }
 
@@ -441,8 +469,9 @@ mod tests {
         let path = dir.path().join("w.db");
         let conn = open(&path);
         conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
-        let writer =
-            Arc::new(Writer::start(conn, open(&path), no_op, WalLimits::default()).unwrap());
+        let writer = Arc::new(
+            Writer::start(conn, open(&path), no_op, WalLimits::default(), gate()).unwrap(),
+        );
         let insert = |v: i64, fail: bool| {
             let writer = Arc::clone(&writer);
             async move {
@@ -468,6 +497,10 @@ mod tests {
             stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
         let want: Vec<i64> = std::iter::once(2).chain((10..60).filter(|v| v % 2 == 0)).collect();
         assert_eq!(kept, want);
+    }
+
+    fn gate() -> ReadGate {
+        Arc::new(parking_lot::RwLock::new(()))
     }
 
     /// Small limits, so that a test passes them in a few hundred writes.
@@ -496,10 +529,8 @@ mod tests {
             .unwrap();
     }
 
-    /// Readers that nearly always hold some snapshot keep the WAL from starting over by itself
-    /// (each write appends to it); the writer's bounded restarts keep it under its hard limit.
-    /// (Readers that begin again the instant they end never leave the checkpoint a moment to
-    /// take every reader's slot: then the writer gives up after the stall limit, as below.)
+    /// Readers that always hold some snapshot keep the WAL from starting over by itself (each
+    /// write appends to it); the writer's bounded restarts keep it under its hard limit.
     #[tokio::test]
     async fn the_wal_starts_over_while_readers_keep_reading() {
         let dir = tempfile::tempdir().unwrap();
@@ -507,21 +538,24 @@ mod tests {
         let conn = open(&path);
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         let limits = small_limits();
-        let writer = Writer::start(conn, open(&path), no_op, limits).unwrap();
+        let readers = gate();
+        let writer = Writer::start(conn, open(&path), no_op, limits, Arc::clone(&readers)).unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let readers: Vec<_> = (0..2)
             .map(|i| {
-                let (stop, path) = (Arc::clone(&stop), path.clone());
+                let (stop, path, gate) = (Arc::clone(&stop), path.clone(), Arc::clone(&readers));
                 std::thread::spawn(move || {
                     let c = open(&path);
                     std::thread::sleep(Duration::from_millis(2 * i));
                     let mut reads = 0;
+                    // As the store's reads: each holds the gate shared while it runs; the next
+                    // begins the moment one ends.
                     while !stop.load(Ordering::Relaxed) {
+                        let _reading = gate.read();
                         c.execute_batch("BEGIN").unwrap();
                         c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
                         std::thread::sleep(Duration::from_millis(4));
                         c.execute_batch("COMMIT").unwrap();
-                        std::thread::sleep(Duration::from_millis(1));
                         reads += 1;
                     }
                     reads
@@ -551,16 +585,30 @@ mod tests {
         let path = dir.path().join("w.db");
         let conn = open(&path);
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
-        let writer = Writer::start(conn, open(&path), no_op, small_limits()).unwrap();
+        let readers = gate();
+        let writer =
+            Writer::start(conn, open(&path), no_op, small_limits(), Arc::clone(&readers)).unwrap();
         insert_page(&writer).await;
-        let reader = open(&path);
-        reader.execute_batch("BEGIN").unwrap();
-        reader.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+        let path_of_reader = path.clone();
+        // A read that holds its snapshot (and its share of the gate) until told to stop.
+        let (held, holding) = std_mpsc::channel();
+        let (release, released) = std_mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            let c = open(&path_of_reader);
+            let _reading = readers.read();
+            c.execute_batch("BEGIN").unwrap();
+            c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+            held.send(()).unwrap();
+            released.recv().unwrap();
+            c.execute_batch("COMMIT").unwrap();
+        });
+        holding.recv().unwrap();
         for _ in 0..600 {
             insert_page(&writer).await;
         }
         assert!(wal_len(&path) > (small_limits().hard_pages as u64) * 4096);
-        reader.execute_batch("COMMIT").unwrap();
+        release.send(()).unwrap();
+        reader.join().unwrap();
         writer.close().await;
         let c = open(&path);
         assert_eq!(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 601);

@@ -1,6 +1,6 @@
-//! Analytics series and flows, read from rollups (15-minute UTC slots at three levels, kept in
-//! the ingest transaction, with exact counts for range edges inside a slot), equal a brute-force
-//! count over what the test itself ingested.
+//! Analytics series and flows, read from rollups (15-minute UTC slots at three levels, and UTC
+//! days per single dimension, kept in the ingest transaction, with exact counts for range edges
+//! inside a slot), equal a brute-force count over what the test itself ingested.
 //!
 //! Per seed: random conversations of one or two bots (and a second team with a bot of the same
 //! id), over ten days around a DST change; dimensions set by random messages, not always the
@@ -9,9 +9,11 @@
 //! existing conversations (their start and dimensions move), new ones under erased ids (a new
 //! conversation). Then random queries: every stat, bucket (1h, 1d, 1w, 1m), zone (DST, half and
 //! quarter-hour offsets), aligned and unaligned edges (often right at a message), filters and
-//! group-bys (the model for token stats), one bot or a whole team; and flows. The model: erased conversations keep counting
-//! in counters and flows, except inside the sub-slot windows at range edges (counted from stored
-//! rows); never in unique users or extreme durations.
+//! group-bys (the model for token stats; often a filter on the one dimension grouped by, so that
+//! counter series read their whole UTC days from the rows per single dimension — each seed
+//! checks that enough do), one bot or a whole team; and flows. The model: erased conversations
+//! keep counting in counters and flows, except inside the sub-slot windows at range edges
+//! (counted from stored rows); never in unique users or extreme durations.
 //!
 //! A failure names its seed; `ANALYTICS_SEED=n` runs that seed alone.
 
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use confab_core::buckets::{Bucket, Buckets, parse_tz};
 use confab_core::conversation::IngestOutcome;
 use confab_core::flow::{FlowRequest, FlowTotals, StepKey};
-use confab_core::rollup::{Plan, SLOT, token_usage};
+use confab_core::rollup::{DIM_LEVEL, Plan, SLOT, token_usage};
 use confab_core::series::{self, Agg, GroupKey, SeriesData, SeriesRequest, Source, Stat};
 use confab_core::summary::{DIM_COUNT, Dim};
 use confab_core::time::{self, Millis};
@@ -494,6 +496,8 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
         &[GroupKey::Dim(Dim::CampaignId), GroupKey::Dim(Dim::ChannelType)],
     ];
     let buckets = [Bucket::Hour, Bucket::Day, Bucket::Week, Bucket::Month];
+    // Counter series with whole UTC days read from the rows per single dimension.
+    let mut by_dim = 0;
     for q in 0..SERIES_QUERIES {
         let stat = *stats.choose(rng).unwrap();
         let mut group_by = groupings.choose(rng).unwrap().to_vec();
@@ -523,8 +527,22 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
         if stat.source() == Source::Tokens && rng.random_bool(0.6) {
             group_by.insert(rng.random_range(0..=group_by.len()), GroupKey::Model);
         }
-        let filters = random_filters(rng);
-        let tz = *ZONES.choose(rng).unwrap();
+        let mut filters = random_filters(rng);
+        // Now and then a filter on the one dimension grouped by, and UTC more often than the
+        // other zones: series whose whole days are read from the rows per single dimension.
+        let grouped: Vec<Dim> = group_by
+            .iter()
+            .filter_map(|g| if let GroupKey::Dim(d) = g { Some(*d) } else { None })
+            .collect();
+        if let [d] = grouped[..] {
+            let values = VALUES.iter().find(|(x, _)| *x == d).unwrap().1;
+            let some: Vec<String> =
+                values.iter().filter(|_| rng.random_bool(0.5)).map(|v| v.to_string()).collect();
+            if !some.is_empty() && rng.random_bool(0.3) {
+                filters = vec![(d, some)];
+            }
+        }
+        let tz = if rng.random_bool(0.25) { "UTC" } else { *ZONES.choose(rng).unwrap() };
         let req = loop {
             let bucket = *buckets.choose(rng).unwrap();
             let events = events(rng);
@@ -549,12 +567,19 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
                 series::from_conversations(&req, &cells, false)
             }
         };
+        if stat.source() == Source::Counters
+            && req.single_dim().is_some()
+            && !req.plan.levels[DIM_LEVEL].is_empty()
+        {
+            by_dim += 1;
+        }
         let want = brute_force(&req, &facts, team, &sel);
         let what = describe(&req, tz, team, &sel);
         for (kind, f) in compare(&req, &data, &want).into_iter().take(4) {
             fail(&mut fails, kind, format!("seed {seed} series query {q}: {what}\n    {f}"));
         }
     }
+    assert!(by_dim >= 10, "seed {seed}: {by_dim} series read rows per single dimension");
 
     for q in 0..FLOW_QUERIES {
         let (team, bot) =

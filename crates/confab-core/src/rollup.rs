@@ -43,6 +43,19 @@ pub fn floor(t: Millis, level: usize) -> Millis {
 pub const ROLLUP_DIMS: [Dim; 5] =
     [Dim::Version, Dim::ChannelType, Dim::Language, Dim::CampaignId, Dim::CampaignSource];
 
+/// The level that also has rows per single dimension: days. Counters are kept once more per
+/// bot, UTC day and value of each rollup dimension on its own (stores' `dim_rollups`), each
+/// conversation once under each dimension: what a series that filters or groups by at most one
+/// dimension reads its whole days from (see [`crate::series::SeriesRequest::single_dim`]),
+/// instead of a row per combination of all five.
+pub const DIM_LEVEL: usize = 2;
+
+/// The code a dimension's rows per single dimension are stored under: its place in
+/// [`ROLLUP_DIMS`] (so that order never changes).
+pub fn dim_code(d: Dim) -> Option<usize> {
+    ROLLUP_DIMS.iter().position(|x| *x == d)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct DimsKey(pub [Option<String>; 5]);
 

@@ -425,6 +425,22 @@ impl SeriesRequest {
     pub fn store_groups(&self) -> Vec<GroupKey> {
         self.group_by.iter().copied().filter(|g| *g != GroupKey::Role).collect()
     }
+
+    /// The one rollup dimension the filters and group-by name (the channel when they name
+    /// none), or `None` when they name more (or group by model): then the counters of whole
+    /// UTC days can be read from the rows per single dimension ([`crate::rollup::DIM_LEVEL`]).
+    pub fn single_dim(&self) -> Option<Dim> {
+        if self.group_by.contains(&GroupKey::Model) {
+            return None;
+        }
+        let grouped = self.group_by.iter().filter_map(|g| match g {
+            GroupKey::Dim(d) => Some(*d),
+            _ => None,
+        });
+        let mut named = self.filters.iter().map(|(d, _)| *d).chain(grouped);
+        let first = named.next().unwrap_or(Dim::ChannelType);
+        (ROLLUP_DIMS.contains(&first) && named.all(|d| d == first)).then_some(first)
+    }
 }
 
 /// One value per (group, bucket), filled by a store; groups are the values of

@@ -71,6 +71,7 @@ const TABLES: &[Table] = &[
         source: "(SELECT d.bot_pk AS bot_pk, t.* FROM token_rollups t \
                  JOIN rollup_dims d ON d.id = t.dims_id)",
     },
+    Table { name: "dim_rollups", key: &["bot_pk", "dim", "day", "value"], source: "dim_rollups" },
     Table { name: "webhooks", key: &["id"], source: "webhooks" },
     Table { name: "webhook_deliveries", key: &["id"], source: "webhook_deliveries" },
 ];

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use confab_core::flow::StepKey;
 use confab_core::rollup::{
-    Counters, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, ROLLUP_DIMS, Tokens, floor,
+    Counters, DIM_LEVEL, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, ROLLUP_DIMS, Tokens,
+    floor,
 };
 use confab_core::series::GroupKey;
 use confab_core::summary::{Dim, Summary};
@@ -86,6 +87,9 @@ pub(crate) struct LevelRows<'a> {
     pub exits: BTreeMap<(RowKey, &'a StepKey), i64>,
     /// Token usage per row and model.
     pub tokens: BTreeMap<(RowKey, &'a str), Tokens>,
+    /// Counters per single dimension: by its code, the day and its value (`''`: not set), in
+    /// the order of the table's key.
+    pub by_dim: BTreeMap<(i64, i64, &'a str), Counters>,
 }
 
 pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64) -> LevelRows<'a> {
@@ -94,12 +98,18 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
         edges: BTreeMap::new(),
         exits: BTreeMap::new(),
         tokens: BTreeMap::new(),
+        by_dim: BTreeMap::new(),
     };
     for ((d, slot), delta) in &deltas.counters {
         let dims = dims_id(*d);
         for level in 0..LEVELS.len() {
             let key = (dims, level as i64, floor(*slot, level));
             rows.counters.entry(key).or_default().add(delta, 1);
+        }
+        let day = floor(*slot, DIM_LEVEL);
+        for (code, value) in deltas.dims[*d].0.iter().enumerate() {
+            let key = (code as i64, day, value.as_deref().unwrap_or(""));
+            rows.by_dim.entry(key).or_default().add(delta, 1);
         }
     }
     for ((d, slot, from, to), n) in &deltas.edges {
@@ -125,6 +135,7 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
         }
     }
     rows.counters.retain(|_, c| !c.is_zero());
+    rows.by_dim.retain(|_, c| !c.is_zero());
     rows.tokens.retain(|_, t| !t.is_zero());
     rows.edges.retain(|_, n| *n != 0);
     rows.exits.retain(|_, n| *n != 0);

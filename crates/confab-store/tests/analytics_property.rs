@@ -1,6 +1,6 @@
-//! Analytics series and flows, read from rollups (15-minute UTC slots at three levels, kept in
-//! the ingest transaction, with exact counts for range edges inside a slot), equal a brute-force
-//! count over what the test itself ingested.
+//! Analytics series and flows, read from rollups (15-minute UTC slots at three levels, and UTC
+//! days per single dimension, kept in the ingest transaction, with exact counts for range edges
+//! inside a slot), equal a brute-force count over what the test itself ingested.
 //!
 //! Per seed: random conversations of one or two bots (and a second team with a bot of the same
 //! id), over ten days around a DST change; dimensions set by random messages, not always the
@@ -9,14 +9,18 @@
 //! existing conversations (their start and dimensions move), new ones under erased ids (a new
 //! conversation). Then random queries: every stat, bucket (1h, 1d, 1w, 1m), zone (DST, half and
 //! quarter-hour offsets), aligned and unaligned edges (often right at a message), filters and
-//! group-bys (the model for token stats), one bot or a whole team; and flows. The model: erased conversations keep counting
-//! in counters and flows, except inside the sub-slot windows at range edges (counted from stored
-//! rows); never in unique users or extreme durations.
+//! group-bys (the model for token stats; often a filter on the one dimension grouped by, so that
+//! counter series read their whole UTC days from the rows per single dimension — each seed
+//! checks that enough do), one bot or a whole team; and flows. The model: erased conversations
+//! keep counting in counters and flows, except inside the sub-slot windows at range edges
+//! (counted from stored rows); never in unique users or extreme durations.
 //!
 //! A failure names its seed; `ANALYTICS_SEED=n` runs that seed alone.
 
 #[macro_use]
 mod backends;
+#[path = "analytics_property/history.rs"]
+mod history;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use std::sync::Arc;
 use confab_core::buckets::{Bucket, Buckets, parse_tz};
 use confab_core::conversation::IngestOutcome;
 use confab_core::flow::{FlowRequest, FlowTotals, StepKey};
-use confab_core::rollup::{Plan, SLOT, token_usage};
+use confab_core::rollup::{DIM_LEVEL, Plan, SLOT, token_usage};
 use confab_core::series::{self, Agg, GroupKey, SeriesData, SeriesRequest, Source, Stat};
 use confab_core::summary::{DIM_COUNT, Dim};
 use confab_core::time::{self, Millis};
@@ -398,182 +402,6 @@ fn flow_diff(want: &FlowTotals, got: &FlowTotals) -> Vec<String> {
         .collect()
 }
 
-// --- Generating and sending histories ---
-
-/// Message `k` of a conversation (its client id `m{k}`, most of the time) at `ts`.
-fn message(rng: &mut StdRng, conv: &str, k: usize, ts: Millis) -> NewMessage {
-    let role = *["user", "user", "bot", "bot", "bot", "agent", "system"].choose(rng).unwrap();
-    let mut v = json!({"conversation_id": conv, "role": role, "content": format!("{role} {k}"),
-                       "timestamp": ts});
-    if rng.random_bool(0.9) {
-        v["id"] = json!(format!("m{k}"));
-    }
-    if role == "bot" && rng.random_bool(0.7) {
-        v["step"] = json!({"id": STEPS.choose(rng).unwrap()});
-        if rng.random_bool(0.8) {
-            v["step"]["type"] = json!("node");
-        }
-    }
-    match rng.random_range(0..10) {
-        0 | 1 => v["metadata"] = json!({"handled": false}),
-        2 => v["metadata"] = json!({"handled": true, "x": 1}),
-        // An LLM's answer: its model and tokens, some of them not counts.
-        3..=5 if role == "bot" => {
-            let count = |rng: &mut StdRng| match rng.random_range(0..8) {
-                0 => json!(-5),
-                1 => json!(2.5),
-                2 => json!("40"),
-                3 => Value::Null,
-                _ => json!(rng.random_range(0..5_000)),
-            };
-            v["metadata"] = json!({"input_tokens": count(rng), "output_tokens": count(rng)});
-            if let Some(model) = *[Some("gpt-4o"), Some("claude"), None].choose(rng).unwrap() {
-                v["metadata"]["model"] = json!(model);
-            }
-        }
-        _ => {}
-    }
-    for (dim, values) in VALUES {
-        if rng.random_bool(0.2) {
-            let field = match dim.field().split_once('.') {
-                Some((outer, inner)) => &mut v[outer][inner],
-                None => &mut v[dim.field()],
-            };
-            *field = json!(values.choose(rng).unwrap());
-        }
-    }
-    serde_json::from_value::<MessageInput>(v).unwrap().validate(now()).unwrap()
-}
-
-/// A gap between messages: none (a tie), milliseconds, seconds, minutes, up to the next slot
-/// boundary, or hours.
-fn gap(rng: &mut StdRng, t: Millis) -> Millis {
-    match rng.random_range(0..6) {
-        0 => 0,
-        1 => rng.random_range(1..1_000),
-        2 => rng.random_range(1..120) * 1_000,
-        3 => rng.random_range(1..30) * MINUTE,
-        4 => SLOT - t.rem_euclid(SLOT),
-        _ => rng.random_range(1..30) * HOUR,
-    }
-}
-
-/// 1–12 messages (client ids `m0`, `m1`…) starting in the ten days from `from`.
-fn conversation(rng: &mut StdRng, id: &str, from: Millis) -> Vec<NewMessage> {
-    let mut t = from + rng.random_range(0..10 * DAY);
-    if rng.random_bool(0.3) {
-        t -= t.rem_euclid(SLOT);
-    }
-    (0..rng.random_range(1..=12))
-        .map(|k| {
-            if k > 0 {
-                t += gap(rng, t);
-            }
-            message(rng, id, k, t)
-        })
-        .collect()
-}
-
-/// Sends one bot's messages shuffled, in batches of 1–20, with retries of messages sent before
-/// (sometimes with another time and text) and repeats inside a batch; checks every outcome.
-async fn send(
-    store: &Arc<dyn Store>,
-    model: &mut Model,
-    rng: &mut StdRng,
-    (team, bot): (i64, &str),
-    mut msgs: Vec<NewMessage>,
-    sent: &mut Vec<(i64, String, NewMessage)>,
-) {
-    msgs.shuffle(rng);
-    while !msgs.is_empty() {
-        let n = rng.random_range(1..=20).min(msgs.len());
-        let mut batch: Vec<NewMessage> = msgs.drain(..n).collect();
-        for _ in 0..rng.random_range(0..3) {
-            let before: Vec<&NewMessage> =
-                sent.iter().filter(|(t, b, _)| *t == team && b == bot).map(|x| &x.2).collect();
-            let Some(mut retry) = before.choose(rng).copied().or(batch.choose(rng)).cloned() else {
-                continue;
-            };
-            if rng.random_bool(0.5) {
-                retry.timestamp -= rng.random_range(1..HOUR);
-                retry.content = "retried".into();
-            }
-            batch.insert(rng.random_range(0..=batch.len()), retry);
-        }
-        let want: Vec<IngestOutcome> = batch.iter().map(|m| model.ingest(team, bot, m)).collect();
-        let got = store.ingest(team, bot, true, batch.clone()).await.unwrap();
-        assert_eq!(got, want, "ingest outcomes, team {team} bot {bot}: {batch:#?}");
-        sent.extend(batch.into_iter().map(|m| (team, bot.to_owned(), m)));
-    }
-}
-
-/// Ingests a seed's history: two teams, erasures, late messages. Returns team 1's bots.
-async fn history(
-    store: &Arc<dyn Store>,
-    rng: &mut StdRng,
-    model: &mut Model,
-    (team1, team2): (i64, i64),
-    from: Millis,
-) -> Vec<&'static str> {
-    let bots: Vec<&'static str> = if rng.random_bool(0.5) { vec!["b1"] } else { vec!["b1", "b2"] };
-    let mut sent = vec![];
-    let n = rng.random_range(30..=60);
-    for (b, bot) in bots.iter().enumerate() {
-        // The same conversation ids on every bot, and on team 2's bot of the same id.
-        let msgs = (0..n)
-            .filter(|i| i % bots.len() == b)
-            .flat_map(|i| conversation(rng, &format!("c{}", i / bots.len()), from))
-            .collect();
-        send(store, model, rng, (team1, bot), msgs, &mut sent).await;
-    }
-    let msgs = (0..8).flat_map(|i| conversation(rng, &format!("c{i}"), from)).collect();
-    send(store, model, rng, (team2, "b1"), msgs, &mut sent).await;
-
-    // Erase some conversations and one end user of team 1.
-    for i in 0..model.convs.len() {
-        let c = &model.convs[i];
-        if c.team == team1 && !c.erased && rng.random_bool(0.15) {
-            store.delete_conversation(team1, &c.bot, &c.id).await.unwrap();
-            model.convs[i].erased = true;
-        }
-    }
-    let users: Vec<(String, String)> = model
-        .convs
-        .iter()
-        .filter(|c| c.team == team1 && !c.erased)
-        .filter_map(|c| Some((c.bot.clone(), dims_of(&c.msgs)[Dim::UserId as usize].clone()?)))
-        .collect();
-    if let Some((bot, user)) = users.choose(rng) {
-        let want = model.erase_user(team1, bot, user);
-        assert_eq!(store.delete_user(team1, bot, user).await.unwrap(), want, "delete_user {user}");
-    }
-
-    // Late messages: new conversations under erased ids (reusing their client ids), and
-    // earlier, interleaved and later messages into stored conversations.
-    for bot in &bots {
-        let mut msgs = vec![];
-        let of_bot = |c: &&Conv| c.team == team1 && c.bot == *bot;
-        let erased: Vec<&Conv> = model.convs.iter().filter(of_bot).filter(|c| c.erased).collect();
-        for c in erased.choose_multiple(rng, 2) {
-            msgs.extend(conversation(rng, &c.id, from));
-        }
-        let live: Vec<&Conv> = model.convs.iter().filter(of_bot).filter(|c| !c.erased).collect();
-        for (j, c) in live.choose_multiple(rng, 8).enumerate() {
-            let started = c.msgs.iter().map(|m| m.timestamp).min().unwrap();
-            for k in 0..rng.random_range(1..=3) {
-                let ts = match rng.random_range(0..3) {
-                    0 => started - rng.random_range(1..3 * HOUR),
-                    1 => started + rng.random_range(0..2 * HOUR),
-                    _ => started - rng.random_range(0..2) * SLOT,
-                };
-                msgs.push(message(rng, &c.id, 100 + 10 * j + k, ts));
-            }
-        }
-        send(store, model, rng, (team1, bot), msgs, &mut sent).await;
-    }
-    bots
-}
-
 // --- Queries ---
 
 /// A range for `bucket`: edges at random times, right at (or near) a message, on a slot
@@ -638,7 +466,7 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
     let team1 = store.create_team(&format!("t{seed}")).await.unwrap().id;
     let team2 = store.create_team(&format!("other{seed}")).await.unwrap().id;
     let mut model = Model::default();
-    let bots = history(store, rng, &mut model, (team1, team2), from).await;
+    let bots = history::history(store, rng, &mut model, (team1, team2), from).await;
     let facts: Vec<Facts> = model.convs.iter().map(facts).collect();
     // Times to put range edges at: of messages; of erased conversations' messages and starts,
     // to put those into edge windows.
@@ -668,6 +496,8 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
         &[GroupKey::Dim(Dim::CampaignId), GroupKey::Dim(Dim::ChannelType)],
     ];
     let buckets = [Bucket::Hour, Bucket::Day, Bucket::Week, Bucket::Month];
+    // Counter series with whole UTC days read from the rows per single dimension.
+    let mut by_dim = 0;
     for q in 0..SERIES_QUERIES {
         let stat = *stats.choose(rng).unwrap();
         let mut group_by = groupings.choose(rng).unwrap().to_vec();
@@ -697,8 +527,22 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
         if stat.source() == Source::Tokens && rng.random_bool(0.6) {
             group_by.insert(rng.random_range(0..=group_by.len()), GroupKey::Model);
         }
-        let filters = random_filters(rng);
-        let tz = *ZONES.choose(rng).unwrap();
+        let mut filters = random_filters(rng);
+        // Now and then a filter on the one dimension grouped by, and UTC more often than the
+        // other zones: series whose whole days are read from the rows per single dimension.
+        let grouped: Vec<Dim> = group_by
+            .iter()
+            .filter_map(|g| if let GroupKey::Dim(d) = g { Some(*d) } else { None })
+            .collect();
+        if let [d] = grouped[..] {
+            let values = VALUES.iter().find(|(x, _)| *x == d).unwrap().1;
+            let some: Vec<String> =
+                values.iter().filter(|_| rng.random_bool(0.5)).map(|v| v.to_string()).collect();
+            if !some.is_empty() && rng.random_bool(0.3) {
+                filters = vec![(d, some)];
+            }
+        }
+        let tz = if rng.random_bool(0.25) { "UTC" } else { *ZONES.choose(rng).unwrap() };
         let req = loop {
             let bucket = *buckets.choose(rng).unwrap();
             let events = events(rng);
@@ -723,12 +567,19 @@ async fn run_seed(store: &Arc<dyn Store>, seed: u64) -> Failures {
                 series::from_conversations(&req, &cells, false)
             }
         };
+        if stat.source() == Source::Counters
+            && req.single_dim().is_some()
+            && !req.plan.levels[DIM_LEVEL].is_empty()
+        {
+            by_dim += 1;
+        }
         let want = brute_force(&req, &facts, team, &sel);
         let what = describe(&req, tz, team, &sel);
         for (kind, f) in compare(&req, &data, &want).into_iter().take(4) {
             fail(&mut fails, kind, format!("seed {seed} series query {q}: {what}\n    {f}"));
         }
     }
+    assert!(by_dim >= 10, "seed {seed}: {by_dim} series read rows per single dimension");
 
     for q in 0..FLOW_QUERIES {
         let (team, bot) =

@@ -93,7 +93,7 @@ async fn an_interrupted_copy_resumes_and_verifies() {
         assert!(counts.contains(&(table, n)), "{table}: {counts:?}");
     }
     assert!(counts.iter().any(|(t, n)| *t == "datapoints" && *n > 0), "{counts:?}");
-    for table in ["rollups", "flow_edges", "flow_exits", "token_rollups"] {
+    for table in ["rollups", "flow_edges", "flow_exits", "token_rollups", "dim_rollups"] {
         assert!(counts.iter().any(|(t, n)| *t == table && *n > 0), "{table}: {counts:?}");
     }
 

@@ -62,6 +62,16 @@ fn rollup_rows(db: &Path) -> Vec<String> {
         let found = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
         rows.extend(found.map(Result::unwrap));
     }
+    let mut stmt = c
+        .prepare(
+            "SELECT 'dim_rollups ' || concat_ws(' ', dim, day, value, conversations, \
+             duration_ms, handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
+             FROM dim_rollups WHERE conversations != 0 OR duration_ms != 0 OR handoffs != 0 \
+             OR n_user != 0 OR n_bot != 0 OR n_agent != 0 OR n_system != 0 OR not_handled != 0",
+        )
+        .unwrap();
+    let found = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.extend(found.map(Result::unwrap));
     rows.sort();
     rows
 }

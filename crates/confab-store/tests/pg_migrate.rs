@@ -80,6 +80,7 @@ async fn migration_2_reads_old_values_without_evidence() {
     sqlx::raw_sql(
         "DELETE FROM schema_migrations WHERE version >= 2; \
          DROP TABLE token_rollups; \
+         DROP TABLE dim_rollups; \
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .execute(&mut c)

@@ -1,4 +1,5 @@
-//! Analytics reads: series summed from rollup and token rollup rows (with exact counts for range
+//! Analytics reads: series summed from rollup and token rollup rows (whole UTC days of a series
+//! naming at most one dimension from the rows per single dimension; exact counts for range
 //! edges inside a slot), series from stored conversations (distinct users, extreme durations),
 //! and flows.
 //! Rows are fetched whole and then looped over: the connection cannot be lent to a callback
@@ -8,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
-use confab_core::rollup::{Counters, Plan, Tokens, is_not_handled, token_usage};
+use confab_core::rollup::{
+    Counters, DIM_LEVEL, Plan, Tokens, dim_code, is_not_handled, token_usage,
+};
 use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -182,6 +185,51 @@ async fn messages_in(
     Ok(q.build().fetch_all(&mut *c).await?)
 }
 
+/// The counters selected at `at`, in the rollup tables' column order.
+fn counters_at(r: &PgRow, at: usize) -> sqlx::Result<Counters> {
+    Ok(Counters {
+        conversations: r.try_get(at)?,
+        duration_ms: r.try_get(at + 1)?,
+        handoffs: r.try_get(at + 2)?,
+        messages: [r.try_get(at + 3)?, r.try_get(at + 4)?, r.try_get(at + 5)?, r.try_get(at + 6)?],
+        not_handled: r.try_get(at + 7)?,
+    })
+}
+
+/// The day rows of `dim` alone (`dim_rollups`) of the bots in the UTC `days` whose value
+/// `filters` (all on `dim`: see [`SeriesRequest::single_dim`]) keep, each with its bot and the
+/// rollup dimensions of the row (only `dim` set); a row is its value, day, then its counters.
+async fn dim_day_rows<'b>(
+    c: &mut PgConnection,
+    bots: &'b [BotRef],
+    dim: Dim,
+    days: &[(Millis, Millis)],
+    filters: &[(Dim, Vec<String>)],
+) -> Result<Vec<(&'b BotRef, [Option<String>; 5], PgRow)>> {
+    let mut out = vec![];
+    let Some(code) = dim_code(dim) else { return Ok(out) };
+    let by_pk: HashMap<i64, &BotRef> = bots.iter().map(|b| (b.pk, b)).collect();
+    let pks: Vec<i64> = bots.iter().map(|b| b.pk).collect();
+    for &(lo, hi) in days {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT value, day, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
+             n_system, not_handled, bot_pk FROM dim_rollups WHERE bot_pk = ANY(",
+        );
+        q.push_bind(pks.as_slice()).push(") AND dim = ").push_bind(code as i64);
+        q.push(" AND day >= ").push_bind(lo).push(" AND day < ").push_bind(hi);
+        for (_, values) in filters {
+            q.push(" AND value = ANY(").push_bind(values.as_slice()).push(")");
+        }
+        for r in q.build().fetch_all(&mut *c).await? {
+            let Some(bot) = by_pk.get(&r.try_get::<i64, _>(10)?) else { continue };
+            let mut dims: [Option<String>; 5] = Default::default();
+            dims[code] = Some(r.try_get::<String, _>(0)?).filter(|v| !v.is_empty());
+            out.push((*bot, dims, r));
+        }
+    }
+    Ok(out)
+}
+
 pub(super) async fn series_counters(
     c: &mut PgConnection,
     team_id: i64,
@@ -194,35 +242,41 @@ pub(super) async fn series_counters(
     if bots.is_empty() {
         return Ok(cells);
     }
-    let dims = dims_rows(c, &bots, &req.filters, &groups).await?;
-    let ids: Vec<i64> = dims.keys().copied().collect();
-    let rows = rollup_rows(
-        c,
-        &req.plan,
-        &bots,
-        &ids,
-        "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
-         n_system, not_handled FROM rollups \
-         WHERE bot_pk = ANY($1) AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5",
-    )
-    .await?;
-    for r in rows {
-        let slot: Millis = r.try_get(1)?;
-        let Some(bucket) = req.buckets.index_of(slot) else { continue };
-        let counters = Counters {
-            conversations: r.try_get(2)?,
-            duration_ms: r.try_get(3)?,
-            handoffs: r.try_get(4)?,
-            messages: [r.try_get(5)?, r.try_get(6)?, r.try_get(7)?, r.try_get(8)?],
-            not_handled: r.try_get(9)?,
-        };
-        // Rows are left at zero when everything in them moved elsewhere (a late, earlier
-        // message changed a conversation's start or dimensions): no group of their own.
-        if counters.is_zero() {
-            continue;
+    // Rows are left at zero when everything in them moved elsewhere (a late, earlier message
+    // changed a conversation's start or dimensions): no group of their own.
+    let mut plan = req.plan.clone();
+    if let Some(dim) = req.single_dim() {
+        // Whole UTC days from the rows per single dimension; the rest from the other rows.
+        let days = std::mem::take(&mut plan.levels[DIM_LEVEL]);
+        for (bot, dims, r) in dim_day_rows(c, &bots, dim, &days, &req.filters).await? {
+            let Some(bucket) = req.buckets.index_of(r.try_get(1)?) else { continue };
+            let counters = counters_at(&r, 2)?;
+            if !counters.is_zero() {
+                cells.cell(group_of(&groups, bot, &dims), bucket).add(&counters, 1);
+            }
         }
-        let group = dims.get(&r.try_get::<i64, _>(0)?).cloned().unwrap_or_default();
-        cells.cell(group, bucket).add(&counters, 1);
+    }
+    if plan.levels.iter().any(|ranges| !ranges.is_empty()) {
+        let dims = dims_rows(c, &bots, &req.filters, &groups).await?;
+        let ids: Vec<i64> = dims.keys().copied().collect();
+        let rows = rollup_rows(
+            c,
+            &plan,
+            &bots,
+            &ids,
+            "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, \
+             n_agent, n_system, not_handled FROM rollups WHERE bot_pk = ANY($1) \
+             AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5",
+        )
+        .await?;
+        for r in rows {
+            let Some(bucket) = req.buckets.index_of(r.try_get(1)?) else { continue };
+            let counters = counters_at(&r, 2)?;
+            if !counters.is_zero() {
+                let group = dims.get(&r.try_get::<i64, _>(0)?).cloned().unwrap_or_default();
+                cells.cell(group, bucket).add(&counters, 1);
+            }
+        }
     }
     // Range edges inside a slot: counted exactly from the stored rows.
     for &(lo, hi) in &req.plan.partial {

@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_datapoint_evidence.sql")),
     (3, include_str!("migrations/0003_token_rollups.sql")),
+    (4, include_str!("migrations/0004_dim_rollups.sql")),
 ];
 
 /// The advisory lock migrations run under (any constant; "confab" in ASCII).

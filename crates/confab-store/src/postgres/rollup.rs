@@ -97,7 +97,8 @@ async fn dims_id(c: &mut PgConnection, bot_pk: i64, k: &DimsKey) -> Result<i64> 
     }
 }
 
-/// Adds the gathered changes to the rows of every level: one statement per table.
+/// Adds the gathered changes to the rows of every level and to the day rows per single
+/// dimension: one statement per table.
 pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas) -> Result<()> {
     deltas.prune();
     if deltas.is_empty() {
@@ -145,6 +146,46 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
         )
         .bind(bot_pk);
         for col in cols {
+            q = q.bind(col);
+        }
+        q.execute(&mut *c).await?;
+    }
+    if !rows.by_dim.is_empty() {
+        // Empty while migration 3 backfills token rows, before migration 4 made the table.
+        let (mut keys, mut values, mut sums): ([Vec<i64>; 2], Vec<&str>, [Vec<i64>; 8]) =
+            Default::default();
+        for ((dim, day, value), x) in &rows.by_dim {
+            keys[0].push(*dim);
+            keys[1].push(*day);
+            values.push(value);
+            let [u, b, a, s] = x.messages;
+            let counts = [x.conversations, x.duration_ms, x.handoffs, u, b, a, s, x.not_handled];
+            for (col, v) in sums.iter_mut().zip(counts) {
+                col.push(v);
+            }
+        }
+        let [dim, day] = keys;
+        let mut q = sqlx::query(
+            "INSERT INTO dim_rollups (bot_pk, dim, day, value, conversations, duration_ms, \
+             handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
+             $11::bigint[], $12::bigint[]) \
+             ON CONFLICT (bot_pk, dim, day, value) DO UPDATE SET \
+             conversations = dim_rollups.conversations + excluded.conversations, \
+             duration_ms = dim_rollups.duration_ms + excluded.duration_ms, \
+             handoffs = dim_rollups.handoffs + excluded.handoffs, \
+             n_user = dim_rollups.n_user + excluded.n_user, \
+             n_bot = dim_rollups.n_bot + excluded.n_bot, \
+             n_agent = dim_rollups.n_agent + excluded.n_agent, \
+             n_system = dim_rollups.n_system + excluded.n_system, \
+             not_handled = dim_rollups.not_handled + excluded.not_handled",
+        )
+        .bind(bot_pk)
+        .bind(dim)
+        .bind(day)
+        .bind(values);
+        for col in sums {
             q = q.bind(col);
         }
         q.execute(&mut *c).await?;

@@ -1,4 +1,5 @@
-//! Analytics reads: series summed from rollup and token rollup rows (with exact counts for range
+//! Analytics reads: series summed from rollup and token rollup rows (whole UTC days of a series
+//! naming at most one dimension from the rows per single dimension; exact counts for range
 //! edges inside a slot), series from stored conversations (distinct users, extreme durations),
 //! and flows.
 
@@ -6,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
-use confab_core::rollup::{Counters, Plan, Tokens, is_not_handled, token_usage};
+use confab_core::rollup::{
+    Counters, DIM_LEVEL, Plan, Tokens, dim_code, is_not_handled, token_usage,
+};
 use confab_core::series::{Cells, ConversationCell, GroupKey, SeriesRequest};
 use confab_core::summary::Dim;
 use confab_core::time::Millis;
@@ -171,6 +174,58 @@ fn each_message_in(
     Ok(())
 }
 
+/// The counters selected at `at`, in the rollup tables' column order.
+fn counters_at(r: &Row, at: usize) -> rusqlite::Result<Counters> {
+    Ok(Counters {
+        conversations: r.get(at)?,
+        duration_ms: r.get(at + 1)?,
+        handoffs: r.get(at + 2)?,
+        messages: [r.get(at + 3)?, r.get(at + 4)?, r.get(at + 5)?, r.get(at + 6)?],
+        not_handled: r.get(at + 7)?,
+    })
+}
+
+/// Per bot, the day rows of `dim` alone (`dim_rollups`) in the UTC `days` whose value `filters`
+/// (all on `dim`: see [`SeriesRequest::single_dim`]) keep: calls `f(bot, dims, row)` with the
+/// rollup dimensions of the row (only `dim` set) and the row: value, day, then its counters.
+fn each_dim_row(
+    c: &Connection,
+    bots: &[BotRef],
+    dim: Dim,
+    days: &[(Millis, Millis)],
+    filters: &[(Dim, Vec<String>)],
+    mut f: impl FnMut(&BotRef, [Option<String>; 5], &Row) -> Result<()>,
+) -> Result<()> {
+    let Some(code) = dim_code(dim) else { return Ok(()) };
+    let mut w = Where::default();
+    // The bot and the days (0, 2, 3) are set for each query.
+    let head = [0, code as i64, 0, 0].map(Value::Integer);
+    w.push("bot_pk = ? AND dim = ? AND day >= ? AND day < ?", head);
+    for (_, values) in filters {
+        w.push(&format!("value IN ({})", marks(values.len())), values.iter().map(|s| text(s)));
+    }
+    let sql = format!(
+        "SELECT value, day, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
+         n_system, not_handled FROM dim_rollups WHERE {}",
+        w.clause()
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    for bot in bots {
+        for &(lo, hi) in days {
+            for (i, v) in [(0, bot.pk), (2, lo), (3, hi)] {
+                w.values[i] = Value::Integer(v);
+            }
+            let mut rows = stmt.query(params_from_iter(w.values.iter()))?;
+            while let Some(r) = rows.next()? {
+                let mut dims: [Option<String>; 5] = Default::default();
+                dims[code] = Some(r.get::<_, String>(0)?).filter(|v| !v.is_empty());
+                f(bot, dims, r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn series_counters(
     c: &Connection,
     team_id: i64,
@@ -183,35 +238,42 @@ pub(super) fn series_counters(
     if bots.is_empty() {
         return Ok(cells);
     }
-    let dims = dims_rows(c, &bots, &req.filters, &groups)?;
-    let ids: Vec<i64> = dims.keys().copied().collect();
-    each_rollup_row(
-        c,
-        &req.plan,
-        &ids,
-        "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
-         n_system, not_handled FROM rollups \
-         WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3",
-        |r| {
-            let slot: Millis = r.get(1)?;
-            let Some(bucket) = req.buckets.index_of(slot) else { return Ok(()) };
-            let counters = Counters {
-                conversations: r.get(2)?,
-                duration_ms: r.get(3)?,
-                handoffs: r.get(4)?,
-                messages: [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
-                not_handled: r.get(9)?,
-            };
-            // Rows are left at zero when everything in them moved elsewhere (a late, earlier
-            // message changed a conversation's start or dimensions): no group of their own.
-            if counters.is_zero() {
-                return Ok(());
+    // Rows are left at zero when everything in them moved elsewhere (a late, earlier message
+    // changed a conversation's start or dimensions): no group of their own.
+    let mut plan = req.plan.clone();
+    if let Some(dim) = req.single_dim() {
+        // Whole UTC days from the rows per single dimension; the rest from the other rows.
+        let days = std::mem::take(&mut plan.levels[DIM_LEVEL]);
+        each_dim_row(c, &bots, dim, &days, &req.filters, |bot, dims, r| {
+            let Some(bucket) = req.buckets.index_of(r.get(1)?) else { return Ok(()) };
+            let counters = counters_at(r, 2)?;
+            if !counters.is_zero() {
+                cells.cell(group_of(&groups, bot, &dims), bucket).add(&counters, 1);
             }
-            let group = dims.get(&r.get(0)?).cloned().unwrap_or_default();
-            cells.cell(group, bucket).add(&counters, 1);
             Ok(())
-        },
-    )?;
+        })?;
+    }
+    if plan.levels.iter().any(|ranges| !ranges.is_empty()) {
+        let dims = dims_rows(c, &bots, &req.filters, &groups)?;
+        let ids: Vec<i64> = dims.keys().copied().collect();
+        each_rollup_row(
+            c,
+            &plan,
+            &ids,
+            "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, \
+             n_agent, n_system, not_handled FROM rollups \
+             WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3",
+            |r| {
+                let Some(bucket) = req.buckets.index_of(r.get(1)?) else { return Ok(()) };
+                let counters = counters_at(r, 2)?;
+                if !counters.is_zero() {
+                    let group = dims.get(&r.get(0)?).cloned().unwrap_or_default();
+                    cells.cell(group, bucket).add(&counters, 1);
+                }
+                Ok(())
+            },
+        )?;
+    }
     // Range edges inside a slot: counted exactly from the stored rows.
     for &(lo, hi) in &req.plan.partial {
         let Some(bucket) = req.buckets.index_of(lo) else { continue };

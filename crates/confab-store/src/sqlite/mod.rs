@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_list_indexes.sql")),
     (8, include_str!("migrations/0008_datapoint_evidence.sql")),
     (9, include_str!("migrations/0009_token_rollups.sql")),
+    (10, include_str!("migrations/0010_dim_rollups.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {

@@ -1,6 +1,7 @@
 //! Keeping the analytics rollups in step with the messages, inside the writer's transaction:
 //! what a write changed is gathered as [`Deltas`] (computed by `confab_core::rollup`) and added
-//! to the rows of all three levels at the end of the job.
+//! to the rows of all three levels, and to the day rows per single dimension, at the end of the
+//! group.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -115,8 +116,22 @@ pub(super) fn flush_group(c: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Adds the gathered changes to the rows of every level.
-pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<()> {
+/// What an upsert of counters adds to the row it finds.
+const ADD_COUNTERS: &str = "conversations = conversations + excluded.conversations, \
+     duration_ms = duration_ms + excluded.duration_ms, \
+     handoffs = handoffs + excluded.handoffs, \
+     n_user = n_user + excluded.n_user, n_bot = n_bot + excluded.n_bot, \
+     n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
+     not_handled = not_handled + excluded.not_handled";
+
+/// Adds the gathered changes to the rows of every level and to the rows per single dimension.
+pub(super) fn flush(c: &Connection, bot_pk: i64, deltas: Deltas) -> Result<()> {
+    flush_rows(c, bot_pk, deltas, true)
+}
+
+/// [`flush`], leaving out the rows per single dimension when `per_dim` is false (migration 2's
+/// backfill, before migration 10 made their table, which then builds them from the day rows).
+fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) -> Result<()> {
     deltas.prune();
     if deltas.is_empty() {
         return Ok(());
@@ -126,18 +141,12 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
         ids.insert(d, dims_id(c, bot_pk, &deltas.dims[d])?);
     }
     let rows = rollups::level_rows(&deltas, |d| ids[&d]);
-    let mut upsert = c.prepare_cached(
+    let mut upsert = c.prepare_cached(&format!(
         "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
          n_user, n_bot, n_agent, n_system, not_handled) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (dims_id, level, slot) DO UPDATE SET \
-         conversations = conversations + excluded.conversations, \
-         duration_ms = duration_ms + excluded.duration_ms, \
-         handoffs = handoffs + excluded.handoffs, \
-         n_user = n_user + excluded.n_user, n_bot = n_bot + excluded.n_bot, \
-         n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
-         not_handled = not_handled + excluded.not_handled",
-    )?;
+         ON CONFLICT (dims_id, level, slot) DO UPDATE SET {ADD_COUNTERS}"
+    ))?;
     for ((dims, level, slot), x) in rows.counters {
         let [u, b, a, s] = x.messages;
         upsert.execute(params![
@@ -153,6 +162,31 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, mut deltas: Deltas) -> Result<(
             s,
             x.not_handled
         ])?;
+    }
+    if per_dim && !rows.by_dim.is_empty() {
+        let mut upsert = c.prepare_cached(&format!(
+            "INSERT INTO dim_rollups (bot_pk, dim, day, value, conversations, duration_ms, \
+             handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (bot_pk, dim, day, value) DO UPDATE SET {ADD_COUNTERS}"
+        ))?;
+        for ((dim, day, value), x) in rows.by_dim {
+            let [u, b, a, s] = x.messages;
+            upsert.execute(params![
+                bot_pk,
+                dim,
+                day,
+                value,
+                x.conversations,
+                x.duration_ms,
+                x.handoffs,
+                u,
+                b,
+                a,
+                s,
+                x.not_handled
+            ])?;
+        }
     }
     let mut upsert = c.prepare_cached(
         "INSERT INTO flow_edges (dims_id, level, slot, from_id, from_type, to_id, to_type, n) \
@@ -252,7 +286,7 @@ pub(super) fn backfill(c: &Connection) -> Result<()> {
     for (i, (pk, bot_pk)) in convs.into_iter().enumerate() {
         if bot != Some(bot_pk) || i % 1_000 == 0 {
             if let Some(prev) = bot {
-                flush(c, prev, std::mem::take(&mut deltas))?;
+                flush_rows(c, prev, std::mem::take(&mut deltas), false)?;
             }
             bot = Some(bot_pk);
         }
@@ -281,7 +315,7 @@ pub(super) fn backfill(c: &Connection) -> Result<()> {
         deltas.whole(&summary, &facts, 1);
     }
     if let Some(prev) = bot {
-        flush(c, prev, deltas)?;
+        flush_rows(c, prev, deltas, false)?;
     }
     Ok(())
 }

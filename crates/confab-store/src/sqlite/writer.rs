@@ -48,14 +48,15 @@ pub(crate) struct WalLimits {
 }
 
 impl Default for WalLimits {
-    /// ~66 MB to start asking, ~200 MB to stop writing: the WAL stays under 256 MB.
+    /// ~50 MB to start asking, ~165 MB to stop writing: with the groups written past that mark
+    /// the WAL stays under 256 MB (at 300k conversations the peak was 231 MiB with 48,000).
     fn default() -> WalLimits {
         WalLimits {
             background_pages: 2_000,
-            restart_pages: 16_000,
+            restart_pages: 12_000,
             restart_wait: Duration::from_millis(250),
             cool_down: Duration::from_secs(2),
-            hard_pages: 48_000,
+            hard_pages: 40_000,
             stall_limit: Duration::from_secs(10),
         }
     }

@@ -265,7 +265,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let srv = Server::start(&db_url)?;
     let client = Client::new(&srv.base, &key);
     let one = std::slice::from_ref(&client);
-    let watch = Watch::start(&srv.base);
+    let watch = Watch::start(&srv.base, dir.join("confab.db-wal"));
     let mut results = BTreeMap::new();
 
     // Each bot's datapoint schema, as its owner would PUT it; scenario 2's bot, whose traffic

@@ -2,6 +2,7 @@
 //! its own so that its memory is measured apart from the load generator's.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
@@ -13,11 +14,18 @@ use confab_store::{NewKey, Store};
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,
+    /// Run under a wrapper, in a process group of its own: the group is killed, as the wrapper
+    /// may not pass the signal on to the server.
+    wrapped: bool,
     pub base: String,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.wrapped {
+            let group = format!("-{}", self.child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -33,7 +41,7 @@ impl Server {
         let mut command = match wrapper.split_whitespace().collect::<Vec<_>>().split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
-                c.args(args).arg(exe);
+                c.args(args).arg(exe).process_group(0);
                 c
             }
             None => Command::new(exe),
@@ -56,7 +64,7 @@ impl Server {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Server { child, base })
+        Ok(Server { child, wrapped: !wrapper.trim().is_empty(), base })
     }
 
     /// The id of the server's thread named `name` (Linux truncates thread names to 15 bytes).

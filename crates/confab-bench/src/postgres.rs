@@ -4,6 +4,7 @@
 //! database of its own on the URL's server (`confab_bench`, `confab_bench_raw`), dropped after;
 //! no other database there is touched.
 
+use confab_store::postgres::with_database;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Instant;
@@ -47,17 +48,6 @@ pub struct Inputs<'a> {
 pub fn singles_share(singles: &[Vec<u8>], slice: usize, whole: usize) -> &[Vec<u8>] {
     let n = (singles.len() as u128 * slice as u128 / whole.max(1) as u128) as usize;
     &singles[singles.len() - n.clamp(1.min(singles.len()), singles.len())..]
-}
-
-/// `url` with its database name replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let (base, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
-    format!("{}/{name}{query}", &base[..host_end])
 }
 
 /// The server behind `--postgres URL`, through which the column's databases are created and

@@ -4,7 +4,7 @@
 mod columns;
 pub mod copy;
 mod extraction;
-mod postgres;
+pub mod postgres;
 mod rollups;
 mod sqlite;
 #[cfg(feature = "test-support")]

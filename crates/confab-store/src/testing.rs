@@ -1,6 +1,7 @@
 //! Throwaway PostgreSQL databases for tests (feature `test-support`): each test gets its own,
 //! created empty and dropped when the guard goes, so tests run in parallel on one server.
 
+use crate::postgres::with_database;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, PgConnection};
@@ -15,17 +16,6 @@ pub struct TestDatabase {
     pub url: String,
     admin_url: String,
     name: String,
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let (base, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
-    format!("{}/{name}{query}", &base[..host_end])
 }
 
 /// The URL tests should use, or `None` — with the reason printed — when none is configured
@@ -87,20 +77,5 @@ impl Drop for TestDatabase {
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop the test database {}: {dropped:?}", self.name);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn swaps_the_database_name() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
-            "postgres://u:p@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(with_database("postgresql://h/db", "x"), "postgresql://h/x");
     }
 }

@@ -567,3 +567,15 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 }
+
+/// `url` with its database name replaced by `name` (query parameters kept): the tests' and the
+/// benchmark's databases beside the one a URL names.
+pub fn with_database(url: &str, name: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let host_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}

@@ -7,6 +7,7 @@ pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod memory;
 pub mod observe;
 pub mod openapi;
 pub mod otlp;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub mod dashboard;
+pub mod lifecycle;
 
 pub struct TestApp {
     pub base: String,

@@ -98,12 +98,15 @@ async fn spawn_llm(reply: Reply) -> (String, FakeLlm) {
 }
 
 fn llm_client(endpoint: &str, timeout: Duration) -> Llm {
-    Llm::new(LlmConfig {
-        endpoint: endpoint.to_owned(),
-        model: "tiny-test".into(),
-        api_key: Some("sk-test-123".into()),
-        timeout,
-    })
+    Llm::new(
+        LlmConfig {
+            endpoint: endpoint.to_owned(),
+            model: "tiny-test".into(),
+            api_key: Some("sk-test-123".into()),
+            timeout,
+        },
+        true,
+    )
 }
 
 fn booking_schema() -> Value {
@@ -367,5 +370,35 @@ async fn a_late_out_of_order_message_during_finalisation_is_not_lost() {
         "{body}"
     );
     assert_eq!(body["datapoints"]["Phone"]["message_id"], "m3");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_on_a_private_address_is_refused_unless_allowed() {
+    let app = spawn_app().await;
+    setup_booking(&app).await;
+    let (endpoint, llm) = spawn_llm(Reply::Fill(json!({"Name": "Anna Kowalska"}))).await;
+    // By address (checked before sending), then by a name (checked as it resolves).
+    let by_name = endpoint.replace("127.0.0.1", "localhost");
+    for (round, endpoint) in [endpoint, by_name].into_iter().enumerate() {
+        let last = 20 + 10 * round as i64;
+        if round > 0 {
+            app.ingest("shop", vec![msg("c", &format!("late{round}"), "user", "ok", last)]).await;
+        }
+        let config = LlmConfig {
+            endpoint,
+            model: "tiny-test".into(),
+            api_key: None,
+            timeout: Duration::from_secs(5),
+        };
+        let guarded = Llm::new(config, false);
+        let done = finalise_idle_once(&*app.store, Some(&guarded), base() + last * SEC + IDLE);
+        // Still finalised, with the rule values; the endpoint never asked.
+        assert_eq!(done.await.unwrap().finalised, 1);
+        assert!(llm.seen.lock().unwrap().is_empty());
+        let body = datapoints(&app, "shop", "c").await;
+        assert_eq!(body["status"], "ended");
+        assert_eq!(values(&body), expect(&[("Email", json!("anna@example.com"))]));
+    }
     app.stop().await;
 }

@@ -1,7 +1,9 @@
 //! Oversized request bodies over a real connection: a 20 MB body, sent with a
 //! `Content-Length` or streamed chunked, to the ingest route and to an OTLP route, gets the
 //! `413` JSON error (the field and the limit) — not a reset connection — and stores nothing.
-//! A chunked body within the limit is taken as before.
+//! A client that waits for `100 Continue` (curl does, for large bodies; it used to lose its
+//! connection) is answered before it sends the body. A chunked body within the limit is taken as
+//! before.
 
 mod common;
 
@@ -79,6 +81,32 @@ async fn twenty_megabytes_get_a_413_on_every_route_and_store_nothing() {
     let message = json!({"conversation_id": "c", "role": "user", "content": "hi",
                          "timestamp": "2026-01-10T10:00:00Z"});
     app.ingest("shop", vec![message]).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_expecting_100_continue_is_answered_before_it_sends_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await;
+    let conn = conn.as_mut().unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: confab\r\nauthorization: Bearer {}\r\n\
+         content-type: application/x-protobuf\r\ncontent-length: {TWENTY_MB}\r\n\
+         expect: 100-continue\r\n\r\n",
+        app.admin_key
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        (&body["error"]["field"], &body["error"]["limit_bytes"]),
+        (&json!("body"), &json!(MAX_BODY_BYTES))
+    );
+    nothing_stored(&app).await;
     app.stop().await;
 }
 

@@ -152,6 +152,32 @@ async fn redacted_everywhere(app: &TestApp) {
     let csv = text(app, "/v1/bots/red/export/datapoints.csv").await;
     assert!(csv.contains(EMAIL), "{csv}");
 
+    // OTLP writes through the same ingest: masked too.
+    let start = (now_millis() - 60_000) as u64 * 1_000_000;
+    let said = |role: &str, text: &str| {
+        json!([{"role": role, "parts": [{"type": "text", "content": text}]}]).to_string()
+    };
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let traces = json!({"resourceSpans": [{
+        "resource": {"attributes": [attr("service.name", "red")]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "07070707070707070707070707070707", "spanId": "0101010101010101",
+            "name": "chat", "startTimeUnixNano": start.to_string(),
+            "endTimeUnixNano": (start + 1_000_000_000).to_string(),
+            "attributes": [
+                attr("gen_ai.operation.name", "chat"),
+                attr("gen_ai.conversation.id", "otel-1"),
+                attr("gen_ai.input.messages", &said("user", &format!("card {CARD}, mail {EMAIL}"))),
+                attr("gen_ai.output.messages", &said("assistant", "Noted.")),
+            ],
+        }]}],
+    }]});
+    let (status, body) = app.post(&app.admin_key, "/v1/traces", &traces).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, otel) = app.get(&app.admin_key, "/v1/bots/red/conversations/otel-1").await;
+    assert_eq!(status, StatusCode::OK, "{otel}");
+    assert_eq!(otel["messages"][0]["content"], "card [card], mail [email]", "{otel}");
+
     // Without `redact`, text is stored as sent.
     let (_, plain) = app.get(&app.admin_key, "/v1/bots/plain/conversations/c1").await;
     assert_eq!(
@@ -200,7 +226,8 @@ async fn postgres_stores_only_masked_text() {
     .await
     .unwrap();
     let red: Vec<&(String, String, String)> = rows.iter().filter(|r| r.0 == "red").collect();
-    assert_eq!(red.len(), MASKED.len());
+    // The conversation's messages and the OTLP one's.
+    assert_eq!(red.len(), MASKED.len() + 2);
     for (_, content, search) in red {
         for value in NEVER_STORED.iter().chain(&[EMAIL, "anna"]) {
             assert!(

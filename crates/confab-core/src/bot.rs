@@ -1,15 +1,21 @@
 //! A bot's settings: how long a conversation may idle before it is finalised, where its users'
-//! phone numbers are local, and the zone their dates are said in.
+//! phone numbers are local, the zone their dates are said in, how long its conversations are
+//! kept and what is masked in their text.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::extract::Context;
+use crate::redact::{RedactRule, Redactor};
 
 pub const DEFAULT_INACTIVITY_SECONDS: u32 = 600;
 const MIN_INACTIVITY_SECONDS: u32 = 60;
 const MAX_INACTIVITY_SECONDS: u32 = 7 * 24 * 3600;
+/// Retention is at least a day and at most a hundred years.
+const MIN_RETENTION_DAYS: u32 = 1;
+const MAX_RETENTION_DAYS: u32 = 36_500;
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// As posted in `PUT /v1/bots/{bot_id}/settings` and stored with the bot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -25,6 +31,15 @@ pub struct BotSettings {
     /// IANA zone in which "tomorrow at 5" is understood; UTC when unset.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Conversations whose last message is older than this many days are deleted (as by
+    /// `DELETE`); kept forever when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 36500)]
+    pub retention_days: Option<u32>,
+    /// What is masked in message text before it is stored: any of `email`, `phone`, `card`,
+    /// `iban`, and `{"pattern", "mask"}` objects (see docs/extraction.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<RedactRule>,
 }
 
 fn default_inactivity() -> u32 {
@@ -37,6 +52,8 @@ impl Default for BotSettings {
             inactivity_timeout_seconds: DEFAULT_INACTIVITY_SECONDS,
             phone_region: None,
             timezone: None,
+            retention_days: None,
+            redact: vec![],
         }
     }
 }
@@ -51,9 +68,29 @@ impl BotSettings {
                 format!("must be between {MIN_INACTIVITY_SECONDS} and {MAX_INACTIVITY_SECONDS}"),
             ));
         }
+        if let Some(days) = self.retention_days
+            && !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days)
+        {
+            return Err(FieldError::new(
+                "retention_days",
+                format!("must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}"),
+            ));
+        }
         self.phone_region = self.phone_region.map(|r| r.to_ascii_uppercase());
         self.context()?;
+        crate::redact::validate(&self.redact, "redact")?;
         Ok(self)
+    }
+
+    /// How long conversations are kept, if not forever.
+    pub fn retention_ms(&self) -> Option<i64> {
+        self.retention_days.map(|d| i64::from(d) * DAY_MS)
+    }
+
+    /// The compiled `redact` rules; `None` when nothing is masked (or the stored rules no longer
+    /// compile, which validation prevents).
+    pub fn redactor(&self) -> Option<Redactor> {
+        Redactor::new(&self.redact, self.context().ok()?).ok().flatten()
     }
 
     /// What extraction needs from these settings.
@@ -77,10 +114,28 @@ mod tests {
         let ok = ok.validate().unwrap();
         assert_eq!(ok.phone_region.as_deref(), Some("PL"));
         assert_eq!(ok.inactivity_timeout_seconds, 600);
+        assert_eq!(ok.retention_ms(), None);
+        assert!(ok.redactor().is_none());
+        let kept: BotSettings =
+            serde_json::from_str(r#"{"retention_days": 30, "redact": ["iban"]}"#).unwrap();
+        let kept = kept.validate().unwrap();
+        assert_eq!(kept.retention_ms(), Some(30 * DAY_MS));
+        assert!(kept.redactor().is_some());
+        // Unset settings are not written out, so stored settings read back the same.
+        assert_eq!(
+            serde_json::to_string(&BotSettings::default()).unwrap(),
+            r#"{"inactivity_timeout_seconds":600,"phone_region":null,"timezone":null}"#
+        );
         for (json, field) in [
             (r#"{"inactivity_timeout_seconds": 5}"#, "inactivity_timeout_seconds"),
             (r#"{"phone_region": "XX"}"#, "phone_region"),
             (r#"{"timezone": "Mars/Base"}"#, "timezone"),
+            (r#"{"retention_days": 0}"#, "retention_days"),
+            (r#"{"retention_days": 36501}"#, "retention_days"),
+            (
+                r#"{"redact": ["email", "card", {"pattern": "ORD-(", "mask": "order"}]}"#,
+                "redact[2].pattern",
+            ),
         ] {
             let s: BotSettings = serde_json::from_str(json).unwrap();
             assert_eq!(s.validate().unwrap_err().field, field, "{json}");

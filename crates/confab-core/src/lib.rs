@@ -11,6 +11,7 @@ pub mod extract;
 pub mod flow;
 pub mod message;
 pub mod query;
+pub mod redact;
 pub mod rollup;
 pub mod search;
 pub mod series;

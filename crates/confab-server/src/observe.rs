@@ -61,6 +61,10 @@ fn describe() {
     describe_counter!("confab_finaliser_rounds_total", "Finaliser rounds, by result");
     describe_counter!("confab_conversations_finalised_total", "Conversations the finaliser ended");
     describe_counter!(
+        "confab_conversations_deleted_total",
+        "Conversations deleted, by reason (erasure, retention)"
+    );
+    describe_counter!(
         "confab_webhook_deliveries_total",
         "Webhook delivery attempts, by outcome (delivered, failed and due again, dead)"
     );
@@ -141,6 +145,12 @@ pub fn record_ingested(outcomes: &[IngestOutcome], rejected: usize) {
             counter!("confab_messages_ingested_total", "outcome" => outcome).increment(n as u64);
         }
     }
+}
+
+/// Counts conversations deleted, by why: `erasure` (`DELETE` of a conversation or an end user)
+/// or `retention` (the retention job).
+pub fn record_deleted(reason: &'static str, n: u64) {
+    counter!("confab_conversations_deleted_total", "reason" => reason).increment(n);
 }
 
 /// `GET /metrics`: the store's queues and sizes, read now, and everything recorded so far, in

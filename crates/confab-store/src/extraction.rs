@@ -1,6 +1,6 @@
-//! The store side of datapoint extraction, the same for every backend: compiled schemas cached
-//! by their stored text, and how a write continues a conversation's walk. The backends only
-//! read and write the rows.
+//! The store side of datapoint extraction, the same for every backend: compiled schemas (and
+//! redaction rules) cached by their stored text, and how a write continues a conversation's
+//! walk. The backends only read and write the rows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -10,12 +10,15 @@ use confab_core::bot::BotSettings;
 use confab_core::conversation::Message;
 use confab_core::datapoints::{Method, NewDatapoint, Schema, SchemaInput};
 use confab_core::extract::{self, Context, State, Turn};
+use confab_core::redact::Redactor;
 use confab_core::time::Millis;
 
 /// A bot's compiled schema and extraction context.
 pub(crate) struct Extractor {
     schema: Schema,
     ctx: Context,
+    /// Whether the bot masks stored text: a walk re-run over it cannot see the masked values.
+    redacts: bool,
 }
 
 /// Compiled schemas by their stored text (schema and settings JSON): compiling the regexes
@@ -37,7 +40,8 @@ pub(crate) fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Ex
         let schema = input.validate().ok()?;
         let settings: BotSettings = serde_json::from_str(settings_json).unwrap_or_default();
         let ctx = settings.context().ok()?;
-        (!schema.definitions.is_empty()).then(|| Arc::new(Extractor { schema, ctx }))
+        let redacts = !settings.redact.is_empty();
+        (!schema.definitions.is_empty()).then(|| Arc::new(Extractor { schema, ctx, redacts }))
     })();
     let mut cache = EXTRACTORS.lock().expect("extractor cache");
     if cache.len() >= MAX_CACHED {
@@ -45,6 +49,38 @@ pub(crate) fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Ex
     }
     cache.insert(cache_key, built.clone());
     built
+}
+
+/// Compiled redaction rules by the settings' stored text, as [`EXTRACTORS`].
+static REDACTORS: LazyLock<Mutex<HashMap<String, Option<Arc<Redactor>>>>> =
+    LazyLock::new(Mutex::default);
+
+/// The redaction rules of a bot with these stored settings; `None` when it masks nothing.
+pub(crate) fn redactor(settings_json: &str) -> Option<Arc<Redactor>> {
+    // Most bots mask nothing: no lock, no parse.
+    if !settings_json.contains("\"redact\"") {
+        return None;
+    }
+    if let Some(hit) = REDACTORS.lock().expect("redactor cache").get(settings_json) {
+        return hit.clone();
+    }
+    let settings: BotSettings = serde_json::from_str(settings_json).unwrap_or_default();
+    let built = settings.redactor().map(Arc::new);
+    let mut cache = REDACTORS.lock().expect("redactor cache");
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(settings_json.to_owned(), built.clone());
+    built
+}
+
+/// The messages as they are stored for a bot that redacts: every text with its spans masked.
+/// The originals stay with the caller for extraction, and go no further.
+pub(crate) fn redact_messages(r: &Redactor, messages: &[NewMessage]) -> Vec<NewMessage> {
+    messages
+        .iter()
+        .map(|m| NewMessage { content: r.redact(&m.content).into_owned(), ..m.clone() })
+        .collect()
 }
 
 /// Where a conversation's walk stands after a write: the stored state (JSON) and the time of
@@ -55,6 +91,11 @@ pub(crate) struct Walked {
 }
 
 impl Extractor {
+    /// Whether the bot masks stored text, so that values re-extracted from it are incomplete.
+    pub(crate) fn redacts(&self) -> bool {
+        self.redacts
+    }
+
     /// Continues the walk stored as `state`/`last_ts` with the messages a write stored (`new`,
     /// with their row ids): the values found, each with the row it came from. `None` when a new
     /// message is older than the walk's last, so the walk must be re-run over the whole stored

@@ -288,6 +288,13 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every conversation of an end user; returns how many there were.
     async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64>;
 
+    /// Deletes, exactly as [`Store::delete_conversation`] does (messages, search entries,
+    /// datapoints, queued events; rollup counts stay), up to `limit` conversations whose bot
+    /// has a retention (`retention_days`) and whose last message is older than that at `now`.
+    /// Returns how many this call deleted: however many servers call it at once, each
+    /// conversation is deleted, and counted, by one call.
+    async fn expire_conversations(&self, now: Millis, limit: u32) -> Result<u64>;
+
     async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>>;
 
     /// The team's bot ids, sorted: [`Store::list_bots`] without counting conversations, for

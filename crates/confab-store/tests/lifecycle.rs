@@ -75,7 +75,11 @@ fn schema() -> SchemaInput {
 }
 
 fn us_settings(inactivity_timeout_seconds: u32) -> BotSettings {
-    BotSettings { inactivity_timeout_seconds, phone_region: Some("US".into()), timezone: None }
+    BotSettings {
+        inactivity_timeout_seconds,
+        phone_region: Some("US".into()),
+        ..BotSettings::default()
+    }
 }
 
 /// Gives `bot` (created) the usual schema, with US phone numbers and the default timeout.

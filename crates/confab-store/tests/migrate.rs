@@ -214,6 +214,7 @@ async fn migration_8_reads_old_values_without_evidence() {
         "DELETE FROM schema_migrations WHERE version >= 8;
          DROP TABLE token_rollups;
          DROP TABLE dim_rollups;
+         ALTER TABLE bots DROP COLUMN retention_ms;
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .unwrap();

@@ -81,6 +81,7 @@ async fn migration_2_reads_old_values_without_evidence() {
         "DELETE FROM schema_migrations WHERE version >= 2; \
          DROP TABLE token_rollups; \
          DROP TABLE dim_rollups; \
+         ALTER TABLE bots DROP COLUMN retention_ms; \
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .execute(&mut c)

@@ -305,3 +305,42 @@ async fn imports_once(db: &Path, dir: &Path) {
     }
     assert_eq!(seen, expected.len());
 }
+
+/// `confab import` stores through the same ingest as the API: a bot that redacts gets only
+/// masked text, and the schema's email still fills with the address as sent.
+#[tokio::test]
+async fn imported_text_of_a_redacting_bot_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let store = confab_store::open(db.to_str().unwrap()).await.unwrap();
+    let team = store.create_first_team().await.unwrap().unwrap().id;
+    let settings = serde_json::from_value(json!({"redact": ["email", "card"]})).unwrap();
+    store.put_bot_settings(team, "b", true, &settings).await.unwrap();
+    let schema = serde_json::from_value(json!({"datapoints": [{"key": "email", "type": "email"}]}));
+    store.put_datapoint_schema(team, "b", true, &schema.unwrap()).await.unwrap();
+    store.close().await;
+
+    let line = |id: &str, role: &str, content: &str| {
+        json!({"bot_id": "b", "message": {"conversation_id": "c", "id": id, "role": role,
+            "content": content, "timestamp": "2025-01-05T10:00:00Z"}})
+        .to_string()
+    };
+    let lines = [
+        line("m1", "bot", "Your email?"),
+        line("m2", "user", "ann@example.com, card 4111 1111 1111 1111"),
+    ];
+    let file = dir.path().join("r.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (ok, err) = import(&db, &file);
+    assert!(ok, "{err}");
+
+    let store = confab_store::open(db.to_str().unwrap()).await.unwrap();
+    let (_, messages) = store.get_conversation(team, "b", "c").await.unwrap();
+    assert_eq!(messages[1].content, "[email], card [card]");
+    let (_, values) = store.conversation_datapoints(team, "b", "c").await.unwrap();
+    assert_eq!(values[0].value, json!("ann@example.com"));
+    store.close().await;
+    let bytes = std::fs::read(&db).unwrap();
+    let card = b"4111 1111 1111 1111";
+    assert!(!bytes.windows(card.len()).any(|w| w == card), "the card number is in the file");
+}

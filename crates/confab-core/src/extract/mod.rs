@@ -129,6 +129,12 @@ impl State {
     }
 }
 
+/// Where the values of a kind that identifies itself (an email, a phone number, a URL) are in
+/// `text`, as the walk's recognisers find them: what redaction masks (see `crate::redact`).
+pub fn spans_of(kind: Kind, text: &str, ctx: &Context) -> Vec<std::ops::Range<usize>> {
+    typed::find_unsolicited(kind, text, ctx).into_iter().map(|(range, _)| range).collect()
+}
+
 /// Runs the whole walk: every value found, the latest for each key.
 pub fn extract(schema: &Schema, turns: &[Turn], ctx: &Context) -> BTreeMap<String, Found> {
     extract_with_state(schema, turns, ctx).0

@@ -120,6 +120,7 @@ async fn erase(
     caller.bot(Scope::Admin, &bot_id)?;
     check_id("conversation_id", &conversation_id)?;
     state.store.delete_conversation(caller.team_id, &bot_id, &conversation_id).await?;
+    crate::observe::record_deleted("erasure", 1);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,5 +141,6 @@ async fn erase_user(
     caller.bot(Scope::Admin, &bot_id)?;
     check_id("user_id", &user_id)?;
     let n = state.store.delete_user(caller.team_id, &bot_id, &user_id).await?;
+    crate::observe::record_deleted("erasure", n);
     Ok(Json(Erased { deleted_conversations: n }))
 }

@@ -1,10 +1,12 @@
-//! Background jobs: the finaliser (idle conversations → ended, final datapoints, events) and the
-//! webhook sender. Each is a one-step function taking `now`, so tests drive them without
-//! sleeping; [`spawn`] runs them in loops until shutdown. Both are safe to run on any number of
-//! servers at once: finalising is a compare-and-set in the store, sending claims a lease.
+//! Background jobs: the finaliser (idle conversations → ended, final datapoints, events), the
+//! webhook sender and retention (old conversations deleted). Each is a one-step function taking
+//! `now`, so tests drive them without sleeping; [`spawn`] runs them in loops until shutdown. All
+//! are safe to run on any number of servers at once: finalising is a compare-and-set in the
+//! store, sending claims a lease, retention locks what it deletes (`SKIP LOCKED`).
 
 pub mod deliver;
 pub mod finalise;
+pub mod retention;
 
 use std::time::Duration;
 
@@ -16,8 +18,10 @@ use crate::AppState;
 
 /// How often the loops look for work when the last round found none.
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// How often retention looks for old conversations: retention is counted in days.
+const RETENTION_POLL: Duration = Duration::from_secs(60);
 
-/// Starts the finaliser and sender loops; they stop when `stop` turns true.
+/// Starts the finaliser, sender and retention loops; they stop when `stop` turns true.
 pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let finaliser = {
         let state = state.clone();
@@ -51,6 +55,20 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
             }
         })
     };
+    let retention = {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = retention::expire_once(&*state.store, now_millis()).await {
+                    tracing::warn!(error = %e, "retention round failed");
+                }
+                if wait(&mut stop, RETENTION_POLL).await {
+                    break;
+                }
+            }
+        })
+    };
     let sender = {
         let mut stop = stop.clone();
         tokio::spawn(async move {
@@ -73,7 +91,7 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
             }
         })
     };
-    vec![finaliser, sender]
+    vec![finaliser, sender, retention]
 }
 
 /// Sleeps for `d` or until told to stop; returns whether to stop.

@@ -1,10 +1,12 @@
-//! A real Confab server on a loopback port with a fresh SQLite file, for end-to-end tests.
+//! A real Confab server on a loopback port with a fresh SQLite file (or, for the tests that run
+//! on both stores, a fresh PostgreSQL database), for end-to-end tests.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
 use confab_core::auth::{Scopes, generate_key, hash_key, key_hint};
 use confab_server::{AppState, Config};
+use confab_store::testing::TestDatabase;
 use confab_store::{NewKey, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -21,6 +23,9 @@ pub struct TestApp {
     /// An `admin` key of team `team_id`.
     pub admin_key: String,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database the store is on (dropped with the app); `None` on SQLite, whose
+    /// file is `confab.db` in `dir`.
+    pub postgres: Option<TestDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -40,6 +45,24 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("confab.db");
     let store = confab_store::open(path.to_str().unwrap()).await.unwrap();
+    serve_store(store, config, dir, None).await
+}
+
+/// [`spawn_app`] on a fresh PostgreSQL database of the server `CONFAB_TEST_POSTGRES_URL` names;
+/// `None`, with the reason printed, when none is configured (a failure under `CI=true`).
+pub async fn spawn_app_postgres() -> Option<TestApp> {
+    let db = TestDatabase::create().await?;
+    let store = confab_store::open(&db.url).await.unwrap();
+    let config = Config { background_jobs: false, ..Config::default() };
+    Some(serve_store(store, config, tempfile::tempdir().unwrap(), Some(db)).await)
+}
+
+async fn serve_store(
+    store: Arc<dyn Store>,
+    config: Config,
+    dir: tempfile::TempDir,
+    postgres: Option<TestDatabase>,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
@@ -55,6 +78,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         team_id: team.id,
         admin_key: String::new(),
         dir,
+        postgres,
         shutdown: Some(tx),
         server: Some(server),
     };

@@ -9,6 +9,7 @@ use confab_core::NewMessage;
 use confab_core::bot::BotSettings;
 use confab_core::conversation::{Conversation, Status};
 use confab_core::datapoints::{Datapoint, NewDatapoint};
+use confab_core::redact::Redactor;
 use confab_core::time::Millis;
 use confab_core::webhook::{self, Event, Events};
 use serde_json::Value;
@@ -16,7 +17,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{read, rows, write};
 use crate::columns::{CONVERSATION_SELECT, DATAPOINT_SELECT};
-use crate::extraction::{Extractor, extractor};
+use crate::extraction::{Extractor, extractor, redactor};
 use crate::{IdleConversation, Result, StoreError, StoreStats};
 
 /// The bot's extractor, if it has a schema with definitions.
@@ -32,6 +33,18 @@ pub(super) async fn bot_extractor(
     let schema: Option<String> = row.try_get(0)?;
     let settings: String = row.try_get(1)?;
     Ok(schema.and_then(|schema| extractor(&schema, &settings)))
+}
+
+/// The bot's redaction rules, if it masks anything.
+pub(super) async fn bot_redactor(
+    c: &mut PgConnection,
+    bot_pk: i64,
+) -> Result<Option<Arc<Redactor>>> {
+    let settings: Option<String> = sqlx::query_scalar("SELECT settings FROM bots WHERE id = $1")
+        .bind(bot_pk)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(settings.and_then(|s| redactor(&s)))
 }
 
 /// Continues a conversation's walk (stored as `walk`) with the messages a write stored, or
@@ -56,7 +69,7 @@ pub(super) async fn on_ingest(
         None => {
             let before = values_map(c, bot_pk, pk).await?;
             let (values, walked) = ex.rerun(&read::messages_of(c, bot_pk, pk).await?);
-            replace_extracted(c, (bot_pk, pk), values, now).await?;
+            replace_extracted(c, (bot_pk, pk), values, ex.redacts(), now).await?;
             changed = values_map(c, bot_pk, pk).await? != before;
             walked
         }
@@ -117,23 +130,28 @@ async fn upsert_extracted(
     Ok(n > 0)
 }
 
-/// Replaces every extracted value with `values` (explicit ones stay).
+/// Replaces every extracted value with `values` (explicit ones stay). With `keep_unfound` (a bot
+/// that redacts: `values` were read from masked text), a key `values` has nothing for keeps the
+/// value ingest extracted from the text as sent.
 async fn replace_extracted(
     c: &mut PgConnection,
     (bot_pk, pk): (i64, i64),
     values: Vec<NewDatapoint>,
+    keep_unfound: bool,
     now: Millis,
 ) -> Result<()> {
     let keep: Vec<&str> = values.iter().map(|v| v.key.as_str()).collect();
-    sqlx::query(
-        "DELETE FROM datapoints WHERE bot_pk = $1 AND conversation_pk = $2 AND method <> 0 \
-         AND NOT (key = ANY($3))",
-    )
-    .bind(bot_pk)
-    .bind(pk)
-    .bind(&keep)
-    .execute(&mut *c)
-    .await?;
+    if !keep_unfound {
+        sqlx::query(
+            "DELETE FROM datapoints WHERE bot_pk = $1 AND conversation_pk = $2 AND method <> 0 \
+             AND NOT (key = ANY($3))",
+        )
+        .bind(bot_pk)
+        .bind(pk)
+        .bind(&keep)
+        .execute(&mut *c)
+        .await?;
+    }
     for v in &values {
         upsert_extracted(c, (bot_pk, pk), v, now).await?;
     }
@@ -401,7 +419,10 @@ pub(super) async fn finalise(
     .await?;
     let Some(bot_pk) = bot_pk else { return Ok(false) };
     let before = values_map(c, bot_pk, pk).await?;
-    replace_extracted(c, (bot_pk, pk), values, now).await?;
+    // A bot that redacts: the finaliser read masked text, so what it did not find again stays
+    // as ingest extracted it from the text as sent (docs/extraction.md).
+    let redacting = bot_redactor(c, bot_pk).await?.is_some();
+    replace_extracted(c, (bot_pk, pk), values, redacting, now).await?;
     if values_map(c, bot_pk, pk).await? != before {
         enqueue(c, bot_pk, pk, Event::DatapointsUpdated, now).await?;
     }
@@ -433,11 +454,14 @@ pub(super) async fn put_bot_settings(
 ) -> Result<()> {
     let pk = write::bot_pk_or_create(c, team_id, bot_id, create_bot).await?;
     let json = serde_json::to_string(settings).unwrap_or_default();
-    sqlx::query("UPDATE bots SET settings = $2, inactivity_ms = $3 WHERE id = $1")
-        .bind(pk)
-        .bind(json)
-        .bind(settings.inactivity_ms())
-        .execute(&mut *c)
-        .await?;
+    sqlx::query(
+        "UPDATE bots SET settings = $2, inactivity_ms = $3, retention_ms = $4 WHERE id = $1",
+    )
+    .bind(pk)
+    .bind(json)
+    .bind(settings.inactivity_ms())
+    .bind(settings.retention_ms())
+    .execute(&mut *c)
+    .await?;
     Ok(())
 }

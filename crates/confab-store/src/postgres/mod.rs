@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_datapoint_evidence.sql")),
     (3, include_str!("migrations/0003_token_rollups.sql")),
     (4, include_str!("migrations/0004_dim_rollups.sql")),
+    (5, include_str!("migrations/0005_retention.sql")),
 ];
 
 /// The advisory lock migrations run under (any constant; "confab" in ASCII).
@@ -315,6 +316,10 @@ impl Store for PgStore {
 
     async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64> {
         in_tx!(self, |c| write::delete_user(c, team_id, bot_id, user_id))
+    }
+
+    async fn expire_conversations(&self, now: Millis, limit: u32) -> Result<u64> {
+        in_tx!(self, |c| write::expire_conversations(c, now, limit))
     }
 
     async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>> {

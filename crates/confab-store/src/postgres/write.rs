@@ -10,7 +10,7 @@ use confab_core::conversation::IngestOutcome;
 use confab_core::flow::StepKey;
 use confab_core::rollup::{Deltas, MessageFacts, is_not_handled, token_usage};
 use confab_core::summary::Summary;
-use confab_core::time::now_millis;
+use confab_core::time::{Millis, now_millis};
 use confab_core::webhook::Event;
 use sqlx::{PgConnection, Row};
 
@@ -329,6 +329,13 @@ pub(super) async fn ingest(
     messages: &[NewMessage],
 ) -> Result<Vec<IngestOutcome>> {
     let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot).await?;
+    // A bot that redacts has only the masked text stored, summaries and search words included;
+    // extraction below reads the originals, which go nowhere else.
+    let originals = messages;
+    let masked = datapoints::bot_redactor(c, bot_pk)
+        .await?
+        .map(|r| crate::extraction::redact_messages(&r, messages));
+    let messages = masked.as_deref().unwrap_or(originals);
     // Each conversation's messages in input order; conversations in id order (the lock order).
     let mut by_conversation: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, m) in messages.iter().enumerate() {
@@ -439,7 +446,7 @@ pub(super) async fn ingest(
         .await?;
         if let Some(ex) = &extractor {
             let mut new: Vec<(i64, &NewMessage)> =
-                stored.iter().map(|&(row_id, i)| (row_id, &messages[i])).collect();
+                stored.iter().map(|&(row_id, i)| (row_id, &originals[i])).collect();
             let (state, last_ts) = &conv.walk;
             let walk = (state.as_deref(), *last_ts);
             if datapoints::on_ingest(c, ex, (bot_pk, conv.pk), walk, &mut new, now).await? {
@@ -498,6 +505,34 @@ pub(super) async fn delete_user(
     .await?;
     erase_conversations(c, bot_pk, &pks).await?;
     Ok(pks.len() as u64)
+}
+
+/// Erases up to `limit` conversations past their bot's retention at `now`. Each is locked
+/// `SKIP LOCKED` before it is erased: a concurrent call (another server's job) takes others,
+/// and one it erased is gone by the time this call could lock it, so each is erased and counted
+/// once. A conversation an ingest holds is skipped; when the ingest commits it is no longer old.
+pub(super) async fn expire_conversations(
+    c: &mut PgConnection,
+    now: Millis,
+    limit: u32,
+) -> Result<u64> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT c.bot_pk, c.id FROM bots b JOIN conversations c ON c.bot_pk = b.id \
+         WHERE b.retention_ms IS NOT NULL AND c.last_message_at < $1 - b.retention_ms \
+         LIMIT $2 FOR UPDATE OF c SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *c)
+    .await?;
+    let mut by_bot: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (bot_pk, pk) in &rows {
+        by_bot.entry(*bot_pk).or_default().push(*pk);
+    }
+    for (bot_pk, pks) in by_bot {
+        erase_conversations(c, bot_pk, &pks).await?;
+    }
+    Ok(rows.len() as u64)
 }
 
 pub(super) async fn create_team(c: &mut PgConnection, name: &str) -> Result<Team> {

@@ -9,13 +9,14 @@ use confab_core::NewMessage;
 use confab_core::bot::BotSettings;
 use confab_core::conversation::{Conversation, Status};
 use confab_core::datapoints::{Datapoint, Evidence, Method, NewDatapoint};
+use confab_core::redact::Redactor;
 use confab_core::time::Millis;
 use confab_core::webhook::{self, Event, Events};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{read, rows, write};
-use crate::extraction::{Extractor, extractor};
+use crate::extraction::{Extractor, extractor, redactor};
 use crate::{IdleConversation, Result, StoreError, StoreStats};
 
 /// The bot's extractor, if it has a schema with definitions.
@@ -28,6 +29,15 @@ pub(super) fn bot_extractor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Ex
         Some((Some(schema), settings)) => extractor(&schema, &settings),
         _ => None,
     })
+}
+
+/// The bot's redaction rules, if it masks anything.
+pub(super) fn bot_redactor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Redactor>>> {
+    let settings: Option<String> = c
+        .prepare_cached("SELECT settings FROM bots WHERE id = ?1")?
+        .query_row([bot_pk], |r| r.get(0))
+        .optional()?;
+    Ok(settings.and_then(|s| redactor(&s)))
 }
 
 /// Continues a conversation's walk with the messages a write stored (`new`, with their row
@@ -54,7 +64,8 @@ pub(super) fn on_ingest(
         None => {
             let before = values_map(c, conversation_pk)?;
             let (values, walked) = ex.rerun(&read::messages_of(c, conversation_pk)?);
-            replace_extracted(c, conversation_pk, values, now)?;
+            let redacting = ex.redacts();
+            replace_extracted(c, conversation_pk, values, redacting, now)?;
             changed = values_map(c, conversation_pk)? != before;
             walked
         }
@@ -105,21 +116,19 @@ fn upsert_extracted(
     Ok(n > 0)
 }
 
-/// Replaces every extracted value with `values` (explicit ones stay).
+/// Replaces every extracted value with `values` (explicit ones stay). With `keep_unfound` (a bot
+/// that redacts: `values` were read from masked text), a key `values` has nothing for keeps the
+/// value ingest extracted from the text as sent.
 fn replace_extracted(
     c: &Connection,
     conversation_pk: i64,
     values: Vec<NewDatapoint>,
+    keep_unfound: bool,
     now: Millis,
 ) -> Result<()> {
     let keep: Vec<&str> = values.iter().map(|v| v.key.as_str()).collect();
-    let stale: Vec<String> = c
-        .prepare_cached("SELECT key FROM datapoints WHERE conversation_pk = ?1 AND method <> 0")?
-        .query_map([conversation_pk], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?
-        .into_iter()
-        .filter(|k| !keep.contains(&k.as_str()))
-        .collect();
+    let stale: Vec<String> =
+        if keep_unfound { vec![] } else { stale_keys(c, conversation_pk, &keep)? };
     for key in stale {
         c.prepare_cached("DELETE FROM datapoints WHERE conversation_pk = ?1 AND key = ?2")?
             .execute(params![conversation_pk, key])?;
@@ -128,6 +137,18 @@ fn replace_extracted(
         upsert_extracted(c, conversation_pk, v, now)?;
     }
     Ok(())
+}
+
+/// The keys with an extracted value that are not in `keep`.
+fn stale_keys(c: &Connection, conversation_pk: i64, keep: &[&str]) -> Result<Vec<String>> {
+    let stale: Vec<String> = c
+        .prepare_cached("SELECT key FROM datapoints WHERE conversation_pk = ?1 AND method <> 0")?
+        .query_map([conversation_pk], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?
+        .into_iter()
+        .filter(|k| !keep.contains(&k.as_str()))
+        .collect();
+    Ok(stale)
 }
 
 static DATAPOINTS: LazyLock<String> = LazyLock::new(|| {
@@ -376,7 +397,10 @@ pub(super) fn finalise(
         .prepare_cached("SELECT bot_pk FROM conversations WHERE id = ?1")?
         .query_row([pk], |r| r.get(0))?;
     let before = values_map(c, pk)?;
-    replace_extracted(c, pk, values, now)?;
+    // A bot that redacts: the finaliser read masked text, so what it did not find again stays
+    // as ingest extracted it from the text as sent (docs/extraction.md).
+    let redacting = bot_redactor(c, bot_pk)?.is_some();
+    replace_extracted(c, pk, values, redacting, now)?;
     if values_map(c, pk)? != before {
         enqueue(c, bot_pk, pk, Event::DatapointsUpdated, now)?;
     }
@@ -402,7 +426,9 @@ pub(super) fn put_bot_settings(
 ) -> Result<()> {
     let pk = write::bot_pk_or_create(c, team_id, bot_id, create_bot)?;
     let json = serde_json::to_string(settings).unwrap_or_default();
-    c.prepare_cached("UPDATE bots SET settings = ?2, inactivity_ms = ?3 WHERE id = ?1")?
-        .execute(params![pk, json, settings.inactivity_ms()])?;
+    c.prepare_cached(
+        "UPDATE bots SET settings = ?2, inactivity_ms = ?3, retention_ms = ?4 WHERE id = ?1",
+    )?
+    .execute(params![pk, json, settings.inactivity_ms(), settings.retention_ms()])?;
     Ok(())
 }

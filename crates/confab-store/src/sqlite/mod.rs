@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_datapoint_evidence.sql")),
     (9, include_str!("migrations/0009_token_rollups.sql")),
     (10, include_str!("migrations/0010_dim_rollups.sql")),
+    (11, include_str!("migrations/0011_retention.sql")),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -291,6 +292,10 @@ impl Store for SqliteStore {
     async fn delete_user(&self, team_id: i64, bot_id: &str, user_id: &str) -> Result<u64> {
         let (bot_id, user_id) = (bot_id.to_owned(), user_id.to_owned());
         self.writer.erase(move |c| write::delete_user(c, team_id, &bot_id, &user_id)).await
+    }
+
+    async fn expire_conversations(&self, now: Millis, limit: u32) -> Result<u64> {
+        self.writer.erase(move |c| write::expire_conversations(c, now, limit)).await
     }
 
     async fn list_bots(&self, team_id: i64) -> Result<Vec<Bot>> {

@@ -9,7 +9,7 @@ use confab_core::conversation::IngestOutcome;
 use confab_core::flow::StepKey;
 use confab_core::rollup::{Deltas, MessageFacts, is_not_handled, token_usage};
 use confab_core::summary::Summary;
-use confab_core::time::now_millis;
+use confab_core::time::{Millis, now_millis};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -239,9 +239,14 @@ pub(super) fn ingest(
     messages: &[NewMessage],
 ) -> Result<Vec<IngestOutcome>> {
     let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot)?;
+    // A bot that redacts has only the masked text stored, summaries and search index included;
+    // extraction below reads the originals, which go nowhere else.
+    let masked = datapoints::bot_redactor(c, bot_pk)?
+        .map(|r| crate::extraction::redact_messages(&r, messages));
+    let stored_text = masked.as_deref().unwrap_or(messages);
     let mut open: HashMap<&str, OpenConversation> = HashMap::new();
     let mut outcomes = Vec::with_capacity(messages.len());
-    for (index, m) in messages.iter().enumerate() {
+    for (index, m) in stored_text.iter().enumerate() {
         let id = m.conversation_id.as_str();
         let mut created = false;
         if !open.contains_key(id) {
@@ -359,6 +364,22 @@ pub(super) fn delete_user(
     let pks: Vec<i64> = c
         .prepare_cached("SELECT id FROM conversations WHERE bot_pk = ?1 AND user_id = ?2")?
         .query_map(params![bot_pk, user_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    erase_conversations(c, &pks)?;
+    Ok(pks.len() as u64)
+}
+
+/// Erases up to `limit` conversations past their bot's retention at `now` (the writer is the
+/// only one, so each is erased once). Bots are the outer loop, so each bot's old conversations
+/// are a range of `conversations_last`.
+pub(super) fn expire_conversations(c: &Connection, now: Millis, limit: u32) -> Result<u64> {
+    let pks: Vec<i64> = c
+        .prepare_cached(
+            "SELECT c.id FROM bots b CROSS JOIN conversations c ON c.bot_pk = b.id \
+             WHERE b.retention_ms IS NOT NULL AND c.last_message_at < ?1 - b.retention_ms \
+             LIMIT ?2",
+        )?
+        .query_map(params![now, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     erase_conversations(c, &pks)?;
     Ok(pks.len() as u64)

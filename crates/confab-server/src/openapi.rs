@@ -116,9 +116,10 @@ fn add_errors(doc: &mut OpenApi) {
             &mut item.patch,
             &mut item.head,
         ];
-        for op in operations.into_iter().flatten() {
-            if !is_public(op) {
-                add_operation_errors(op);
+        let writes = [false, true, true, true, true, false];
+        for (op, writes) in operations.into_iter().zip(writes) {
+            if let Some(op) = op.as_mut().filter(|op| !is_public(op)) {
+                add_operation_errors(op, writes);
             }
         }
     }
@@ -128,7 +129,8 @@ fn is_public(op: &Operation) -> bool {
     op.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()))
 }
 
-fn add_operation_errors(op: &mut Operation) {
+/// `writes`: the operation's method writes (every `PUT`, `POST`, `DELETE` and `PATCH` may).
+fn add_operation_errors(op: &mut Operation, writes: bool) {
     let mut errors = vec![
         ("400", "A parameter or body field is invalid; `field` names it", None),
         (
@@ -151,6 +153,14 @@ fn add_operation_errors(op: &mut Operation) {
     ];
     if op.request_body.is_some() {
         errors.push(("413", "The body is larger than allowed", None));
+    }
+    if writes {
+        errors.push((
+            "507",
+            "The database's disk is full: nothing of the write was stored; retry once space is \
+             freed (reads keep working)",
+            Some(("Retry-After", "Seconds to wait")),
+        ));
     }
     for (status, description, header) in errors {
         if op.responses.responses.contains_key(status) {

@@ -1,6 +1,7 @@
 //! Confab's storage: one [`Store`] trait shaped by what the server does with conversations, and
 //! its backends. SQL lives only here. The backend is picked once, from the database URL.
 
+pub mod backup;
 mod columns;
 pub mod copy;
 mod extraction;

@@ -56,6 +56,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_dim_rollups.sql")),
 ];
 
+/// The schema this binary writes: the version of its last migration.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {

@@ -63,6 +63,9 @@ pub fn backup(source: &Path, to: &Path, replace: bool) -> Result<Copied> {
     if to.exists() && !replace {
         return Err(invalid(format!("{} exists; pass --force to replace it", to.display())));
     }
+    if to.exists() && source.canonicalize()? == to.canonicalize()? {
+        return Err(invalid(format!("{} is the database itself", to.display())));
+    }
     let src = open_existing(source)?;
     schema_version(&src, source)?;
     let temp = temporary(to, "backup")?;

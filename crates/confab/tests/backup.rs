@@ -123,6 +123,13 @@ async fn sqlite_backup_during_writes_restores_every_acknowledged_message() {
     let (ok, _, err) =
         blocking(move || confab(&["backup", "--database-url", &source, "--to", &target])).await;
     assert!(!ok && err.contains("exists") && err.contains("--force"), "{err}");
+    // Nor is the database itself, even with --force.
+    let source = db_path.clone();
+    let (ok, _, err) = blocking(move || {
+        confab(&["backup", "--database-url", &source, "--to", &source, "--force"])
+    })
+    .await;
+    assert!(!ok && err.contains("the database itself"), "{err}");
     // A restore over the database the server has open is refused, even with --force.
     let (from, target) = (backup.to_str().unwrap().to_owned(), db_path.clone());
     let (ok, _, err) =

@@ -3,7 +3,10 @@
 //! freed the server says ready again by itself and writes resume, every acknowledged message is
 //! readable and the database passes `PRAGMA integrity_check`.
 //!
-//! Mounting needs root: elsewhere the test is skipped with the reason printed, and fails under
+//! On PostgreSQL the same, with the test database's default tablespace on the tmpfs (its
+//! catalogs and WAL stay on the main disk): `53100 disk_full`.
+//!
+//! Mounting needs root: elsewhere the tests are skipped with the reason printed, and fail under
 //! `CI=true`.
 
 mod common;
@@ -82,6 +85,76 @@ fn rand_word(n: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Writes messages until one is answered 507 (checking the answer); the acknowledged ones, and
+/// the index of the refused one.
+async fn fill_until_refused(
+    client: &reqwest::Client,
+    server: &Server,
+    key: &str,
+) -> (Vec<usize>, usize) {
+    let mut acked = vec![];
+    for i in 0..20_000 {
+        let r = post(client, server, key, i).await;
+        let status = r.status().as_u16();
+        if status == 507 {
+            assert!(r.headers().contains_key("retry-after"));
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "disk_full", "{body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains("disk is full"));
+            assert!(acked.len() > 10, "only {} writes fit", acked.len());
+            return (acked, i);
+        }
+        assert_eq!(status, 200, "write {i} answered {status}: {}", r.text().await.unwrap());
+        acked.push(i);
+    }
+    panic!("the disk never filled up");
+}
+
+/// While the disk is full: not ready, reads answer, writes stay refused.
+async fn check_full(
+    client: &reqwest::Client,
+    server: &Server,
+    key: &str,
+    acked: &[usize],
+    refused: usize,
+) {
+    let (status, body) = get(client, &format!("{}/readyz", server.base), "").await;
+    assert_eq!((status, body.as_str()), (503, "not ready: disk full"));
+    assert_readable(client, server, key, acked).await;
+    let (status, _) =
+        get(client, &format!("{}/v1/bots/{BOT}/conversations?limit=5", server.base), key).await;
+    assert_eq!(status, 200);
+    let r = post(client, server, key, refused).await;
+    assert_eq!(r.status().as_u16(), 507);
+}
+
+/// Once space is freed: `/readyz` says ready again within `within` without a write to tell it,
+/// and writes resume, the refused one included (retried with its id).
+async fn check_recovered(
+    client: &reqwest::Client,
+    server: &Server,
+    key: &str,
+    acked: &mut Vec<usize>,
+    refused: usize,
+    within: Duration,
+) {
+    let started = Instant::now();
+    loop {
+        let (status, _) = get(client, &format!("{}/readyz", server.base), "").await;
+        if status == 200 {
+            break;
+        }
+        assert!(started.elapsed() < within, "/readyz stays {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for j in refused..refused + 10 {
+        let r = post(client, server, key, j).await;
+        assert_eq!(r.status().as_u16(), 200, "write {j} after space was freed");
+        acked.push(j);
+    }
+    assert_readable(client, server, key, acked).await;
+}
+
 async fn get(client: &reqwest::Client, url: &str, key: &str) -> (u16, String) {
     let r = client.get(url).bearer_auth(key).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
@@ -107,7 +180,7 @@ async fn assert_readable(client: &reqwest::Client, server: &Server, key: &str, a
 }
 
 #[tokio::test]
-async fn a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
+async fn sqlite_a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("small");
     std::fs::create_dir(&mount).unwrap();
@@ -122,57 +195,13 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
     let server = start(db.to_str().unwrap());
     let key = server.first_key.clone().expect("first start prints an admin key");
     let client = reqwest::Client::new();
-    let ready = format!("{}/readyz", server.base);
-    assert_eq!(get(&client, &ready, "").await.0, 200);
+    assert_eq!(get(&client, &format!("{}/readyz", server.base), "").await.0, 200);
 
-    let mut acked = vec![];
-    let mut i = 0;
-    loop {
-        assert!(i < 20_000, "4 MB never filled up");
-        let r = post(&client, &server, &key, i).await;
-        let status = r.status().as_u16();
-        if status == 507 {
-            assert!(r.headers().contains_key("retry-after"));
-            let body: Value = r.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "disk_full", "{body}");
-            assert!(body["error"]["message"].as_str().unwrap().contains("disk is full"));
-            break;
-        }
-        assert_eq!(status, 200, "write {i} answered {status}: {}", r.text().await.unwrap());
-        acked.push(i);
-        i += 1;
-    }
-    assert!(acked.len() > 10, "only {} writes fit", acked.len());
-    let refused = i;
-
-    // Not ready while full; reads keep working; writes stay refused.
-    let (status, body) = get(&client, &ready, "").await;
-    assert_eq!((status, body.as_str()), (503, "not ready: disk full"));
-    assert_readable(&client, &server, &key, &acked).await;
-    let (status, _) =
-        get(&client, &format!("{}/v1/bots/{BOT}/conversations?limit=5", server.base), &key).await;
-    assert_eq!(status, 200);
-    let r = post(&client, &server, &key, refused).await;
-    assert_eq!(r.status().as_u16(), 507);
-
-    // Space comes back: the server finds out by itself, without a write to tell it.
+    let (mut acked, refused) = fill_until_refused(&client, &server, &key).await;
+    check_full(&client, &server, &key, &acked, refused).await;
     std::fs::remove_file(&filler).unwrap();
-    let started = Instant::now();
-    loop {
-        let (status, _) = get(&client, &ready, "").await;
-        if status == 200 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "/readyz stays {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Writes resume, the refused one included (retried with its id).
-    for j in refused..refused + 10 {
-        let r = post(&client, &server, &key, j).await;
-        assert_eq!(r.status().as_u16(), 200, "write {j} after space was freed");
-        acked.push(j);
-    }
-    assert_readable(&client, &server, &key, &acked).await;
+    // The idle writer's one-page write finds the space within a second.
+    check_recovered(&client, &server, &key, &mut acked, refused, Duration::from_secs(5)).await;
 
     // Stopped abruptly: what it acknowledged is still there, intact.
     drop(server);
@@ -184,5 +213,59 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
     let server = start(db.to_str().unwrap());
     assert_readable(&client, &server, &key, &acked).await;
     drop(server);
+    drop(tmpfs);
+}
+
+/// Runs `sql` on the test server's admin database.
+async fn admin_sql(sql: &str) {
+    use sqlx::Connection;
+    let url = confab_store::testing::server_url().expect("checked before");
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(sql).execute(&mut admin).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = admin.close().await;
+}
+
+#[tokio::test]
+async fn postgres_a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
+    let Some(db) = confab_store::testing::TestDatabase::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let tmpfs = match mount_tmpfs(&mount, "4m") {
+        Ok(t) => t,
+        Err(why) => return cannot_run(why),
+    };
+    // The database server runs as `postgres`: it must reach and own the directory.
+    let prepared = Command::new("chmod").arg("755").arg(dir.path()).status().unwrap().success()
+        && Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&mount)
+            .status()
+            .unwrap()
+            .success();
+    if !prepared {
+        return cannot_run("the tmpfs could not be handed to the postgres user".into());
+    }
+    let filler = mount.join("filler");
+    std::fs::write(&filler, vec![0xa5u8; 1 << 20]).unwrap();
+    let space = format!("confab_full_{}", std::process::id());
+    let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    admin_sql(&format!("CREATE TABLESPACE {space} LOCATION '{}'", mount.display())).await;
+    admin_sql(&format!("ALTER DATABASE {name} SET default_tablespace = {space}")).await;
+
+    let server = start(&db.url);
+    let key = server.first_key.clone().expect("first start prints an admin key");
+    let client = reqwest::Client::new();
+    let (mut acked, refused) = fill_until_refused(&client, &server, &key).await;
+    check_full(&client, &server, &key, &acked, refused).await;
+    std::fs::remove_file(&filler).unwrap();
+    // PostgreSQL reports the full disk for 10 s after the last write that found it.
+    check_recovered(&client, &server, &key, &mut acked, refused, Duration::from_secs(20)).await;
+    drop(server);
+    let server = start(&db.url);
+    assert_readable(&client, &server, &key, &acked).await;
+    drop(server);
+    drop(db);
+    admin_sql(&format!("DROP TABLESPACE {space}")).await;
     drop(tmpfs);
 }

@@ -444,6 +444,7 @@ fn commit_group(
     let alone = jobs.len() == 1;
     let mut failed_alone = false;
     let mut job_hit_full_disk = false;
+    let mut any_ok = false;
     // Set when SQLite rolled the whole transaction back by itself: it may on a full disk or an
     // I/O error. The jobs after that one must not run outside the transaction, one commit each.
     let mut lost: Option<StoreError> = None;
@@ -470,6 +471,7 @@ fn commit_group(
             let _ = exec(conn, "RELEASE job");
         }
         failed_alone = alone && !done.ok;
+        any_ok |= done.ok;
         checkpoint |= done.checkpoint && done.ok;
         finishes.push(done.finish);
     }
@@ -494,9 +496,12 @@ fn commit_group(
         }
     }
     match &commit {
-        Ok(()) if failed_alone && !job_hit_full_disk => {}
-        Ok(()) if !job_hit_full_disk => note_disk(disk_full, None),
-        Ok(()) => note_disk(disk_full, Some(&StoreError::DiskFull(String::new()))),
+        Ok(()) if job_hit_full_disk => {
+            note_disk(disk_full, Some(&StoreError::DiskFull(String::new())))
+        }
+        // A transaction whose every job failed committed nothing: it says nothing of the disk.
+        Ok(()) if any_ok => note_disk(disk_full, None),
+        Ok(()) => {}
         Err(e) => note_disk(disk_full, Some(e)),
     }
     let owed = checkpoint && commit.is_ok() && !truncate_wal(conn);

@@ -158,6 +158,22 @@ async fn sqlite_backup_during_writes_restores_every_acknowledged_message() {
     let restored_server = start(restored.to_str().unwrap());
     assert!(restored_server.first_key.is_none(), "the restored database keeps its team and keys");
     assert_all_there(&restored_server.base, &key, &before).await;
+    drop(restored_server);
+
+    // With its server stopped (killed: its WAL is still there), the live database itself can be
+    // replaced with --force; the old WAL is not applied to the restored file.
+    assert!(std::path::Path::new(&format!("{db_path}-wal")).exists());
+    let (from, to) = (backup.to_str().unwrap().to_owned(), db_path.clone());
+    let (ok, _, err) =
+        blocking(move || confab(&["restore", "--from", &from, "--to", &to, "--force"])).await;
+    assert!(ok, "confab restore --force failed: {err}");
+    let check: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let replaced = start(&db_path);
+    assert_all_there(&replaced.base, &key, &before).await;
 }
 
 #[tokio::test]

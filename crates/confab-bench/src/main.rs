@@ -96,7 +96,10 @@ const SINGLE_BOT: &str = "bench-single";
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Serve { database_url } => server::serve(&database_url).await,
+        Command::Serve { database_url } => {
+            confab_server::memory::tune_allocator();
+            server::serve(&database_url).await
+        }
         Command::All(args) => run(args).await,
         Command::Extraction(args) => confab_bench::extraction::main(args).await,
     }

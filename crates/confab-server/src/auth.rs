@@ -78,7 +78,9 @@ impl FromRequestParts<AppState> for Caller {
         if key.is_empty() {
             return Err(ApiError::Unauthorized);
         }
-        caller_for_hash(state, hash_key(&key)).await?.ok_or(ApiError::Unauthorized)
+        let caller = caller_for_hash(state, hash_key(&key)).await?.ok_or(ApiError::Unauthorized)?;
+        crate::ratelimit::charge(state, parts, caller.key_id)?;
+        Ok(caller)
     }
 }
 

@@ -27,6 +27,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{message}")]
     TooLarge { field: &'static str, message: String },
+    /// A request body over the server's limit ([`crate::MAX_BODY_BYTES`]).
+    #[error("the request body is larger than the limit of {limit_bytes} bytes")]
+    BodyTooLarge { limit_bytes: usize },
+    /// The key's bucket for this kind of request is empty.
+    #[error("{}", .0.message())]
+    RateLimited(crate::ratelimit::Decision),
     /// A body in an encoding the endpoint does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -55,7 +61,10 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::TooLarge { .. } | ApiError::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -87,13 +96,20 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let mut error = ErrorDetail { code, message: self.to_string(), field: None };
+        let mut error =
+            ErrorDetail { code, message: self.to_string(), field: None, limit_bytes: None };
+        let mut rate_limited = None;
         match self {
             ApiError::Invalid(e) => {
                 error.message = e.message;
                 error.field = Some(e.field);
             }
             ApiError::TooLarge { field, .. } => error.field = Some(field.to_owned()),
+            ApiError::BodyTooLarge { limit_bytes } => {
+                error.field = Some("body".to_owned());
+                error.limit_bytes = Some(limit_bytes as u64);
+            }
+            ApiError::RateLimited(decision) => rate_limited = Some(decision),
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "store unavailable"),
             ApiError::DiskFull(detail) => tracing::warn!(%detail, "write refused: disk full"),
@@ -109,6 +125,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_DISK_FULL));
+        }
+        if let Some(decision) = rate_limited {
+            decision.headers(response.headers_mut());
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -18,10 +18,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge {
-                    field: "body",
-                    message: "the request body is larger than allowed".into(),
-                }
+                ApiError::BodyTooLarge { limit_bytes: crate::MAX_BODY_BYTES }
             } else {
                 ApiError::invalid("body", format!("could not read the request body: {e}"))
             }

@@ -3,13 +3,17 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_limit;
 pub mod compat;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod memory;
 pub mod observe;
 pub mod openapi;
 pub mod otlp;
+pub mod outbound;
+pub mod ratelimit;
 pub mod ui;
 
 use std::future::Future;
@@ -41,6 +45,12 @@ pub struct Config {
     /// Whether `/metrics` is served on the main listener (off when it has a listener of its
     /// own: [`metrics_app`]).
     pub metrics_on_main: bool,
+    /// Whether webhooks and the LLM pass may reach loopback, private, link-local and other
+    /// non-public addresses ([`outbound`]); off unless the operator allows it.
+    pub allow_private_targets: bool,
+    /// Requests per key that write (or read), when limited ([`ratelimit`]).
+    pub rate_limit_writes: Option<ratelimit::Rate>,
+    pub rate_limit_reads: Option<ratelimit::Rate>,
 }
 
 impl Default for Config {
@@ -51,6 +61,9 @@ impl Default for Config {
             llm: None,
             session_key: None,
             metrics_on_main: true,
+            allow_private_targets: false,
+            rate_limit_writes: None,
+            rate_limit_reads: None,
         }
     }
 }
@@ -61,13 +74,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<auth::KeyCache>,
     pub sessions: Arc<ui::SessionKey>,
+    pub limits: Arc<ratelimit::Limiter>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
         observe::recorder();
         let sessions = config.session_key.clone().unwrap_or_else(ui::SessionKey::random);
+        let limits = ratelimit::Limiter::new(config.rate_limit_writes, config.rate_limit_reads);
         AppState {
+            limits: Arc::new(limits),
             store,
             config: Arc::new(config),
             keys: Arc::default(),
@@ -94,14 +110,17 @@ pub fn app(state: AppState) -> Router {
             base: None,
         },
     );
-    native
+    let mut app = native
         .merge(ui::router())
         .nest("/compat", compat::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(observe::around))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(body_limit::answer_oversized));
+    if state.limits.is_on() {
+        app = app.layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::track));
+    }
+    app.layer(axum::middleware::from_fn(observe::around)).with_state(state)
 }
 
 /// Whether the process is up (it answers); says nothing of the database (see `/readyz`).

@@ -29,8 +29,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// What went wrong, for programs: `invalid_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `method_not_allowed`, `payload_too_large`, `unavailable` or
-    /// `internal`.
+    /// `not_found`, `conflict`, `method_not_allowed`, `payload_too_large`, `rate_limited`,
+    /// `unavailable`, `disk_full` or `internal`.
     #[schema(example = "invalid_request")]
     pub code: &'static str,
     /// What went wrong, for people.
@@ -38,6 +38,9 @@ pub struct ErrorDetail {
     /// The parameter or body field at fault (`datapoints.email`, `messages[3].timestamp`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With a `413` for the body: the largest body the server takes, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -132,37 +135,48 @@ fn is_public(op: &Operation) -> bool {
 /// `writes`: the operation's method writes (every `PUT`, `POST`, `DELETE` and `PATCH` may).
 fn add_operation_errors(op: &mut Operation, writes: bool) {
     let mut errors = vec![
-        ("400", "A parameter or body field is invalid; `field` names it", None),
+        ("400", "A parameter or body field is invalid; `field` names it", &[][..]),
         (
             "401",
             "No key, or one that is unknown or revoked",
-            Some(("WWW-Authenticate", "The schemes accepted")),
+            &[("WWW-Authenticate", "The schemes accepted")],
         ),
-        ("403", "The key lacks the scope, or may not use this bot", None),
+        ("403", "The key lacks the scope, or may not use this bot", &[]),
+        ("404", "The bot, conversation or other resource does not exist in the caller's team", &[]),
         (
-            "404",
-            "The bot, conversation or other resource does not exist in the caller's team",
-            None,
+            "429",
+            "The key made too many requests of this kind (reads or writes; when the server \
+             limits them); retry after the given seconds",
+            &[
+                ("Retry-After", "Seconds to wait"),
+                ("RateLimit-Limit", "Requests the key may make at once"),
+                ("RateLimit-Remaining", "Requests left now (0)"),
+                ("RateLimit-Reset", "Seconds until the key's allowance is full again"),
+            ],
         ),
-        ("500", "An internal error (logged with the request id)", None),
+        ("500", "An internal error (logged with the request id)", &[]),
         (
             "503",
             "The database is unavailable; retry after the given seconds",
-            Some(("Retry-After", "Seconds to wait")),
+            &[("Retry-After", "Seconds to wait")],
         ),
     ];
     if op.request_body.is_some() {
-        errors.push(("413", "The body is larger than allowed", None));
+        errors.push((
+            "413",
+            "The body is larger than allowed; `field` is `body` and `limit_bytes` the limit",
+            &[],
+        ));
     }
     if writes {
         errors.push((
             "507",
             "The database's disk is full: nothing of the write was stored; retry once space is \
              freed (reads keep working)",
-            Some(("Retry-After", "Seconds to wait")),
+            &[("Retry-After", "Seconds to wait")],
         ));
     }
-    for (status, description, header) in errors {
+    for (status, description, headers) in errors {
         if op.responses.responses.contains_key(status) {
             continue;
         }
@@ -170,7 +184,7 @@ fn add_operation_errors(op: &mut Operation, writes: bool) {
             "application/json",
             ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
         );
-        if let Some((name, description)) = header {
+        for &(name, description) in headers {
             response = response.header(
                 name,
                 HeaderBuilder::new()

@@ -233,12 +233,15 @@ async fn values_are_provisional_then_final() {
         "Booking date": "2026-02-14"
     }))
     .await;
-    let llm = Llm::new(LlmConfig {
-        endpoint,
-        model: "tiny-test".into(),
-        api_key: None,
-        timeout: std::time::Duration::from_secs(5),
-    });
+    let llm = Llm::new(
+        LlmConfig {
+            endpoint,
+            model: "tiny-test".into(),
+            api_key: None,
+            timeout: std::time::Duration::from_secs(5),
+        },
+        true,
+    );
     let done = finalise_idle_once(&*app.store, Some(&llm), base() + 30 * SEC + IDLE).await;
     assert_eq!(done.unwrap().finalised, 1);
     assert_eq!(asked.load(Ordering::SeqCst), 1);

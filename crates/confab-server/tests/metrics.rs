@@ -158,7 +158,7 @@ async fn webhook_outbox_and_deliveries_by_outcome() {
     assert_eq!(value(&queued, "confab_webhook_outbox", &[]), 1.0);
     let failed =
         |s: &Exposition| value(s, "confab_webhook_deliveries_total", &[("outcome", "failed")]);
-    let client = confab_server::jobs::deliver::client();
+    let client = confab_server::jobs::deliver::client(true);
     let outcome =
         confab_server::jobs::deliver::deliver_due_once(&*app.store, &client, now_millis())
             .await

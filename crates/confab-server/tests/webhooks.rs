@@ -1,6 +1,7 @@
 //! Webhooks end to end: the subscription API, and deliveries sent to a real receiver on a
 //! loopback port — signed, retried with back-off, dead-lettered and retried by hand, kept across
-//! a restart. Events come from ingesting messages and running the finaliser; the sender is run
+//! a restart; targets that are not public addresses refused unless the server allows them.
+//! Events come from ingesting messages and running the finaliser; the sender is run
 //! by hand with the clock each test chooses.
 
 mod common;
@@ -14,9 +15,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use common::{TestApp, spawn_app};
+use common::{TestApp, spawn_app, spawn_app_with};
 use confab_core::time::{Millis, format_rfc3339, now_millis};
 use confab_core::webhook::{MAX_ATTEMPTS, next_attempt};
+use confab_server::Config;
 use confab_server::jobs::deliver::{DeliverOutcome, LEASE_MS, client, deliver_due_once};
 use confab_server::jobs::finalise::finalise_idle_once;
 use confab_store::Store;
@@ -196,7 +198,7 @@ async fn end_conversations(app: &TestApp, bot: &str, ids: &[&str], content: &str
 }
 
 async fn deliver(store: &dyn Store, now: Millis) -> DeliverOutcome {
-    deliver_due_once(store, &client(), now).await.unwrap()
+    deliver_due_once(store, &client(true), now).await.unwrap()
 }
 
 fn outcome(delivered: u32, failed: u32, dead: u32) -> DeliverOutcome {
@@ -661,5 +663,85 @@ async fn a_deleted_webhook_gets_nothing() {
         app.get(&app.admin_key, &format!("{path}/deliveries")).await.0,
         StatusCode::NOT_FOUND
     );
+    app.stop().await;
+}
+
+// ---- targets: only public addresses, unless the server allows private ones ----
+
+/// Every spelling of a non-public target a subscription is refused for, and one that resolves
+/// to loopback (`localhost`).
+const REFUSED: [&str; 17] = [
+    "http://127.0.0.1:9/hook",
+    "http://10.1.2.3/hook",
+    "http://172.16.0.1/hook",
+    "http://192.168.1.1/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://100.64.0.1/hook",
+    "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook",
+    "http://255.255.255.255/hook",
+    "http://[::1]:9/hook",
+    "http://[::]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[fe80::1]/hook",
+    "http://[fc00::1]/hook",
+    "http://[ff02::1]/hook",
+    "http://2130706433/hook",
+    "http://localhost:9/hook",
+];
+
+#[tokio::test]
+async fn subscribing_a_non_public_target_is_400_unless_allowed() {
+    let guarded = spawn_app_with(Config { background_jobs: false, ..Config::default() }).await;
+    for url in REFUSED {
+        let body = json!({"url": url, "events": ["conversation.ended"]});
+        let (status, resp) = guarded.post(&guarded.admin_key, &hooks("shop"), &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {resp}");
+        assert_eq!(resp["error"]["field"], "url", "{url}: {resp}");
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("refused: resolves to "), "{url}: {message}");
+    }
+    // Nothing changed: not even the bot was created.
+    assert_eq!(guarded.get(&guarded.admin_key, &hooks("shop")).await.0, StatusCode::NOT_FOUND);
+    for url in ["https://8.8.8.8/hook", "https://[2001:4860:4860::8888]/hook"] {
+        subscribe(&guarded, "shop", url, &["conversation.ended"]).await;
+    }
+    guarded.stop().await;
+
+    // Allowed (the test helper's default), the same targets are taken and a local receiver
+    // gets its delivery.
+    let app = spawn_app().await;
+    for url in REFUSED {
+        subscribe(&app, "other", url, &["conversation.ended"]).await;
+    }
+    let receiver = Receiver::spawn().await;
+    subscribe(&app, "shop", &receiver.url(), &["conversation.ended"]).await;
+    let now = end_conversations(&app, "shop", &["c1"], "hello").await;
+    assert_eq!(deliver(&*app.store, now).await, outcome(1, 0, 0));
+    assert_eq!(receiver.hits().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_target_stored_while_allowed_is_refused_when_sent_by_a_server_that_does_not_allow() {
+    let app = spawn_app().await;
+    let receiver = Receiver::spawn().await;
+    let by_address = subscribe(&app, "shop", &receiver.url(), &["conversation.ended"]).await;
+    // The same receiver by a name: refused by the client's resolver, not before sending.
+    let by_name = receiver.url().replace("127.0.0.1", "localhost");
+    let by_name = subscribe(&app, "shop", &by_name, &["conversation.ended"]).await;
+    let now = end_conversations(&app, "shop", &["c1"], "hello").await;
+    let done = deliver_due_once(&*app.store, &client(false), now).await.unwrap();
+    assert_eq!(done, outcome(0, 2, 0));
+    assert!(receiver.hits().is_empty(), "the receiver was never called");
+    for hook in [&by_address, &by_name] {
+        let [d] = deliveries(&app, "shop", hook, "").await.try_into().unwrap();
+        assert_eq!((&d["state"], d["attempts"].as_u64()), (&json!("pending"), Some(1)), "{d}");
+        assert!(d["last_status"].is_null(), "{d}");
+        let error = d["last_error"].as_str().unwrap();
+        assert!(error.starts_with("refused: resolves to a loopback address "), "{error}");
+    }
+    let [d] = deliveries(&app, "shop", &by_address, "").await.try_into().unwrap();
+    assert_eq!(d["last_error"], "refused: resolves to a loopback address 127.0.0.1");
     app.stop().await;
 }

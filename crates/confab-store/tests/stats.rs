@@ -8,6 +8,7 @@ mod backends;
 use std::sync::Arc;
 
 use confab_core::MessageInput;
+use confab_core::bot::BotSettings;
 use confab_core::time::{self, Millis};
 use confab_core::webhook::WebhookInput;
 use confab_store::Store;
@@ -68,6 +69,21 @@ async fn backlog_outbox_and_sizes(store: Arc<dyn Store>) {
         }
         other => panic!("neither SQLite's nor PostgreSQL's figures: {other:?}"),
     }
+
+    // Each bot's own timeout counts: an hour for "slow", a minute for "fast".
+    for (bot, seconds) in [("slow", 3600), ("fast", 60)] {
+        let settings = BotSettings { inactivity_timeout_seconds: seconds, ..Default::default() };
+        store.put_bot_settings(team, bot, true, &settings).await.unwrap();
+    }
+    say(&store, team, "slow", "slow-quiet-30", now() - 30 * MINUTE).await;
+    say(&store, team, "slow", "slow-quiet-70", now() - 70 * MINUTE).await;
+    say(&store, team, "fast", "fast-quiet-2", now() - 2 * MINUTE).await;
+    let stats = store.stats(now()).await.unwrap();
+    assert_eq!(stats.finaliser_backlog, 2, "slow-quiet-70 and fast-quiet-2: {stats:?}");
+    let idle = store.idle_conversations(now(), now() + MINUTE, 10).await.unwrap();
+    let mut ids: Vec<_> = idle.iter().map(|c| c.bot_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["fast", "slow"], "the finaliser's own query agrees");
 }
 
 backend_tests!([backlog_outbox_and_sizes]);

@@ -21,6 +21,7 @@ use config::redacted;
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    confab_server::memory::tune_allocator();
     let cmd = Cli::command();
     let matches = cmd
         .clone()

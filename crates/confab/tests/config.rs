@@ -75,6 +75,40 @@ fn file_then_environment_then_flags() {
     assert_eq!(line(&out, "pool_size"), "pool_size = 4  # file");
 }
 
+/// The hardening settings (issue 19) layer like the others; a rate that does not parse is named
+/// with its layer.
+#[test]
+fn private_targets_and_rate_limits_from_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "confab.toml",
+        "[server]
+allow_private_targets = true
+rate_limit_writes = \"10/s\"
+         rate_limit_reads = \"600/min\"
+",
+    );
+    let (ok, out, err) = confab(&["config"], &[]);
+    assert!(ok, "{err}");
+    assert_eq!(line(&out, "allow_private_targets"), "allow_private_targets = false  # default");
+    assert_eq!(line(&out, "rate_limit_writes"), "# rate_limit_writes is unset  # default");
+    let env = [("CONFAB_RATE_LIMIT_READS", "50/s,burst=100")];
+    let args = ["config", "--config", &file, "--rate-limit-writes", "5/s,burst=20"];
+    let (ok, out, err) = confab(&args, &env);
+    assert!(ok, "{err}");
+    assert_eq!(line(&out, "allow_private_targets"), "allow_private_targets = true  # file");
+    assert_eq!(line(&out, "rate_limit_writes"), "rate_limit_writes = \"5/s,burst=20\"  # flag");
+    assert_eq!(line(&out, "rate_limit_reads"), "rate_limit_reads = \"50/s,burst=100\"  # env");
+    let (ok, _, err) = confab(&["config", "--config", &file], &[]);
+    assert!(ok, "{err}");
+    let bad = write_file(dir.path(), "bad.toml", "[server]\nrate_limit_reads = \"fast\"\n");
+    let (ok, _, err) = confab(&["config", "--config", &bad], &[]);
+    assert!(!ok && err.contains("server.rate_limit_reads"), "{err}");
+    let (ok, _, err) = confab(&["config"], &[("CONFAB_RATE_LIMIT_WRITES", "10/x")]);
+    assert!(!ok && err.contains("CONFAB_RATE_LIMIT_WRITES"), "{err}");
+}
+
 /// A setting that needs another is checked once every layer is in, so the two may come from
 /// different layers.
 #[test]

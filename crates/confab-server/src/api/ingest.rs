@@ -166,5 +166,5 @@ fn rejection(e: ApiError) -> ErrorDetail {
         ApiError::Invalid(FieldError { field, message }) => (field, message),
         other => (String::new(), other.to_string()),
     };
-    ErrorDetail { code: "invalid_request", message, field: Some(field) }
+    ErrorDetail { code: "invalid_request", message, field: Some(field), limit_bytes: None }
 }

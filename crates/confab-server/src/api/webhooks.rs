@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::{BotPath, WebhookPath};
 use crate::auth::Allow;
 use crate::extract::{JsonBody, NoParams, Params, PathParams};
-use crate::{ApiResult, AppState};
+use crate::{ApiError, ApiResult, AppState, outbound};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
@@ -102,6 +102,8 @@ fn delivery_view(d: &Delivery) -> DeliveryView {
 }
 
 /// Subscribes a URL to the bot's events (`admin`). The answer holds the signing secret, once.
+/// A URL whose host is (or resolves only to) a loopback, private, link-local or other
+/// non-public address is refused (400, `url`) unless the server allows private targets.
 #[utoipa::path(post, path = "/v1/bots/{bot_id}/webhooks", operation_id = "createWebhook", tag = "webhooks", params(BotPath),
     request_body = WebhookInput, responses((status = 201, body = WebhookView)))]
 async fn create(
@@ -113,6 +115,15 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<WebhookView>)> {
     caller.bot(Scope::Admin, &bot_id)?;
     let new = input.validate()?;
+    outbound::check_target(&new.url, state.config.allow_private_targets).await.map_err(|e| {
+        ApiError::invalid(
+            "url",
+            format!(
+                "{e}: webhooks reach only public addresses unless the server allows private \
+                 targets (--allow-private-targets)"
+            ),
+        )
+    })?;
     let webhook =
         state.store.create_webhook(caller.team_id, &bot_id, state.config.create_bots, &new).await?;
     let view = WebhookView { secret: Some(webhook.secret.clone()), ..webhook_view(&webhook) };

@@ -13,6 +13,8 @@ use confab_store::{DeliveryResult, DueDelivery, Result, Store};
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use tokio::task::JoinSet;
 
+use crate::outbound;
+
 /// How long a claimed delivery stays this sender's before another may take it.
 pub const LEASE_MS: Millis = 60_000;
 /// Deliveries claimed per round.
@@ -48,14 +50,22 @@ impl DeliverOutcome {
 
 /// The HTTP client deliveries are sent with: a subscriber answers within 10 seconds, and a
 /// redirect is an answer (a failed one), never followed — the signed payload goes only to the
-/// URL an admin subscribed.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// URL an admin subscribed. Unless `allow_private_targets`, it connects only to public
+/// addresses ([`crate::outbound`]).
+pub fn client(allow_private_targets: bool) -> Sender {
+    let http = outbound::client_builder(allow_private_targets)
         .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
         .user_agent(AGENT)
         .build()
-        .expect("the webhook client's settings are valid")
+        .expect("the webhook client's settings are valid");
+    Sender { http, allow_private_targets }
+}
+
+/// The webhook client and whether it may reach private addresses.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    allow_private_targets: bool,
 }
 
 /// Sends the deliveries due at `now`. `now` is also the time signed and recorded, and what
@@ -64,7 +74,7 @@ pub fn client() -> reqwest::Client {
 /// returned after the round.
 pub async fn deliver_due_once(
     store: &dyn Store,
-    client: &reqwest::Client,
+    client: &Sender,
     now: Millis,
 ) -> Result<DeliverOutcome> {
     let mut due = store.claim_deliveries(now, now + LEASE_MS, BATCH).await?.into_iter();
@@ -125,10 +135,15 @@ pub async fn deliver_due_once(
     }
 }
 
-/// Posts the payload exactly as stored (the signature covers these bytes).
-async fn send(client: &reqwest::Client, d: &DueDelivery, now: Millis) -> DeliveryResult {
+/// Posts the payload exactly as stored (the signature covers these bytes). A target that is not
+/// a public address (unless allowed) is a failed attempt, without a request.
+async fn send(client: &Sender, d: &DueDelivery, now: Millis) -> DeliveryResult {
+    if let Err(refused) = outbound::check_url(&d.url, client.allow_private_targets) {
+        return DeliveryResult::Failed { status: None, error: refused.to_string() };
+    }
     let timestamp = now.div_euclid(1000);
     let sent = client
+        .http
         .post(&d.url)
         .header(CONTENT_TYPE, "application/json")
         .header(USER_AGENT, AGENT)
@@ -179,6 +194,9 @@ async fn refusal(mut resp: reqwest::Response) -> String {
 fn transport_error(e: reqwest::Error) -> String {
     if e.is_timeout() {
         return format!("no answer within {} s", TIMEOUT.as_secs());
+    }
+    if let Some(refused) = outbound::Refused::find(&e) {
+        return refused.to_string();
     }
     let e = e.without_url();
     let mut error = e.to_string();

@@ -30,16 +30,22 @@ pub struct LlmConfig {
     pub timeout: Duration,
 }
 
-/// The LLM pass with its HTTP client.
+/// The LLM pass with its HTTP client: redirects are not followed, and unless
+/// `allow_private_targets` only public addresses are reached ([`crate::outbound`]) — an
+/// endpoint on the operator's own network needs the operator's `--allow-private-targets`.
 pub struct Llm {
     config: LlmConfig,
     client: reqwest::Client,
+    allow_private_targets: bool,
 }
 
 impl Llm {
-    pub fn new(config: LlmConfig) -> Llm {
-        let client = reqwest::Client::builder().timeout(config.timeout).build().unwrap_or_default();
-        Llm { config, client }
+    pub fn new(config: LlmConfig, allow_private_targets: bool) -> Llm {
+        let client = crate::outbound::client_builder(allow_private_targets)
+            .timeout(config.timeout)
+            .build()
+            .expect("the LLM client's settings are valid");
+        Llm { config, client, allow_private_targets }
     }
 }
 
@@ -246,11 +252,15 @@ async fn ask_llm(
         },
     });
     let url = format!("{}/chat/completions", llm.config.endpoint.trim_end_matches('/'));
+    crate::outbound::check_url(&url, llm.allow_private_targets).map_err(|e| e.to_string())?;
     let mut req = llm.client.post(url).json(&body);
     if let Some(key) = &llm.config.api_key {
         req = req.bearer_auth(key);
     }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let resp = req.send().await.map_err(|e| match crate::outbound::Refused::find(&e) {
+        Some(refused) => refused.to_string(),
+        None => e.to_string(),
+    })?;
     if !resp.status().is_success() {
         return Err(format!("status {}", resp.status()));
     }

@@ -23,7 +23,8 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
         let state = state.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let llm = state.config.llm.clone().map(finalise::Llm::new);
+            let allow = state.config.allow_private_targets;
+            let llm = state.config.llm.clone().map(|c| finalise::Llm::new(c, allow));
             loop {
                 let busy =
                     match finalise::finalise_idle_once(&*state.store, llm.as_ref(), now_millis())
@@ -53,7 +54,7 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
     let sender = {
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let client = deliver::client();
+            let client = deliver::client(state.config.allow_private_targets);
             loop {
                 let busy =
                     match deliver::deliver_due_once(&*state.store, &client, now_millis()).await {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub mod dashboard;
+pub mod lifecycle;
 
 pub struct TestApp {
     pub base: String,
@@ -25,9 +26,14 @@ pub struct TestApp {
 }
 
 /// A server whose background jobs are off: tests run the finaliser and sender by hand, with
-/// the clock they choose.
+/// the clock they choose. Private targets are allowed: the tests' receivers are on loopback.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Config { background_jobs: false, ..Config::default() }).await
+    spawn_app_with(Config {
+        background_jobs: false,
+        allow_private_targets: true,
+        ..Config::default()
+    })
+    .await
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {

@@ -306,12 +306,17 @@ pub(super) async fn datapoints_of(
 /// The shortest inactivity timeout a bot may have; bounds the finaliser's index range.
 const MIN_INACTIVITY_MS: i64 = 60_000;
 
-/// The work waiting: idle conversations and webhook deliveries, and the database's size.
+/// The work waiting: idle conversations and webhook deliveries, and the database's size. The
+/// backlog is counted as in the SQLite store: from the idle index, less the few conversations
+/// whose bot's own timeout has not run out.
 pub(super) async fn stats(c: &mut PgConnection, now: Millis) -> Result<StoreStats> {
     let row = sqlx::query(
-        "SELECT (SELECT count(*) FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+        "SELECT (SELECT count(*) FROM conversations \
+                 WHERE status = 0 AND last_message_at <= $1 - $2) \
+              - (SELECT count(*) FROM conversations c JOIN bots b ON b.id = c.bot_pk \
                  WHERE c.status = 0 AND c.last_message_at <= $1 - $2 \
-                 AND c.last_message_at + b.inactivity_ms <= $1), \
+                 AND c.last_message_at > $1 - (SELECT max(inactivity_ms) FROM bots) \
+                 AND c.last_message_at + b.inactivity_ms > $1), \
                 (SELECT count(*) FROM webhook_deliveries WHERE state = 0), \
                 pg_database_size(current_database())",
     )

@@ -322,12 +322,21 @@ pub(super) fn lease_idle_conversations(
 
 /// The work waiting (idle conversations, webhook deliveries) and the files' sizes; the writer's
 /// queue is the caller's to add.
+///
+/// The finaliser's backlog is counted as the conversations idle past the shortest timeout,
+/// from the idle index alone, less those whose own bot's timeout has not run out yet — which
+/// can only be among the few active within the longest timeout. Joining every idle
+/// conversation to its bot instead reads a table row each: about a second of a core with a
+/// million waiting, at every scrape.
 pub(super) fn stats(c: &Connection, now: Millis) -> Result<StoreStats> {
     let finaliser_backlog: i64 = c
         .prepare_cached(
-            "SELECT count(*) FROM conversations c JOIN bots b ON b.id = c.bot_pk \
-             WHERE c.status = 0 AND c.last_message_at <= ?1 - ?2 \
-             AND c.last_message_at + b.inactivity_ms <= ?1",
+            "SELECT (SELECT count(*) FROM conversations \
+                     WHERE status = 0 AND last_message_at <= ?1 - ?2) \
+                  - (SELECT count(*) FROM conversations c JOIN bots b ON b.id = c.bot_pk \
+                     WHERE c.status = 0 AND c.last_message_at <= ?1 - ?2 \
+                     AND c.last_message_at > ?1 - (SELECT max(inactivity_ms) FROM bots) \
+                     AND c.last_message_at + b.inactivity_ms > ?1)",
         )?
         .query_row(params![now, MIN_INACTIVITY_MS], |r| r.get(0))?;
     let webhook_outbox: i64 = c

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use confab_server::Config;
+use confab_server::ratelimit::Rate;
 
 use super::{Layers, parse, quoted, redacted, redacted_secret};
 
@@ -90,6 +91,19 @@ pub struct ServeArgs {
     /// one; unset, each start picks a random one (and signs everyone out).
     #[arg(long, env = "CONFAB_SESSION_SECRET", hide_env_values = true, value_parser = session_key)]
     pub session_secret: Option<confab_server::ui::SessionKey>,
+    /// Let webhooks and the LLM pass reach loopback, private, link-local and other non-public
+    /// addresses (one team on its own network, a model on this machine). Off, a team's admin
+    /// cannot make the server call into the operator's network.
+    #[arg(long, env = "CONFAB_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: bool,
+    /// Requests per API key that write (ingest, changes): N/s, N/m or N/h, optionally
+    /// ,burst=B (the burst defaults to N). Unset: unlimited.
+    #[arg(long, env = "CONFAB_RATE_LIMIT_WRITES", value_parser = Rate::parse)]
+    pub rate_limit_writes: Option<Rate>,
+    /// Requests per API key that read (GET, and the vendor-compatible APIs), as
+    /// --rate-limit-writes. Unset: unlimited.
+    #[arg(long, env = "CONFAB_RATE_LIMIT_READS", value_parser = Rate::parse)]
+    pub rate_limit_reads: Option<Rate>,
 }
 
 impl ServeArgs {
@@ -108,6 +122,9 @@ impl ServeArgs {
             llm,
             session_key: self.session_secret.clone(),
             metrics_on_main: self.metrics_listen.is_none(),
+            allow_private_targets: self.allow_private_targets,
+            rate_limit_writes: self.rate_limit_writes,
+            rate_limit_reads: self.rate_limit_reads,
             ..Config::default()
         }
     }
@@ -146,6 +163,31 @@ impl ServeArgs {
             secret,
             redacted_secret,
         );
+        layers.apply(
+            "server.allow_private_targets",
+            "allow_private_targets",
+            &mut self.allow_private_targets,
+            server.allow_private_targets,
+            |a| Some(a.to_string()),
+        );
+        let show_rate = |r: &Option<Rate>| r.as_ref().and_then(|r| quoted(&r.to_string()));
+        for (key, arg, value, current) in [
+            (
+                "server.rate_limit_writes",
+                "rate_limit_writes",
+                &server.rate_limit_writes,
+                &mut self.rate_limit_writes,
+            ),
+            (
+                "server.rate_limit_reads",
+                "rate_limit_reads",
+                &server.rate_limit_reads,
+                &mut self.rate_limit_reads,
+            ),
+        ] {
+            let rate = parse(key, value.as_ref(), |s| Rate::parse(s).map(Some))?;
+            layers.apply(key, arg, current, rate, show_rate);
+        }
         let text = |v: &Option<String>| v.as_deref().and_then(quoted);
         layers.apply(
             "llm.endpoint",

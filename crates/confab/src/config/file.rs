@@ -36,6 +36,9 @@ pub struct ServerFile {
     pub metrics_listen: Option<String>,
     pub create_bots: Option<bool>,
     pub session_secret: Option<String>,
+    pub allow_private_targets: Option<bool>,
+    pub rate_limit_writes: Option<String>,
+    pub rate_limit_reads: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

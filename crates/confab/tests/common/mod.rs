@@ -34,10 +34,12 @@ impl Drop for Server {
 }
 
 /// Starts `confab serve` on a free loopback port with this database (a SQLite path or a
-/// PostgreSQL URL) and waits until it listens.
+/// PostgreSQL URL) and waits until it listens. Private targets are allowed: the tests'
+/// webhook receivers are on loopback.
 pub fn start(database_url: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database_url])
+        .arg("--allow-private-targets")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

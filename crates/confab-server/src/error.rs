@@ -40,6 +40,10 @@ pub enum ApiError {
     /// logged, the client is told to retry.
     #[error("the database is unavailable; retry shortly")]
     Unavailable(String),
+    /// The database's disk is full: the write was not stored (nothing of it); reads still work
+    /// and writes succeed again once the operator frees space.
+    #[error("the disk is full: the write was not stored; retry once space is freed")]
+    DiskFull(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -65,6 +69,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -82,6 +87,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(why) => ApiError::Conflict(why),
             StoreError::Unavailable(m) | StoreError::Contention(m) => ApiError::Unavailable(m),
+            StoreError::DiskFull(m) => ApiError::DiskFull(m),
             StoreError::Database(m) => ApiError::Internal(m),
         }
     }
@@ -106,6 +112,7 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited(decision) => rate_limited = Some(decision),
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Unavailable(detail) => tracing::warn!(%detail, "store unavailable"),
+            ApiError::DiskFull(detail) => tracing::warn!(%detail, "write refused: disk full"),
             _ => {}
         }
         let mut response = (status, axum::Json(ErrorBody { error })).into_response();
@@ -113,6 +120,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+        }
+        if status == StatusCode::INSUFFICIENT_STORAGE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_DISK_FULL));
         }
         if let Some(decision) = rate_limited {
             decision.headers(response.headers_mut());
@@ -129,5 +141,7 @@ impl IntoResponse for ApiError {
 
 /// Seconds a client waits before retrying after a 503.
 pub const RETRY_AFTER: &str = "2";
+/// Seconds a client waits before retrying after a 507: freeing space takes an operator.
+pub const RETRY_AFTER_DISK_FULL: &str = "30";
 
 pub type ApiResult<T> = Result<T, ApiError>;

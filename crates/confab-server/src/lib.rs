@@ -144,8 +144,8 @@ pub fn metrics_app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Whether this server can serve: its store answers. A load balancer takes a server that says
-/// 503 out of rotation; the detail is logged, not shown.
+/// Whether this server can serve: its store answers and its disk has space. A load balancer
+/// takes a server that says 503 out of rotation; the detail is logged, not shown.
 #[utoipa::path(
     get,
     path = "/readyz", operation_id = "readyz",
@@ -153,7 +153,7 @@ pub fn metrics_app(state: AppState) -> Router {
     security(()),
     responses(
         (status = 200, description = "The database answers", content_type = "text/plain", body = String, example = "ready"),
-        (status = 503, description = "The database does not answer", content_type = "text/plain", body = String,
+        (status = 503, description = "The database does not answer (`not ready: the database is unavailable`), or its disk is full (`not ready: disk full`)", content_type = "text/plain", body = String,
             headers(("Retry-After" = String, description = "Seconds to wait"))),
     )
 )]
@@ -161,6 +161,15 @@ async fn readyz(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(confab_store::StoreError::DiskFull(why)) => {
+            tracing::warn!(%why, "not ready: disk full");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, error::RETRY_AFTER_DISK_FULL)],
+                "not ready: disk full",
+            )
+                .into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (

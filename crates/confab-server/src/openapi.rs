@@ -30,7 +30,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// What went wrong, for programs: `invalid_request`, `unauthorized`, `forbidden`,
     /// `not_found`, `conflict`, `method_not_allowed`, `payload_too_large`, `rate_limited`,
-    /// `unavailable` or `internal`.
+    /// `unavailable`, `disk_full` or `internal`.
     #[schema(example = "invalid_request")]
     pub code: &'static str,
     /// What went wrong, for people.
@@ -119,9 +119,10 @@ fn add_errors(doc: &mut OpenApi) {
             &mut item.patch,
             &mut item.head,
         ];
-        for op in operations.into_iter().flatten() {
-            if !is_public(op) {
-                add_operation_errors(op);
+        let writes = [false, true, true, true, true, false];
+        for (op, writes) in operations.into_iter().zip(writes) {
+            if let Some(op) = op.as_mut().filter(|op| !is_public(op)) {
+                add_operation_errors(op, writes);
             }
         }
     }
@@ -131,7 +132,8 @@ fn is_public(op: &Operation) -> bool {
     op.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()))
 }
 
-fn add_operation_errors(op: &mut Operation) {
+/// `writes`: the operation's method writes (every `PUT`, `POST`, `DELETE` and `PATCH` may).
+fn add_operation_errors(op: &mut Operation, writes: bool) {
     let mut errors = vec![
         ("400", "A parameter or body field is invalid; `field` names it", &[][..]),
         (
@@ -164,6 +166,14 @@ fn add_operation_errors(op: &mut Operation) {
             "413",
             "The body is larger than allowed; `field` is `body` and `limit_bytes` the limit",
             &[],
+        ));
+    }
+    if writes {
+        errors.push((
+            "507",
+            "The database's disk is full: nothing of the write was stored; retry once space is \
+             freed (reads keep working)",
+            &[("Retry-After", "Seconds to wait")],
         ));
     }
     for (status, description, headers) in errors {

@@ -143,6 +143,9 @@ async fn documents_are_openapi_3_1_with_auth_and_errors() {
         "#/components/schemas/MessageInput"
     );
     assert!(ingest["responses"]["413"].is_object());
+    // A full disk refuses writes (507, with Retry-After); reads are not affected.
+    assert!(ingest["responses"]["507"]["headers"]["Retry-After"].is_object(), "{ingest}");
+    assert!(list["responses"]["507"].is_null());
     assert_eq!(doc["components"]["schemas"]["MessageInput"]["additionalProperties"], false);
     // What needs no key says so.
     assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([{}]));

@@ -1,6 +1,7 @@
 //! Confab's storage: one [`Store`] trait shaped by what the server does with conversations, and
 //! its backends. SQL lives only here. The backend is picked once, from the database URL.
 
+pub mod backup;
 mod columns;
 pub mod copy;
 mod extraction;
@@ -45,6 +46,11 @@ pub enum StoreError {
     /// losing when retried; nothing was written, and trying again later can succeed.
     #[error("contention: {0}")]
     Contention(String),
+    /// The disk (or the database server's) is full: the write was rolled back whole and nothing
+    /// of it was kept; it can succeed once space is freed. Until a write commits again the store
+    /// says so to `ping`.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
     #[error("database error: {0}")]
     Database(String),
 }
@@ -487,7 +493,8 @@ pub trait Store: Send + Sync + 'static {
     /// conversations are past their bot's timeout).
     async fn stats(&self, now: Millis) -> Result<StoreStats>;
 
-    /// Whether the store answers queries (for `/readyz`).
+    /// Whether the store answers queries and can write (for `/readyz`): `DiskFull` while the
+    /// disk is full.
     async fn ping(&self) -> Result<()>;
     /// Finishes pending writes and stops accepting new ones.
     async fn close(&self);

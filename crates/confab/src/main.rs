@@ -1,5 +1,6 @@
 //! The `confab` binary: serve, demo, and the administration of teams and keys.
 
+mod backup;
 mod config;
 mod demo;
 mod generate;
@@ -56,11 +57,12 @@ async fn main() -> Result<()> {
         }
         Command::Generate { db, .. }
         | Command::Import { db, .. }
+        | Command::Backup { db, .. }
         | Command::Teams { db, .. }
         | Command::Keys { db, .. } => {
             db.layer(&mut layers, &file)?;
         }
-        Command::Migrate { .. } => {}
+        Command::Migrate { .. } | Command::Restore { .. } => {}
     }
     init_logging(&cli.log_format, cli.log_level.as_deref()).with_context(|| match level_from {
         config::Source::File => "the configuration file's log.level",
@@ -131,6 +133,8 @@ async fn main() -> Result<()> {
             result
         }
         Command::Migrate { from, to, batch_size } => migrate::run(&from, &to, batch_size).await,
+        Command::Backup { db, to, force } => backup::run_backup(&db.database_url, to, force).await,
+        Command::Restore { from, to, force } => backup::run_restore(from, &to, force).await,
         Command::Teams { db, command } => {
             let store = open(&db).await?;
             let result = teams(&store, command).await;

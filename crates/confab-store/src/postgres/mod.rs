@@ -15,6 +15,7 @@ mod write;
 pub(crate) use rows::tsvector;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -60,8 +61,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => match db.code().as_deref() {
                 // serialization_failure, deadlock_detected
                 Some("40001" | "40P01") => StoreError::Contention(db.message().to_owned()),
-                // connection exceptions, insufficient resources (too many connections, disk
-                // full), operator intervention (shutdown, restart, statement timeout), a
+                // disk_full
+                Some("53100") => StoreError::DiskFull(db.message().to_owned()),
+                // connection exceptions, insufficient resources (too many connections, out of
+                // memory), operator intervention (shutdown, restart, statement timeout), a
                 // read-only server (a standby during failover)
                 Some(code)
                     if code.starts_with("08")
@@ -89,7 +92,14 @@ pub struct PgStore {
     /// The longest any operation may take before it is answered as unavailable: the statement
     /// timeout plus the wait for a connection.
     deadline: Duration,
+    /// When an operation last failed on a full disk (`53100`), epoch ms; 0 for never.
+    disk_full_at: AtomicI64,
 }
+
+/// How long `ping` reports a full disk after a write found it full. PostgreSQL gives no cheap
+/// way to ask whether a write would fit now, so the state ends by itself: if the disk is still
+/// full, the next write sets it again.
+const DISK_FULL_REPORTED: i64 = 10_000;
 
 /// Runs `$body` — an expression on the transaction's connection `$c` that evaluates to a future
 /// of `Result<T>` — in a transaction, committed when it is `Ok`, tried again (a few times, with
@@ -172,7 +182,11 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         migrate(&pool).await?;
-        Ok(PgStore { pool, deadline: options.statement_timeout + options.connect_timeout })
+        Ok(PgStore {
+            pool,
+            deadline: options.statement_timeout + options.connect_timeout,
+            disk_full_at: AtomicI64::new(0),
+        })
     }
 
     /// The store's connection pool, for work outside the store's operations (the copy from
@@ -183,6 +197,11 @@ impl PgStore {
 
     async fn within_deadline<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
         match tokio::time::timeout(self.deadline, f).await {
+            Ok(Err(StoreError::DiskFull(why))) => {
+                tracing::warn!(%why, "the database server's disk is full");
+                self.disk_full_at.store(now_millis(), Ordering::Relaxed);
+                Err(StoreError::DiskFull(why))
+            }
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer from the database within {} ms",
@@ -562,6 +581,9 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        if now_millis() - self.disk_full_at.load(Ordering::Relaxed) < DISK_FULL_REPORTED {
+            return Err(StoreError::DiskFull("a write found the disk full".into()));
+        }
         on_conn!(self, |c| async {
             sqlx::query("SELECT 1").execute(&mut *c).await?;
             Ok(())

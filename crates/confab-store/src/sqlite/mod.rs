@@ -57,9 +57,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_retention.sql")),
 ];
 
+/// The schema this binary writes: the version of its last migration.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
+        match e.sqlite_error_code() {
+            // SQLITE_FULL: a write to the database, its WAL or a temporary file found no space.
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+            _ => StoreError::Database(e.to_string()),
+        }
     }
 }
 
@@ -582,6 +589,9 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
+        if self.writer.disk_full() {
+            return Err(StoreError::DiskFull("the last write found no space".into()));
+        }
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
     }
 

@@ -4,6 +4,12 @@
 //! replies are sent only after the commit, so an `Ok` always means durable. A second thread with its own connection checkpoints
 //! the WAL into the main file, so that work is not done inside the writer's commits. Each group's
 //! size and the time its transaction took (through `COMMIT`) go to the metrics recorder.
+//!
+//! A full disk (`SQLITE_FULL`) fails the group it hit, rolled back whole, and puts the writer in a
+//! "disk full" state that the store reports to `/readyz`; the next group that commits clears it.
+//! With nothing to write the writer tries a one-page write every [`IDLE_RETRY`] meanwhile, so the
+//! state clears by itself once space is freed, even when no client writes (a load balancer sends
+//! none to a server that says it is not ready).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -24,7 +30,9 @@ const QUEUE_DEPTH: usize = 4096;
 /// not stall writes behind a long read.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const TRUNCATE_WAIT: Duration = Duration::from_millis(200);
-const TRUNCATE_RETRY: Duration = Duration::from_millis(500);
+/// How often an idle writer retries what it owes: a WAL truncation after an erasure, or the
+/// one-page write that finds out whether a full disk has space again.
+const IDLE_RETRY: Duration = Duration::from_millis(500);
 /// When the WAL is checkpointed and made to start over, in pages (4 KiB each, plus 24 bytes).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WalLimits {
@@ -92,6 +100,8 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
 
 struct Done {
     ok: bool,
+    /// The job failed because the disk is full.
+    disk_full: bool,
     /// Fold the WAL into the main file and truncate it after the commit, so that erased text
     /// does not linger in old WAL frames.
     checkpoint: bool,
@@ -101,6 +111,8 @@ struct Done {
 pub(crate) struct Writer {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set when a group failed on a full disk; cleared when one commits.
+    disk_full: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -133,10 +145,12 @@ impl Writer {
             .spawn(move || checkpoint_when_woken(&checkpointer, &woken, &paused.background_paused))
             .expect("spawning the checkpoint thread");
         let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        let disk_full = Arc::new(AtomicBool::new(false));
+        let full = Arc::clone(&disk_full);
         let thread = std::thread::Builder::new()
             .name("confab-sqlite-writer".into())
             .spawn(move || {
-                run(&conn, rx, before_commit, &wal_pages, &limits, &others);
+                run(&conn, rx, before_commit, &wal_pages, &limits, &others, &full);
                 // The hook holds the checkpointer's waker: removing it stops that thread, which
                 // must be done before the last truncation so that it cannot hold the WAL busy.
                 let mut conn = conn;
@@ -150,7 +164,7 @@ impl Writer {
                 }
             })
             .expect("spawning the writer thread");
-        Ok(Writer { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
+        Ok(Writer { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), disk_full })
     }
 
     /// Runs `f` in the writer's transaction and returns its result once committed.
@@ -185,10 +199,11 @@ impl Writer {
                 None => Err(StoreError::Unavailable("the transaction could not begin".into())),
             };
             let ok = result.is_ok();
+            let disk_full = matches!(result, Err(StoreError::DiskFull(_)));
             let finish: Finish = Box::new(move |commit| {
                 let _ = reply_tx.send(commit.and(result));
             });
-            Done { ok, checkpoint, finish }
+            Done { ok, disk_full, checkpoint, finish }
         });
         sender
             .send(job)
@@ -201,6 +216,11 @@ impl Writer {
     pub(crate) fn queued(&self) -> u64 {
         let sender = self.tx.lock().expect("writer lock").clone();
         sender.map_or(0, |s| (s.max_capacity() - s.capacity()) as u64)
+    }
+
+    /// Whether the last write failed because the disk is full (and none has committed since).
+    pub(crate) fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Relaxed)
     }
 
     /// Stops taking jobs, lets the writer commit what it has, and waits for it.
@@ -220,18 +240,25 @@ fn run(
     wal_pages: &AtomicI32,
     limits: &WalLimits,
     others: &Others,
+    disk_full: &AtomicBool,
 ) {
     // Whether an erasure was committed and the WAL still holds frames written before it.
     let mut truncate_owed = false;
     let mut restarts = Restarts { next_try: Instant::now(), gave_up: false };
     loop {
-        let first = if truncate_owed {
-            // Readers kept the checkpoint from finishing: try again between jobs.
+        let first = if truncate_owed || disk_full.load(Ordering::Relaxed) {
+            // Readers kept the checkpoint from finishing, or the disk was full: try again
+            // between jobs.
             match rx.try_recv() {
                 Ok(job) => job,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    std::thread::sleep(TRUNCATE_RETRY);
-                    truncate_owed = !truncate_wal(conn);
+                    std::thread::sleep(IDLE_RETRY);
+                    if disk_full.load(Ordering::Relaxed) {
+                        probe_space(conn, disk_full);
+                    }
+                    if truncate_owed {
+                        truncate_owed = !truncate_wal(conn);
+                    }
                     continue;
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -251,7 +278,7 @@ fn run(
         }
         metrics::histogram!("confab_sqlite_writer_group_size").record(jobs.len() as f64);
         let started = Instant::now();
-        truncate_owed |= commit_group(conn, jobs, before);
+        truncate_owed |= commit_group(conn, jobs, before, disk_full);
         metrics::histogram!("confab_sqlite_writer_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         let pages = wal_pages.load(Ordering::Relaxed);
@@ -396,9 +423,15 @@ fn truncate_wal(conn: &Connection) -> bool {
 /// Commits `jobs` as one transaction and answers them. After an erasure the WAL is truncated
 /// before the answers go out, so a `DELETE` returns with the text gone from every file; returns
 /// whether that truncation is still owed.
-fn commit_group(conn: &Connection, jobs: Vec<Job>, before_commit: BeforeCommit) -> bool {
+fn commit_group(
+    conn: &Connection,
+    jobs: Vec<Job>,
+    before_commit: BeforeCommit,
+    disk_full: &AtomicBool,
+) -> bool {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        let err = StoreError::Database(e.to_string());
+        let err = StoreError::from(e);
+        note_disk(disk_full, Some(&err));
         for job in jobs {
             (job(None).finish)(Err(err.clone()));
         }
@@ -410,9 +443,27 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>, before_commit: BeforeCommit) 
     // instead of committed. (A savepoint journals the first change of every page it touches.)
     let alone = jobs.len() == 1;
     let mut failed_alone = false;
+    let mut job_hit_full_disk = false;
+    let mut any_ok = false;
+    // Set when SQLite rolled the whole transaction back by itself: it may on a full disk or an
+    // I/O error. The jobs after that one must not run outside the transaction, one commit each.
+    let mut lost: Option<StoreError> = None;
     for job in jobs {
+        if lost.is_some() {
+            finishes.push(job(None).finish);
+            continue;
+        }
         let savepoint = !alone && exec(conn, "SAVEPOINT job").is_ok();
         let done = job(Some(conn));
+        job_hit_full_disk |= done.disk_full;
+        if conn.is_autocommit() {
+            lost = Some(match done.disk_full {
+                true => StoreError::DiskFull("the transaction was rolled back".into()),
+                false => StoreError::Database("the transaction was rolled back".into()),
+            });
+            finishes.push(done.finish);
+            continue;
+        }
         if savepoint {
             if !done.ok {
                 let _ = exec(conn, "ROLLBACK TO job");
@@ -420,27 +471,83 @@ fn commit_group(conn: &Connection, jobs: Vec<Job>, before_commit: BeforeCommit) 
             let _ = exec(conn, "RELEASE job");
         }
         failed_alone = alone && !done.ok;
+        any_ok |= done.ok;
         checkpoint |= done.checkpoint && done.ok;
         finishes.push(done.finish);
     }
-    let commit = if failed_alone {
+    let commit = if let Some(err) = lost {
+        Err(err)
+    } else if failed_alone {
         // Nothing to keep; the job's own error is its answer.
         let _ = exec(conn, "ROLLBACK");
         Ok(())
     } else {
-        before_commit(conn)
-            .and_then(|()| exec(conn, "COMMIT"))
-            .map_err(|e| StoreError::Database(e.to_string()))
+        before_commit(conn).and_then(|()| exec(conn, "COMMIT")).map_err(StoreError::from)
     };
-    if commit.is_err() {
-        tracing::error!(error = ?commit, "commit failed; the group is rolled back");
-        let _ = exec(conn, "ROLLBACK");
+    if let Err(e) = &commit {
+        match e {
+            StoreError::DiskFull(_) => {
+                tracing::warn!(error = %e, "the disk is full; the group is rolled back")
+            }
+            _ => tracing::error!(error = %e, "commit failed; the group is rolled back"),
+        }
+        if !conn.is_autocommit() {
+            let _ = exec(conn, "ROLLBACK");
+        }
+    }
+    match &commit {
+        Ok(()) if job_hit_full_disk => {
+            note_disk(disk_full, Some(&StoreError::DiskFull(String::new())))
+        }
+        // A transaction whose every job failed committed nothing: it says nothing of the disk.
+        Ok(()) if any_ok => note_disk(disk_full, None),
+        Ok(()) => {}
+        Err(e) => note_disk(disk_full, Some(e)),
     }
     let owed = checkpoint && commit.is_ok() && !truncate_wal(conn);
     for finish in finishes {
         finish(commit.clone());
     }
     owed
+}
+
+/// Records what a group's end says of the disk: full when it failed on `SQLITE_FULL`, not full
+/// once something committed (`None`); other errors say nothing.
+fn note_disk(disk_full: &AtomicBool, error: Option<&StoreError>) {
+    match error {
+        Some(StoreError::DiskFull(_)) => {
+            if !disk_full.swap(true, Ordering::Relaxed) {
+                tracing::error!("the disk is full: writes are refused until space is freed");
+                metrics::counter!("confab_sqlite_disk_full_total").increment(1);
+            }
+        }
+        Some(_) => {}
+        None => {
+            if disk_full.swap(false, Ordering::Relaxed) {
+                tracing::info!("the disk has space again: writes resume");
+            }
+        }
+    }
+}
+
+/// With the disk full and nothing to write: a transaction that rewrites the database header's
+/// `user_version` with its own value, which commits one page to the WAL — whether a write fits
+/// again.
+fn probe_space(conn: &Connection, disk_full: &AtomicBool) {
+    let probe = || -> rusqlite::Result<()> {
+        exec(conn, "BEGIN IMMEDIATE")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        conn.pragma_update(None, "user_version", version)?;
+        exec(conn, "COMMIT")
+    };
+    let result = probe();
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+    match result {
+        Ok(()) => note_disk(disk_full, None),
+        Err(e) => tracing::debug!(error = %e, "the disk is still full"),
+    }
 }
 
 /// Runs a statement without parameters, prepared once per connection.

@@ -343,6 +343,32 @@ pub enum Command {
         #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch_size: u32,
     },
+    /// Copy the embedded SQLite store to a new file while a server may be writing to it: a
+    /// consistent snapshot, written under a temporary name and renamed when complete. For
+    /// PostgreSQL use pg_dump (docs/operations.md).
+    Backup {
+        #[command(flatten)]
+        db: Db,
+        /// The backup file to create.
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Bring a backup back as a SQLite store: checks it (PRAGMA integrity_check, a Confab schema
+    /// this binary knows), then puts it in place. Refuses a database a server has open.
+    Restore {
+        /// The backup file (from `confab backup`).
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// The database to create: a file path or sqlite://PATH.
+        #[arg(long)]
+        to: String,
+        /// Replace the database if it exists (its server must be stopped).
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage teams (tenants).
     Teams {
         #[command(flatten)]

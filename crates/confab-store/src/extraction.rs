@@ -55,6 +55,9 @@ pub(crate) fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Ex
 static REDACTORS: LazyLock<Mutex<HashMap<String, Option<Arc<Redactor>>>>> =
     LazyLock::new(Mutex::default);
 
+/// What an ingest applies for a bot: its extractor and its redaction rules, each if any.
+pub(crate) type BotRules = (Option<Arc<Extractor>>, Option<Arc<Redactor>>);
+
 /// The redaction rules of a bot with these stored settings; `None` when it masks nothing.
 pub(crate) fn redactor(settings_json: &str) -> Option<Arc<Redactor>> {
     // Most bots mask nothing: no lock, no parse.

@@ -17,22 +17,20 @@ use sqlx::{PgConnection, Row};
 
 use super::{read, rows, write};
 use crate::columns::{CONVERSATION_SELECT, DATAPOINT_SELECT};
-use crate::extraction::{Extractor, extractor, redactor};
+use crate::extraction::{BotRules, Extractor, extractor, redactor};
 use crate::{IdleConversation, Result, StoreError, StoreStats};
 
-/// The bot's extractor, if it has a schema with definitions.
-pub(super) async fn bot_extractor(
-    c: &mut PgConnection,
-    bot_pk: i64,
-) -> Result<Option<Arc<Extractor>>> {
+/// What an ingest applies for the bot, read at once: its extractor, if it has a schema with
+/// definitions, and its redaction rules, if it masks anything.
+pub(super) async fn bot_rules(c: &mut PgConnection, bot_pk: i64) -> Result<BotRules> {
     let row = sqlx::query("SELECT datapoint_schema, settings FROM bots WHERE id = $1")
         .bind(bot_pk)
         .fetch_optional(&mut *c)
         .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = row else { return Ok((None, None)) };
     let schema: Option<String> = row.try_get(0)?;
     let settings: String = row.try_get(1)?;
-    Ok(schema.and_then(|schema| extractor(&schema, &settings)))
+    Ok((schema.and_then(|schema| extractor(&schema, &settings)), redactor(&settings)))
 }
 
 /// The bot's redaction rules, if it masks anything.

@@ -332,9 +332,8 @@ pub(super) async fn ingest(
     // A bot that redacts has only the masked text stored, summaries and search words included;
     // extraction below reads the originals, which go nowhere else.
     let originals = messages;
-    let masked = datapoints::bot_redactor(c, bot_pk)
-        .await?
-        .map(|r| crate::extraction::redact_messages(&r, messages));
+    let (extractor, redactor) = datapoints::bot_rules(c, bot_pk).await?;
+    let masked = redactor.map(|r| crate::extraction::redact_messages(&r, messages));
     let messages = masked.as_deref().unwrap_or(originals);
     // Each conversation's messages in input order; conversations in id order (the lock order).
     let mut by_conversation: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -416,7 +415,6 @@ pub(super) async fn ingest(
     update_conversations(c, bot_pk, &updated.iter().map(|&i| &open[i]).collect::<Vec<_>>()).await?;
 
     let mut deltas = Deltas::default();
-    let extractor = datapoints::bot_extractor(c, bot_pk).await?;
     let now = now_millis();
     for (conv, stored) in open.into_iter().zip(per_conversation) {
         if stored.is_empty() {

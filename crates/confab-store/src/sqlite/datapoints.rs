@@ -16,18 +16,21 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{read, rows, write};
-use crate::extraction::{Extractor, extractor, redactor};
+use crate::extraction::{BotRules, Extractor, extractor, redactor};
 use crate::{IdleConversation, Result, StoreError, StoreStats};
 
-/// The bot's extractor, if it has a schema with definitions.
-pub(super) fn bot_extractor(c: &Connection, bot_pk: i64) -> Result<Option<Arc<Extractor>>> {
+/// What an ingest applies for the bot, read at once: its extractor, if it has a schema with
+/// definitions, and its redaction rules, if it masks anything.
+pub(super) fn bot_rules(c: &Connection, bot_pk: i64) -> Result<BotRules> {
     let row: Option<(Option<String>, String)> = c
         .prepare_cached("SELECT datapoint_schema, settings FROM bots WHERE id = ?1")?
         .query_row([bot_pk], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
-        Some((Some(schema), settings)) => extractor(&schema, &settings),
-        _ => None,
+        Some((schema, settings)) => {
+            (schema.and_then(|schema| extractor(&schema, &settings)), redactor(&settings))
+        }
+        None => (None, None),
     })
 }
 

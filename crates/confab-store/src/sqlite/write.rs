@@ -241,8 +241,8 @@ pub(super) fn ingest(
     let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot)?;
     // A bot that redacts has only the masked text stored, summaries and search index included;
     // extraction below reads the originals, which go nowhere else.
-    let masked = datapoints::bot_redactor(c, bot_pk)?
-        .map(|r| crate::extraction::redact_messages(&r, messages));
+    let (extractor, redactor) = datapoints::bot_rules(c, bot_pk)?;
+    let masked = redactor.map(|r| crate::extraction::redact_messages(&r, messages));
     let stored_text = masked.as_deref().unwrap_or(messages);
     let mut open: HashMap<&str, OpenConversation> = HashMap::new();
     let mut outcomes = Vec::with_capacity(messages.len());
@@ -289,7 +289,6 @@ pub(super) fn ingest(
         }
     }
     let mut deltas = Deltas::default();
-    let extractor = datapoints::bot_extractor(c, bot_pk)?;
     let now = now_millis();
     for conv in open.into_values().filter(|c| !c.new.is_empty()) {
         // A conversation this job created was inserted with its first message only.

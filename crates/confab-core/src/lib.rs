@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bot;
 pub mod buckets;
+pub mod cluster;
 pub mod conversation;
 pub mod datapoints;
 pub mod error;

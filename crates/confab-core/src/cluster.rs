@@ -1,0 +1,281 @@
+//! Groups the messages a bot could not answer (`handled: false`) by similar wording, so a team
+//! sees *what* users asked. Offline and deterministic: each text becomes a TF-IDF vector of
+//! language-neutral features (Unicode-folded words, 5-letter word prefixes as a crude stem, word
+//! pairs and character trigrams), and a single greedy pass puts each distinct text — the most
+//! frequent first — into the cluster whose centroid is nearest by cosine, or opens a new one
+//! below [`THRESHOLD`]. No stop list: words frequent across all the texts ("my", "the", "mój")
+//! weigh little through their IDF, in any language. Candidate clusters are found through an
+//! inverted index of each text's heaviest features, so the pass stays near-linear.
+
+use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+use crate::search::fold_letters;
+use crate::time::Millis;
+
+/// Cosine similarity to a cluster's centroid from which a text joins it (measured on the
+/// labelled paraphrases of the tests: purity and coverage are printed there).
+pub const THRESHOLD: f32 = 0.30;
+
+/// How many of a text's heaviest word features look up candidate clusters (a cluster is
+/// indexed under all its members' word features).
+const PROBES: usize = 8;
+
+/// A user message the bot did not handle, as the store returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnhandledMessage {
+    pub conversation_id: String,
+    pub ts: Millis,
+    pub content: String,
+}
+
+/// A group of similar texts: `members` index the input, the most frequent wording first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// The cluster's most frequent wording (as first written).
+    pub representative: String,
+    pub members: Vec<usize>,
+}
+
+/// Words of a text: lower-cased, accents and special letters folded, digits as `0`, split on
+/// anything that is not a letter or a digit (any script).
+pub fn words(text: &str) -> Vec<String> {
+    let folded: String = fold_letters(&text.to_lowercase())
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| if c.is_numeric() { '0' } else { c })
+        .collect();
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn features(words: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(words.len() * 8);
+    for (i, w) in words.iter().enumerate() {
+        out.push(format!("w {w}"));
+        let chars: Vec<char> = w.chars().collect();
+        if chars.len() > 5 {
+            out.push(format!("p {}", chars[..5].iter().collect::<String>()));
+        }
+        let padded: Vec<char> =
+            std::iter::once('^').chain(chars).chain(std::iter::once('$')).collect();
+        for t in padded.windows(3) {
+            out.push(format!("c {}", t.iter().collect::<String>()));
+        }
+        if let Some(next) = words.get(i + 1) {
+            out.push(format!("b {w} {next}"));
+        }
+    }
+    out
+}
+
+/// Clusters the texts; the result is sorted by size (then representative), and every input index
+/// is in exactly one cluster.
+pub fn cluster(texts: &[&str]) -> Vec<Cluster> {
+    // Identical wordings are one point, weighted by how often they occur.
+    let mut by_norm: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut distinct: Vec<(Vec<String>, Vec<usize>)> = vec![];
+    for (i, t) in texts.iter().enumerate() {
+        let w = words(t);
+        match by_norm.get(&w) {
+            Some(&d) => distinct[d].1.push(i),
+            None => {
+                by_norm.insert(w.clone(), distinct.len());
+                distinct.push((w, vec![i]));
+            }
+        }
+    }
+    // Feature ids and document frequencies (over messages, so frequent wordings count).
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut df: Vec<f32> = vec![];
+    // Word, prefix and word-pair features (not trigrams) find candidate clusters.
+    let mut lexical: Vec<bool> = vec![];
+    let mut raw: Vec<Vec<(u32, f32)>> = Vec::with_capacity(distinct.len());
+    for (w, members) in &distinct {
+        let mut tf: Vec<(u32, f32)> = vec![];
+        for f in features(w) {
+            let next = ids.len() as u32;
+            let is_lexical = !f.starts_with('c');
+            let id = *ids.entry(f).or_insert(next);
+            if id as usize == df.len() {
+                df.push(0.0);
+                lexical.push(is_lexical);
+            }
+            tf.push((id, 1.0));
+        }
+        tf.sort_unstable_by_key(|x| x.0);
+        tf.dedup_by(|a, b| {
+            if a.0 == b.0 {
+                b.1 += a.1;
+                true
+            } else {
+                false
+            }
+        });
+        for &(id, _) in &tf {
+            df[id as usize] += members.len() as f32;
+        }
+        raw.push(tf);
+    }
+    let n = texts.len() as f32;
+    let vectors: Vec<Vec<(u32, f32)>> = raw
+        .into_iter()
+        .map(|tf| {
+            let mut v: Vec<(u32, f32)> = tf
+                .into_iter()
+                .map(|(id, c)| {
+                    (id, (1.0 + c.ln()) * (((n + 1.0) / (df[id as usize] + 1.0)).ln() + 1.0))
+                })
+                .collect();
+            let norm = v.iter().map(|x| x.1 * x.1).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| x.1 /= norm.max(f32::MIN_POSITIVE));
+            v
+        })
+        .collect();
+
+    // The greedy pass, most frequent wordings first (ties by wording, for determinism).
+    let mut order: Vec<usize> = (0..distinct.len()).collect();
+    order.sort_by(|&a, &b| {
+        distinct[b]
+            .1
+            .len()
+            .cmp(&distinct[a].1.len())
+            .then_with(|| distinct[a].0.cmp(&distinct[b].0))
+    });
+    struct Centroid {
+        weights: HashMap<u32, f32>,
+        norm2: f32,
+        distinct: Vec<usize>,
+    }
+    let mut clusters: Vec<Centroid> = vec![];
+    let mut postings: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut candidates: Vec<usize> = vec![];
+    for d in order {
+        let v = &vectors[d];
+        let mut probes: Vec<&(u32, f32)> = v.iter().filter(|x| lexical[x.0 as usize]).collect();
+        probes.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        probes.truncate(PROBES);
+        candidates.clear();
+        for p in &probes {
+            if let Some(list) = postings.get(&p.0) {
+                candidates.extend_from_slice(list);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut best: Option<(usize, f32)> = None;
+        for &c in &candidates {
+            let cl = &clusters[c];
+            let dot: f32 =
+                v.iter().map(|(id, w)| w * cl.weights.get(id).copied().unwrap_or(0.0)).sum();
+            let cos = dot / cl.norm2.sqrt().max(f32::MIN_POSITIVE);
+            if cos >= THRESHOLD && best.is_none_or(|(_, b)| cos > b) {
+                best = Some((c, cos));
+            }
+        }
+        let c = match best {
+            Some((c, _)) => c,
+            None => {
+                clusters.push(Centroid { weights: HashMap::new(), norm2: 0.0, distinct: vec![] });
+                clusters.len() - 1
+            }
+        };
+        let weight = distinct[d].1.len() as f32;
+        let cl = &mut clusters[c];
+        for &(id, w) in v {
+            let e = cl.weights.entry(id).or_insert(0.0);
+            let old = *e;
+            *e += weight * w;
+            cl.norm2 += *e * *e - old * old;
+        }
+        cl.distinct.push(d);
+        for p in v.iter().filter(|x| lexical[x.0 as usize]) {
+            let list = postings.entry(p.0).or_default();
+            if list.last() != Some(&c) && !list.contains(&c) {
+                list.push(c);
+            }
+        }
+    }
+
+    let mut out: Vec<Cluster> = clusters
+        .into_iter()
+        .map(|cl| {
+            // The first distinct text of a cluster is its most frequent.
+            let representative = texts[distinct[cl.distinct[0]].1[0]].trim().to_owned();
+            let mut members: Vec<usize> = vec![];
+            for d in cl.distinct {
+                members.extend_from_slice(&distinct[d].1);
+            }
+            Cluster { representative, members }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.members.len().cmp(&a.members.len()).then_with(|| a.representative.cmp(&b.representative))
+    });
+    out
+}
+
+/// Counts timestamps in `buckets` equal slices of `[start, end)` (those outside are ignored).
+pub fn trend(
+    ts: impl IntoIterator<Item = Millis>,
+    start: Millis,
+    end: Millis,
+    buckets: usize,
+) -> Vec<u64> {
+    let mut out = vec![0u64; buckets];
+    let span = (end - start).max(1) as i128;
+    for t in ts {
+        if t >= start && t < end && buckets > 0 {
+            let i = ((t - start) as i128 * buckets as i128 / span) as usize;
+            out[i.min(buckets - 1)] += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_fold_case_accents_digits_and_any_script() {
+        assert_eq!(
+            words("Où est MA commande n°1234 ?"),
+            ["ou", "est", "ma", "commande", "n", "0000"]
+        );
+        assert_eq!(words("Gdzie jest moja przesyłka?"), ["gdzie", "jest", "moja", "przesylka"]);
+        assert_eq!(words("Где мой заказ"), ["где", "мои", "заказ"]);
+    }
+
+    #[test]
+    fn identical_and_near_wordings_share_a_cluster_and_every_text_is_placed() {
+        let texts = [
+            "Where is my order?",
+            "where is my order",
+            "Where is my order #123?",
+            "I want to cancel my subscription",
+            "cancel my subscription please",
+            "What's the weather on Mars",
+        ];
+        let got = cluster(&texts);
+        let mut all: Vec<usize> = got.iter().flat_map(|c| c.members.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..texts.len()).collect::<Vec<_>>());
+        assert_eq!(got[0].representative, "Where is my order?");
+        assert_eq!(got[0].members, [0, 1, 2]);
+        let cancel = got.iter().find(|c| c.members.contains(&3)).unwrap();
+        assert!(cancel.members.contains(&4));
+        assert!(!cancel.members.contains(&5));
+        assert_eq!(cluster(&texts), got, "deterministic");
+    }
+
+    #[test]
+    fn trend_counts_equal_slices_of_the_range() {
+        assert_eq!(trend([0, 9, 10, 19, 29, 30, -1], 0, 30, 3), [2, 2, 1]);
+    }
+}

@@ -9,11 +9,15 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use utoipa::ToSchema;
 
+use crate::FieldError;
 use crate::search::fold_letters;
-use crate::time::Millis;
+use crate::series::{parse_range, parse_zone};
+use crate::time::{Millis, format_rfc3339};
 
 /// Cosine similarity to a cluster's centroid from which a text joins it (measured on the
 /// labelled paraphrases of the tests: purity and coverage are printed there).
@@ -22,6 +26,124 @@ pub const THRESHOLD: f32 = 0.30;
 /// How many of a text's heaviest word features look up candidate clusters (a cluster is
 /// indexed under all its members' word features).
 const PROBES: usize = 8;
+
+/// At most this many not-handled messages of a range are clustered: the newest ones. A report
+/// over more says so (`truncated`, `covered_from`).
+pub const MESSAGE_CAP: u32 = 20_000;
+
+/// Equal slices of the range in a cluster's trend (its sparkline).
+pub const TREND_BUCKETS: usize = 30;
+
+/// Example messages (the newest) per cluster.
+pub const EXAMPLES: usize = 3;
+
+/// Clusters in a report, the largest first; the rest are counted in `clusters_total`.
+pub const CLUSTERS_SHOWN: usize = 100;
+
+/// Parses `start_time`, `end_time` (required) and `tz` (for date bounds); anything else is an
+/// unknown parameter.
+pub fn parse_request(params: &[(String, String)]) -> Result<(Millis, Millis), FieldError> {
+    let get = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if let Some((k, _)) =
+        params.iter().find(|(k, _)| !matches!(k.as_str(), "start_time" | "end_time" | "tz"))
+    {
+        return Err(FieldError::new(k, "unknown query parameter"));
+    }
+    let tz = parse_zone(get("tz"))?;
+    parse_range(get("start_time"), get("end_time"), &tz)
+}
+
+/// What a bot could not answer in a range, grouped by wording.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnhandledReport {
+    pub start_time: String,
+    pub end_time: String,
+    /// Not-handled user messages clustered (at most `message_limit`).
+    pub messages: u64,
+    /// The cap on messages clustered; the newest are kept.
+    pub message_limit: u32,
+    /// Whether the range held more not-handled messages than `message_limit`.
+    pub truncated: bool,
+    /// When truncated, the time of the oldest message clustered (older ones were left out).
+    pub covered_from: Option<String>,
+    /// Clusters found; at most 100 (the largest) are listed.
+    pub clusters_total: u64,
+    pub clusters: Vec<ClusterView>,
+}
+
+/// One group of similar not-handled messages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClusterView {
+    /// The group's most frequent wording.
+    pub phrase: String,
+    pub count: u64,
+    /// `count` over the report's `messages`.
+    pub share: f64,
+    /// Counts over 30 equal slices of the range, oldest first.
+    pub trend: Vec<u64>,
+    /// The newest messages of the group (up to 3).
+    pub examples: Vec<Example>,
+}
+
+/// A message of a cluster, with the conversation it belongs to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = UnhandledExample)]
+pub struct Example {
+    pub conversation_id: String,
+    pub content: String,
+    pub timestamp: String,
+}
+
+/// Clusters `messages` (newest first, as the store returns them; at most [`MESSAGE_CAP`], and
+/// `truncated` when the store had more) into a report over `[start, end)`.
+pub fn report(
+    messages: &[UnhandledMessage],
+    (start, end): (Millis, Millis),
+    truncated: bool,
+) -> UnhandledReport {
+    let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    let clusters = cluster(&texts);
+    let total = messages.len().max(1) as f64;
+    UnhandledReport {
+        start_time: format_rfc3339(start),
+        end_time: format_rfc3339(end),
+        messages: messages.len() as u64,
+        message_limit: MESSAGE_CAP,
+        truncated,
+        covered_from: truncated
+            .then(|| messages.iter().map(|m| m.ts).min().map(format_rfc3339))
+            .flatten(),
+        clusters_total: clusters.len() as u64,
+        clusters: clusters
+            .into_iter()
+            .take(CLUSTERS_SHOWN)
+            .map(|c| {
+                let mut newest = c.members.clone();
+                newest.sort_by_key(|&i| (std::cmp::Reverse(messages[i].ts), i));
+                ClusterView {
+                    phrase: c.representative,
+                    count: c.members.len() as u64,
+                    share: c.members.len() as f64 / total,
+                    trend: trend(
+                        c.members.iter().map(|&i| messages[i].ts),
+                        start,
+                        end,
+                        TREND_BUCKETS,
+                    ),
+                    examples: newest
+                        .into_iter()
+                        .take(EXAMPLES)
+                        .map(|i| Example {
+                            conversation_id: messages[i].conversation_id.clone(),
+                            content: messages[i].content.clone(),
+                            timestamp: format_rfc3339(messages[i].ts),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
 
 /// A user message the bot did not handle, as the store returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,6 +394,61 @@ mod tests {
         assert!(cancel.members.contains(&4));
         assert!(!cancel.members.contains(&5));
         assert_eq!(cluster(&texts), got, "deterministic");
+    }
+
+    #[test]
+    fn a_report_has_shares_trends_and_newest_examples() {
+        let m = |c: &str, ts: Millis, text: &str| UnhandledMessage {
+            conversation_id: c.into(),
+            ts,
+            content: text.into(),
+        };
+        let msgs = [
+            m("c3", 2_000, "where is my order"),
+            m("c2", 1_000, "Where is my order?"),
+            m("c1", 0, "tell me a joke"),
+        ];
+        let r = report(&msgs, (0, 3_000), false);
+        assert_eq!(
+            (r.messages, r.clusters_total, r.truncated, r.covered_from.clone()),
+            (3, 2, false, None)
+        );
+        let first = &r.clusters[0];
+        assert_eq!((first.phrase.as_str(), first.count), ("where is my order", 2));
+        assert!((first.share - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(first.trend.iter().sum::<u64>(), 2);
+        assert_eq!((first.trend[10], first.trend[20]), (1, 1));
+        assert_eq!(
+            first.examples.iter().map(|e| e.conversation_id.as_str()).collect::<Vec<_>>(),
+            ["c3", "c2"]
+        );
+        let truncated = report(&msgs, (0, 3_000), true);
+        assert_eq!(truncated.covered_from.as_deref(), Some("1970-01-01T00:00:00.000Z"));
+    }
+
+    #[test]
+    fn unknown_and_missing_parameters_name_their_field() {
+        let p = |v: &[(&str, &str)]| {
+            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            parse_request(&p(&[("start_time", "2026-01-01"), ("end_time", "2026-01-02")])).unwrap(),
+            (1_767_225_600_000, 1_767_312_000_000)
+        );
+        assert_eq!(
+            parse_request(&p(&[("start_time", "2026-01-01")])).unwrap_err().field,
+            "end_time"
+        );
+        assert_eq!(
+            parse_request(&p(&[
+                ("start_time", "2026-01-01"),
+                ("end_time", "2026-01-02"),
+                ("group_by", "x")
+            ]))
+            .unwrap_err()
+            .field,
+            "group_by"
+        );
     }
 
     #[test]

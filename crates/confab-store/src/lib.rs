@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::{Caller, Scopes};
 use confab_core::bot::BotSettings;
+use confab_core::cluster::UnhandledMessage;
 use confab_core::conversation::Status;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
@@ -343,6 +344,17 @@ pub trait Store: Send + Sync + 'static {
         bot_id: &str,
         req: &FlowRequest,
     ) -> Result<FlowTotals>;
+
+    /// The bot's not-handled user messages in `[start, end)`, newest first, at most `limit`:
+    /// those marked `handled: false`, and the user message a bot message marked so answered
+    /// (the last user message before it), each once.
+    async fn unhandled_messages(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        range: (Millis, Millis),
+        limit: u32,
+    ) -> Result<Vec<UnhandledMessage>>;
 
     /// Replaces a bot's datapoint schema (already validated); an unknown bot is created when
     /// `create_bot` is set, otherwise it is `NotFound`.

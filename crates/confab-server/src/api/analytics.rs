@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use confab_core::auth::{Caller, Scope};
+use confab_core::cluster::{self, MESSAGE_CAP, UnhandledReport};
 use confab_core::flow::{FlowEdge, FlowNode, FlowRequest};
 use confab_core::series::{
     self, BucketParams, RangeParams, SeriesData, SeriesRequest, Source, Stat,
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users))
         .routes(routes!(insights))
         .routes(routes!(flows))
+        .routes(routes!(unhandled))
         .routes(routes!(usage))
 }
 
@@ -208,4 +210,48 @@ async fn flows(
             edges: graph.edges,
         },
     }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Unhandled {
+    data: UnhandledReport,
+}
+
+/// Runs the clustering of a bot's not-handled messages in `[start, end)`: the newest
+/// [`MESSAGE_CAP`] of them, grouped off the async threads (it is CPU work).
+pub async fn unhandled_report(
+    state: &AppState,
+    team_id: i64,
+    bot_id: &str,
+    range: (Millis, Millis),
+) -> ApiResult<UnhandledReport> {
+    let mut messages =
+        state.store.unhandled_messages(team_id, bot_id, range, MESSAGE_CAP + 1).await?;
+    let truncated = messages.len() > MESSAGE_CAP as usize;
+    messages.truncate(MESSAGE_CAP as usize);
+    tokio::task::spawn_blocking(move || cluster::report(&messages, range, truncated))
+        .await
+        .map_err(|e| ApiError::Internal(format!("clustering: {e}")))
+}
+
+/// The user messages the bot marked `handled: false` in the range, grouped by similar wording
+/// (offline, deterministic): each group with its most frequent phrase, count, share, a trend
+/// over 30 equal slices of the range and example conversations. At most the newest 20,000
+/// messages are clustered (`truncated` says when there were more).
+#[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/unhandled", operation_id = "unhandledClusters", tag = "analytics",
+    params(BotPath,
+        ("start_time" = String, Query, description = "The range's start: RFC 3339, or `YYYY-MM-DD` for midnight in `tz`"),
+        ("end_time" = String, Query, description = "The range's end (exclusive), after `start_time`"),
+        ("tz" = Option<String>, Query, description = "The IANA time zone of date bounds; UTC by default")),
+    responses((status = 200, body = Unhandled)))]
+async fn unhandled(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(bot_id): PathParams<String>,
+    Params(params): Params,
+) -> ApiResult<Json<Unhandled>> {
+    caller.bot(Scope::Read, &bot_id)?;
+    let range = cluster::parse_request(&params)?;
+    let data = unhandled_report(&state, caller.team_id, &bot_id, range).await?;
+    Ok(Json(Unhandled { data }))
 }

@@ -10,6 +10,7 @@ mod flows;
 mod overview;
 mod period;
 pub mod session;
+mod unhandled;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(overview::router())
         .merge(conversations::router())
         .merge(flows::router())
+        .merge(unhandled::router())
         .merge(datapoints::router())
         .layer(middleware::from_fn(security_headers))
 }

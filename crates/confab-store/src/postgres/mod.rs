@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::Caller;
 use confab_core::bot::BotSettings;
+use confab_core::cluster::UnhandledMessage;
 use confab_core::conversation::Status;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
@@ -383,6 +384,16 @@ impl Store for PgStore {
         req: &FlowRequest,
     ) -> Result<FlowTotals> {
         in_tx!(self, |c| analytics::flow_totals(c, team_id, bot_id, req))
+    }
+
+    async fn unhandled_messages(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        range: (Millis, Millis),
+        limit: u32,
+    ) -> Result<Vec<UnhandledMessage>> {
+        in_tx!(self, |c| analytics::unhandled_messages(c, team_id, bot_id, range, limit))
     }
 
     async fn put_datapoint_schema(

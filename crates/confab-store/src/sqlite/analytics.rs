@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use confab_core::cluster::UnhandledMessage;
 use confab_core::flow::{FlowRequest, FlowTotals, walk};
 use confab_core::message::Role;
 use confab_core::rollup::{
@@ -466,4 +467,35 @@ pub(super) fn flow_totals(
         },
     )?;
     Ok(totals)
+}
+
+/// The bot's not-handled user messages in `[start, end)`, newest first, at most `limit`: user
+/// messages marked `handled: false`, and the user message that a bot (or agent, system) message
+/// marked so answered — the last one before it in its conversation. Each counts once. The
+/// marked messages are found through the `messages_time` index (bot, time), the user message
+/// before one through `messages_conversation`.
+pub(super) fn unhandled_messages(
+    c: &Connection,
+    team_id: i64,
+    bot_id: &str,
+    (start, end): (Millis, Millis),
+    limit: u32,
+) -> Result<Vec<UnhandledMessage>> {
+    let bot = bots(c, team_id, &BotSelector::One(bot_id.to_owned()))?.remove(0);
+    let mut st = c.prepare_cached(
+        "SELECT cv.conversation_id, u.ts, u.content FROM messages u \
+         JOIN conversations cv ON cv.id = u.conversation_pk \
+         WHERE u.id IN (SELECT CASE WHEN m.role = ?4 THEN m.id ELSE \
+             (SELECT p.id FROM messages p WHERE p.conversation_pk = m.conversation_pk \
+              AND p.role = ?4 AND (p.ts < m.ts OR (p.ts = m.ts AND p.id < m.id)) \
+              ORDER BY p.ts DESC, p.id DESC LIMIT 1) END \
+           FROM messages m WHERE m.bot_pk = ?1 AND m.ts >= ?2 AND m.ts < ?3 \
+           AND m.metadata LIKE '%handled%' AND json_type(m.metadata, '$.handled') = 'false') \
+         ORDER BY u.ts DESC, u.id DESC LIMIT ?5",
+    )?;
+    let rows = st.query_map(
+        rusqlite::params![bot.pk, start, end, Role::User.code(), i64::from(limit)],
+        |r| Ok(UnhandledMessage { conversation_id: r.get(0)?, ts: r.get(1)?, content: r.get(2)? }),
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

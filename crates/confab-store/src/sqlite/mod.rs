@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use confab_core::NewMessage;
 use confab_core::auth::Caller;
 use confab_core::bot::BotSettings;
+use confab_core::cluster::UnhandledMessage;
 use confab_core::conversation::Status;
 use confab_core::conversation::{Conversation, IngestOutcome, Message};
 use confab_core::datapoints::{Datapoint, NewDatapoint, SchemaInput};
@@ -351,6 +352,17 @@ impl Store for SqliteStore {
     ) -> Result<FlowTotals> {
         let (bot_id, req) = (bot_id.to_owned(), req.clone());
         self.read(move |c| analytics::flow_totals(c, team_id, &bot_id, &req)).await
+    }
+
+    async fn unhandled_messages(
+        &self,
+        team_id: i64,
+        bot_id: &str,
+        range: (Millis, Millis),
+        limit: u32,
+    ) -> Result<Vec<UnhandledMessage>> {
+        let bot_id = bot_id.to_owned();
+        self.read(move |c| analytics::unhandled_messages(c, team_id, &bot_id, range, limit)).await
     }
 
     async fn put_datapoint_schema(

@@ -328,6 +328,17 @@ async fn run(args: RunArgs) -> Result<()> {
     report("6 transcript fetch", &s6);
     results.insert("6_transcript", s6.clone());
 
+    // What the largest bot could not answer in the 90 days, clustered (target <= 1 s).
+    let unhandled = vec![format!("/v1/bots/{bot}/analytics/unhandled?{range}"); 5];
+    let (s7, unhandled_answers) = scenarios::reads(one, &unhandled).await?;
+    report("7 not-handled clusters, 90 days", &s7);
+    let d = &unhandled_answers[0]["data"];
+    println!(
+        "  {} not-handled messages (truncated: {}), {} clusters",
+        d["messages"], d["truncated"], d["clusters_total"]
+    );
+    results.insert("7_unhandled_clusters", s7.clone());
+
     // Every conversation of the import is past its bot's inactivity timeout: the finaliser must
     // work through all of them, and keep pace.
     let backlog_at_import_end = watch.backlog_at(import_end);
@@ -356,6 +367,20 @@ async fn run(args: RunArgs) -> Result<()> {
     let rss = srv.peak_rss_mib();
     println!("server peak RSS: {:.1} MiB", rss.unwrap_or(f64::NAN));
     drop(srv);
+
+    let (n, clusters, query, clustering) =
+        scenarios::unhandled_split(&db, &bot, (end - i64::from(DAYS) * 86_400_000, end)).await?;
+    println!(
+        "7 split, in process: store query {:.1} ms for {n} messages, clustering {:.1} ms \
+         ({clusters} clusters; target <= 1000 ms)",
+        query.as_secs_f64() * 1e3,
+        clustering.as_secs_f64() * 1e3
+    );
+    let unhandled_split = json!({
+        "messages": n, "clusters": clusters,
+        "store_query_ms": (query.as_secs_f64() * 1e4).round() / 10.0,
+        "clustering_ms": (clustering.as_secs_f64() * 1e4).round() / 10.0,
+    });
 
     let batches = dir.join("batches");
     let (s1_plain, s2_plain) =
@@ -483,6 +508,7 @@ async fn run(args: RunArgs) -> Result<()> {
         "scenarios": results,
         "server_peak_rss_mib": rss,
         "background": background,
+        "unhandled_split": unhandled_split,
         "baselines": {"raw_sqlite_messages_per_s": raw, "duckdb": duck},
         "ratios": ratios,
         "scenario_3_answer_equals_duckdb": same_answer,

@@ -239,6 +239,29 @@ pub async fn reads(clients: &[Client], paths: &[String]) -> Result<(Measured, Ve
     Ok((Measured::of(latencies, paths.len() as u64, started.elapsed(), "requests/s"), answers))
 }
 
+/// Scenario 7's split, in process on the stopped server's database: the store's query for the
+/// range's not-handled messages of `bot` (in the first team), then the clustering alone.
+/// Returns the messages, the clusters, and both times.
+pub async fn unhandled_split(
+    db: &Path,
+    bot: &str,
+    range: (i64, i64),
+) -> Result<(usize, u64, Duration, Duration)> {
+    use confab_core::cluster::{MESSAGE_CAP, report};
+    let store = confab_store::open(&db.display().to_string()).await.map_err(anyhow::Error::msg)?;
+    let team = store.list_teams().await?.first().context("a team")?.id;
+    let started = Instant::now();
+    let mut messages = store.unhandled_messages(team, bot, range, MESSAGE_CAP + 1).await?;
+    let query = started.elapsed();
+    let truncated = messages.len() > MESSAGE_CAP as usize;
+    messages.truncate(MESSAGE_CAP as usize);
+    let started = Instant::now();
+    let r = report(&messages, range, truncated);
+    let clustering = started.elapsed();
+    store.close().await;
+    Ok((messages.len(), r.clusters_total, query, clustering))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::dashboard::{BOT, XSS_SCRIPT, seed};
 use common::spawn_app;
+use confab_core::time::{format_rfc3339, now_millis};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -188,6 +189,35 @@ async fn a_person_signs_in_reads_charts_transcripts_and_flows_and_signs_out() {
     click_and_wait(&c, Locator::LinkText("Datapoints")).await;
     c.wait().for_element(Locator::Id("csv")).await.unwrap();
     shot(&c, "08-datapoints").await;
+
+    // What the bot could not answer, grouped by wording, each group linking to its examples.
+    let at = |m: i64| format_rfc3339(now_millis() - m * 60_000);
+    let unhandled = [
+        "Where is my order?",
+        "where is my order",
+        "where is my order??",
+        "cancel my subscription",
+        "I want to cancel my subscription",
+        "gdzie jest moje zamówienie",
+        "Gdzie jest moje zamówienie?",
+    ];
+    app.ingest(
+        BOT,
+        unhandled
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                json!({"conversation_id": format!("c-u{i}"), "role": "user", "content": t,
+                                 "timestamp": at(30 + i as i64), "metadata": {"handled": false}})
+            })
+            .collect(),
+    )
+    .await;
+    click_and_wait(&c, Locator::LinkText("Not handled")).await;
+    let phrase = c.wait().for_element(Locator::Css("table.unhandled td.phrase")).await.unwrap();
+    assert_eq!(phrase.text().await.unwrap(), "Where is my order?");
+    assert_eq!(c.find_all(Locator::Css("svg.spark polyline")).await.unwrap().len(), 3);
+    shot(&c, "08b-not-handled").await;
 
     // Hostile markup renders as text and runs nothing.
     c.goto(&app.url("/bots/support-bot/conversations/c-xss")).await.unwrap();

@@ -166,7 +166,7 @@ async fn the_dashboard_page_lists_clusters_with_sparklines_and_links() {
     );
     let (status, body) = get(format!("/bots/{BOT}/unhandled")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains("4 user messages marked"), "{body}");
+    assert!(body.contains("4 user messages the bot could not answer"), "{body}");
     assert!(body.contains("<td class=\"phrase\">where is my order</td>"), "{body}");
     assert!(body.contains("50.0 %"));
     assert_eq!(body.matches("<polyline").count(), 3);

@@ -472,8 +472,8 @@ pub(super) fn flow_totals(
 /// The bot's not-handled user messages in `[start, end)`, newest first, at most `limit`: user
 /// messages marked `handled: false`, and the user message that a bot (or agent, system) message
 /// marked so answered — the last one before it in its conversation. Each counts once. The
-/// marked messages are found through the `messages_time` index (bot, time), the user message
-/// before one through `messages_conversation`.
+/// marked messages are found through the partial index `messages_unhandled` (bot, time; only
+/// marked messages), the user message before one through `messages_conversation`.
 pub(super) fn unhandled_messages(
     c: &Connection,
     team_id: i64,
@@ -489,8 +489,9 @@ pub(super) fn unhandled_messages(
              (SELECT p.id FROM messages p WHERE p.conversation_pk = m.conversation_pk \
               AND p.role = ?4 AND (p.ts < m.ts OR (p.ts = m.ts AND p.id < m.id)) \
               ORDER BY p.ts DESC, p.id DESC LIMIT 1) END \
-           FROM messages m WHERE m.bot_pk = ?1 AND m.ts >= ?2 AND m.ts < ?3 \
-           AND m.metadata LIKE '%handled%' AND json_type(m.metadata, '$.handled') = 'false') \
+           FROM messages m INDEXED BY messages_unhandled \
+           WHERE m.bot_pk = ?1 AND m.ts >= ?2 AND m.ts < ?3 \
+           AND json_type(m.metadata, '$.handled') = 'false') \
          ORDER BY u.ts DESC, u.id DESC LIMIT ?5",
     )?;
     let rows = st.query_map(

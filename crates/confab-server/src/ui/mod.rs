@@ -7,6 +7,7 @@ mod charts;
 mod conversations;
 mod datapoints;
 mod flows;
+mod layout;
 mod overview;
 mod period;
 pub mod session;

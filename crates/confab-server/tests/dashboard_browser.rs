@@ -163,6 +163,11 @@ async fn a_person_signs_in_reads_charts_transcripts_and_flows_and_signs_out() {
     assert_eq!(bubbles.len(), 5);
     let value = c.find(Locator::Css(".datapoints .value")).await.unwrap().text().await.unwrap();
     assert_eq!(value, "ana@example.com");
+    // Its evidence: the words marked in message 4, quoted in the panel.
+    let mark = c.find(Locator::Css("#m4 mark.said")).await.unwrap().text().await.unwrap();
+    assert_eq!(mark, "ana@example.com");
+    let quote = c.find(Locator::Css(".datapoints q.said")).await.unwrap().text().await.unwrap();
+    assert!(quote.contains("ana@example.com"), "{quote}");
     shot(&c, "05-transcript").await;
 
     // The flow diagram; following a node lists the conversations that passed through it.

@@ -6,6 +6,7 @@
 mod charts;
 mod conversations;
 mod datapoints;
+mod evidence;
 mod flows;
 mod layout;
 mod overview;

@@ -1,5 +1,5 @@
 //! The aggregate dialogue flow as a left-to-right layered diagram ([`super::layout`]): one
-//! column per layer of the step graph, loops drawn as dashed return arcs under the boxes, lines
+//! column per layer of the step graph, loops drawn as dashed return arcs over the boxes, lines
 //! as wide as their traversals. Each box says how often its step was entered, how many
 //! conversations ended there and where the others went; it links to the conversations that
 //! passed through it, its drop-off figure to those that ended there.
@@ -202,7 +202,20 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
         heights: &heights,
     });
     let x_of = |layer: usize| PAD + layer as f64 * COL_W;
-    let top = |i: usize| PAD + placed.y[i];
+    // Return arcs run over the boxes (under them they would cross the lines that fan into a
+    // fallback step), higher the further back they go: room for the highest above the top row.
+    let rise = |from: usize, to: usize| {
+        let span = placed.layer[from].abs_diff(placed.layer[to]).min(12) as f64;
+        if from == to { 24.0 } else { 26.0 + 9.0 * span }
+    };
+    let margin = pairs
+        .iter()
+        .zip(&placed.back)
+        .filter(|((a, b), back)| **back || a == b)
+        .map(|((a, b), _)| rise(*a, *b))
+        .fold(0.0, f64::max);
+    let y0 = PAD + margin;
+    let top = |i: usize| y0 + placed.y[i];
     let nodes = shown
         .iter()
         .enumerate()
@@ -244,7 +257,6 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
         })
         .collect();
     let max_edge = edges.iter().map(|e| e.2.count).max().unwrap_or(1).max(1) as f64;
-    let mut depth: f64 = placed.height;
     let edges = edges
         .iter()
         .enumerate()
@@ -270,20 +282,19 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
                 return Edge { d, width, class: "edge back", title: format!("{title} (repeats)") };
             }
             if placed.back[e] {
-                // A return arc: under both boxes, deeper the further it goes back.
-                let span = placed.layer[*from].abs_diff(placed.layer[*to]) as f64;
-                let (sx, sy) = (x1 + NODE_W / 2.0 + 6.0, y1 + h1);
-                let (tx, ty) = (x2 + NODE_W / 2.0 - 6.0, y2 + h2);
-                let low = sy.max(ty) + 24.0 + 10.0 * span;
-                depth = depth.max(low - PAD);
+                // A return arc from the top of one box to the top of the other; a cubic's
+                // peak is three quarters of the way to its control points.
+                let (sx, sy) = (x1 + NODE_W / 2.0 + 6.0, y1);
+                let (tx, ty) = (x2 + NODE_W / 2.0 - 6.0, y2);
+                let high = sy.min(ty) - rise(*from, *to) * 4.0 / 3.0;
                 let d = format!(
                     "M{} {} C{} {} {} {} {} {}",
                     f(sx),
                     f(sy),
                     f(sx),
-                    f(low),
+                    f(high),
                     f(tx),
-                    f(low),
+                    f(high),
                     f(tx),
                     f(ty)
                 );
@@ -291,8 +302,8 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
             }
             let mut points = vec![(x1 + NODE_W, y1 + h1 / 2.0)];
             for &(layer, y) in &placed.bends[e] {
-                points.push((x_of(layer), PAD + y));
-                points.push((x_of(layer) + NODE_W, PAD + y));
+                points.push((x_of(layer), y0 + y));
+                points.push((x_of(layer) + NODE_W, y0 + y));
             }
             points.push((x2, y2 + h2 / 2.0));
             Edge { d: smooth(&points), width, class: "edge", title }
@@ -301,7 +312,7 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
     let layers = placed.layer.iter().copied().max().unwrap_or(0) + 1;
     let width = PAD * 2.0 + (layers - 1) as f64 * COL_W + NODE_W;
     Diagram {
-        view_box: format!("0 0 {} {}", f(width), f((depth + PAD * 2.0 + 10.0).max(60.0))),
+        view_box: format!("0 0 {} {}", f(width), f((y0 + placed.height + PAD).max(60.0))),
         width: f(width),
         nodes,
         edges,

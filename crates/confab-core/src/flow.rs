@@ -207,6 +207,35 @@ impl FlowTotals {
     }
 }
 
+/// What a step's box shows beside its entries: how many conversations dropped off there, and
+/// that as a share of its entries. Completed conversations (goals) never count as drop-offs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepRates {
+    /// Traversals into the step (a conversation that returns counts again).
+    pub entries: i64,
+    /// Ended, not completed conversations whose last step this is.
+    pub dropoffs: i64,
+    /// `dropoffs ÷ entries`; `None` without entries.
+    pub dropoff_rate: Option<f64>,
+}
+
+impl FlowTotals {
+    /// Per step, the figures of [`StepRates`], for the flows page (which reads these totals).
+    pub fn step_rates(&self) -> BTreeMap<StepKey, StepRates> {
+        let mut out: BTreeMap<StepKey, StepRates> = BTreeMap::new();
+        for ((_, to), &n) in &self.edges {
+            out.entry(to.clone()).or_default().entries += n;
+        }
+        for (step, &n) in &self.exits {
+            out.entry(step.clone()).or_default().dropoffs += n;
+        }
+        for r in out.values_mut() {
+            r.dropoff_rate = (r.entries > 0).then(|| r.dropoffs as f64 / r.entries as f64);
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FlowNode {
     #[serde(flatten)]
@@ -298,6 +327,13 @@ mod tests {
         assert_eq!(count("a"), Some(3));
         assert_eq!(count("b"), Some(2));
         assert_eq!(count("DROPOFF"), Some(3));
+        let rates = t.step_rates();
+        assert_eq!(
+            rates[&key("a")],
+            StepRates { entries: 3, dropoffs: 1, dropoff_rate: Some(1.0 / 3.0) }
+        );
+        assert_eq!(rates[&key("b")].dropoff_rate, Some(1.0));
+        assert!(!rates.contains_key(&StepKey::start()));
         let json = serde_json::to_value(&g).unwrap();
         assert_eq!(
             json["nodes"][0],

@@ -143,7 +143,7 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
                     format!("↓ {}", number(*n as f64)),
                     f(x + NODE_W - 4.0),
                     f(y + h + 12.0),
-                    format!("{}&status=ended&last_step={}", list, url(&k.id)),
+                    format!("{}&status=ended&completed=false&last_step={}", list, url(&k.id)),
                 )
             });
             Some(Node {
@@ -161,7 +161,10 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
                     "{}{kind}: entered {} times{}",
                     k.id,
                     count[k],
-                    exits.get(k).map_or(String::new(), |n| format!(", {n} dropped off here"))
+                    exits.get(k).map_or(String::new(), |n| format!(
+                        ", {n} dropped off here ({:.1}%)",
+                        100.0 * *n as f64 / count[k].max(1) as f64
+                    ))
                 ),
                 href,
                 drop,

@@ -177,8 +177,11 @@ async fn the_overview_shows_totals_charts_and_the_period_before() {
     assert_eq!(kpi("Messages"), "10");
     assert_eq!(kpi("Unique users"), "3");
     assert!(b.contains(r#"<span class="delta up">+200%</span>"#), "{b}");
+    // c-refund reached the goal step `done`: one of three.
+    assert_eq!(kpi("Completion"), "33.3%");
     // Charts: SVG with per-bar values on hover and the previous period dashed.
-    assert_eq!(b.matches("<svg").count(), 2);
+    assert_eq!(b.matches("<svg").count(), 3);
+    assert!(b.contains("Completion rate per day"), "{b}");
     assert!(b.contains("Conversations per day by channel"));
     assert!(b.contains(" · web: 2 of 3 conversations</title>"), "{b}");
     assert!(b.contains(" · sms: 1 of 3 conversations</title>"));

@@ -215,6 +215,7 @@ async fn migration_8_reads_old_values_without_evidence() {
          DROP TABLE token_rollups;
          DROP TABLE dim_rollups;
          ALTER TABLE bots DROP COLUMN retention_ms;
+         ALTER TABLE rollups DROP COLUMN completed;
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .unwrap();

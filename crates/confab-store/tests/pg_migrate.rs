@@ -82,6 +82,7 @@ async fn migration_2_reads_old_values_without_evidence() {
          DROP TABLE token_rollups; \
          DROP TABLE dim_rollups; \
          ALTER TABLE bots DROP COLUMN retention_ms; \
+         ALTER TABLE rollups DROP COLUMN completed; \
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .execute(&mut c)

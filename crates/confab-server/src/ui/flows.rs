@@ -112,8 +112,8 @@ fn figures_of(
         lines.push(Line(
             format!("↓ {} dropped ({share:.0}%)", number(n as f64)),
             "fig drop-badge",
-            Some(format!("{}&status=ended&last_step={}", list, url(&k.id))),
-            format!("{n} conversations ended at {}", k.id),
+            Some(format!("{}&status=ended&completed=false&last_step={}", list, url(&k.id))),
+            format!("{n} conversations ended at {} without reaching a goal", k.id),
         ));
     }
     for (to, n) in exits.iter().take(MAX_EXITS) {

@@ -33,7 +33,7 @@ fn msg(
 }
 
 /// Three conversations this week (web, web, sms), one ten days ago, a schema with `email` and
-/// `phone`, steps `greeting → ask_email → done`, and one message of hostile markup.
+/// `phone`, steps `greeting → ask_email → done` (the goal), and one message of hostile markup.
 pub async fn seed(app: &TestApp) {
     let (status, body) = app
         .call(
@@ -44,6 +44,16 @@ pub async fn seed(app: &TestApp) {
                 {"key": "email", "type": "email"},
                 {"key": "phone", "type": "phone"}
             ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Reaching `done` completes a conversation.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &app.admin_key,
+            &format!("/v1/bots/{BOT}/settings"),
+            Some(&json!({"goal_steps": ["done"]})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

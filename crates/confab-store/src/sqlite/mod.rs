@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_token_rollups.sql")),
     (10, include_str!("migrations/0010_dim_rollups.sql")),
     (11, include_str!("migrations/0011_retention.sql")),
+    (12, include_str!("migrations/0012_goals.sql")),
 ];
 
 /// The schema this binary writes: the version of its last migration.

@@ -295,8 +295,11 @@ async fn flows_draw_steps_that_lead_to_their_conversations() {
     // Each box: entries, drop-offs (linked to the conversations that ended there) and exits.
     assert!(b.contains(">in 2<title>ask_email entered 2 times"), "{b}");
     assert!(b.contains(">→ ask_email 2<title>"), "{b}");
-    let dropped = href_near(b, ">↓ 1 dropped (50%)<title>1 conversations ended at ask_email");
-    assert!(dropped.contains("status=ended&last_step=ask_email"), "{dropped}");
+    let dropped = href_near(
+        b,
+        ">↓ 1 dropped (50%)<title>1 conversations ended at ask_email without reaching a goal",
+    );
+    assert!(dropped.contains("status=ended&completed=false&last_step=ask_email"), "{dropped}");
     // No line from every step to a far DROPOFF box: the boxes carry it.
     assert!(!b.contains(">DROPOFF <tspan"), "{b}");
     // Following a node lists the conversations that passed through its step.

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::FieldError;
 use crate::extract::Context;
+use crate::message::MAX_ID_CHARS;
 use crate::redact::{RedactRule, Redactor};
 
 pub const DEFAULT_INACTIVITY_SECONDS: u32 = 600;
@@ -40,6 +41,12 @@ pub struct BotSettings {
     /// `iban`, and `{"pattern", "mask"}` objects (see docs/extraction.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redact: Vec<RedactRule>,
+    /// Step ids that mean the conversation reached what the bot wanted (`confirm`,
+    /// `order_placed`): a conversation with a message at one of them is *completed*. Applies to
+    /// messages stored from the time it is set on (see docs/api.md#goals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 50)]
+    pub goal_steps: Vec<String>,
 }
 
 fn default_inactivity() -> u32 {
@@ -54,6 +61,7 @@ impl Default for BotSettings {
             timezone: None,
             retention_days: None,
             redact: vec![],
+            goal_steps: vec![],
         }
     }
 }
@@ -79,6 +87,7 @@ impl BotSettings {
         self.phone_region = self.phone_region.map(|r| r.to_ascii_uppercase());
         self.context()?;
         crate::redact::validate(&self.redact, "redact")?;
+        validate_goals(&self.goal_steps)?;
         Ok(self)
     }
 
@@ -101,6 +110,34 @@ impl BotSettings {
     pub fn inactivity_ms(&self) -> i64 {
         i64::from(self.inactivity_timeout_seconds) * 1000
     }
+
+    /// Whether a message at this step completes a conversation.
+    pub fn is_goal(&self, step_id: &str) -> bool {
+        self.goal_steps.iter().any(|g| g == step_id)
+    }
+}
+
+/// At most this many goal steps.
+const MAX_GOAL_STEPS: usize = 50;
+
+/// Goal steps are step ids: non-empty, at most [`MAX_ID_CHARS`] characters, each named once.
+fn validate_goals(goals: &[String]) -> Result<(), FieldError> {
+    if goals.len() > MAX_GOAL_STEPS {
+        return Err(FieldError::new("goal_steps", format!("at most {MAX_GOAL_STEPS} steps")));
+    }
+    for (i, g) in goals.iter().enumerate() {
+        let field = format!("goal_steps[{i}]");
+        if g.trim().is_empty() {
+            return Err(FieldError::new(field, "must be a non-empty step id"));
+        }
+        if g.chars().count() > MAX_ID_CHARS {
+            return Err(FieldError::new(field, format!("at most {MAX_ID_CHARS} characters")));
+        }
+        if goals[..i].contains(g) {
+            return Err(FieldError::new(field, format!("`{g}` is named twice")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,6 +158,13 @@ mod tests {
         let kept = kept.validate().unwrap();
         assert_eq!(kept.retention_ms(), Some(30 * DAY_MS));
         assert!(kept.redactor().is_some());
+        let goals: BotSettings =
+            serde_json::from_str(r#"{"goal_steps": ["confirm", "order_placed"]}"#).unwrap();
+        let goals = goals.validate().unwrap();
+        assert!(goals.is_goal("order_placed") && !goals.is_goal("ask_name"));
+        let long = format!(r#"{{"goal_steps": ["{}"]}}"#, "s".repeat(MAX_ID_CHARS + 1));
+        let long: BotSettings = serde_json::from_str(&long).unwrap();
+        assert_eq!(long.validate().unwrap_err().field, "goal_steps[0]");
         // Unset settings are not written out, so stored settings read back the same.
         assert_eq!(
             serde_json::to_string(&BotSettings::default()).unwrap(),
@@ -136,6 +180,8 @@ mod tests {
                 r#"{"redact": ["email", "card", {"pattern": "ORD-(", "mask": "order"}]}"#,
                 "redact[2].pattern",
             ),
+            (r#"{"goal_steps": ["confirm", ""]}"#, "goal_steps[1]"),
+            (r#"{"goal_steps": ["confirm", "confirm"]}"#, "goal_steps[1]"),
         ] {
             let s: BotSettings = serde_json::from_str(json).unwrap();
             assert_eq!(s.validate().unwrap_err().field, field, "{json}");

@@ -99,6 +99,9 @@ pub struct ConversationFilter {
     /// Full-text terms, all of which must occur in one of the conversation's messages.
     pub search: Vec<String>,
     pub min_messages: Option<i64>,
+    /// `completed=true|false`: whether the conversation reached one of its bot's goal steps
+    /// (see `BotSettings::goal_steps`).
+    pub completed: Option<bool>,
     pub sort: TimeField,
 }
 
@@ -181,6 +184,9 @@ pub struct FilterParams {
     /// At least this many messages.
     #[param(minimum = 0)]
     pub min_messages: Option<i64>,
+    /// Only conversations that reached (`true`) or did not reach (`false`) one of the bot's
+    /// `goal_steps`.
+    pub completed: Option<bool>,
     /// Channels, comma-separated.
     pub channel_type: Option<String>,
     /// Languages, comma-separated.
@@ -239,6 +245,13 @@ impl ConversationFilter {
                             .filter(|n| *n >= 0)
                             .ok_or_else(|| FieldError::new(k, "must be a non-negative integer"))?,
                     )
+                }
+                "completed" => {
+                    f.completed = Some(match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(FieldError::new(k, "must be true or false")),
+                    })
                 }
                 "limit" => page.limit = parse_limit(k, v, MAX_LIMIT)?,
                 "cursor" => cursor = Some(Cursor::decode(k, v)?),
@@ -350,6 +363,7 @@ mod tests {
             ("metadata.plan", "pro"),
             ("q", "Zażółć gęślą"),
             ("min_messages", "3"),
+            ("completed", "false"),
             ("limit", "100"),
             ("start_time", "2026-01-01"),
             ("sort", "last_message_at"),
@@ -367,6 +381,7 @@ mod tests {
         assert_eq!(f.search, vec!["zażółć", "gęślą"]);
         assert_eq!(f.sort, TimeField::LastMessageAt);
         assert_eq!(p.limit, 100);
+        assert_eq!(f.completed, Some(false));
         assert_eq!((f.steps, f.last_step), (vec![], None));
     }
 
@@ -401,6 +416,7 @@ mod tests {
             ("limit", "ten"),
             ("status", "done"),
             ("min_messages", "-1"),
+            ("completed", "yes"),
             ("start_time", "2026-1-1"),
             ("cursor", "xyz"),
             ("colour", "red"),

@@ -81,6 +81,8 @@ pub struct Counters {
     pub messages: [i64; 4],
     /// Messages whose metadata says `"handled": false`.
     pub not_handled: i64,
+    /// Conversations that reached a goal step ([`Summary::completed`]).
+    pub completed: i64,
 }
 
 impl Counters {
@@ -92,6 +94,7 @@ impl Counters {
             *a += sign * b;
         }
         self.not_handled += sign * o.not_handled;
+        self.completed += sign * o.completed;
     }
 
     pub fn is_zero(&self) -> bool {
@@ -104,6 +107,7 @@ impl Counters {
             conversations: 1,
             duration_ms: s.duration_ms(),
             handoffs: i64::from(s.count(Role::Agent) > 0),
+            completed: i64::from(s.completed()),
             ..Counters::default()
         }
     }
@@ -236,7 +240,8 @@ impl Deltas {
     pub fn conversation(&mut self, s: &Summary, sign: i64) {
         let d = self.intern(&DimsKey::of(s));
         self.count(d, s.started_at, &Counters::of_conversation(s), sign);
-        if let Some(step) = &s.last_step {
+        // A completed conversation did not drop off where it stopped.
+        if let Some(step) = s.last_step.as_ref().filter(|_| !s.completed()) {
             *self.exits.entry((d, floor(s.started_at, 0), StepKey::of(step))).or_default() += sign;
         }
     }

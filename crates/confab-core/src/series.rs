@@ -41,6 +41,10 @@ pub enum Stat {
     NotHandled,
     /// Conversations without a hand-off ÷ conversations.
     ContainmentRate,
+    /// Conversations that reached one of the bot's `goal_steps`.
+    Completed,
+    /// Completed conversations ÷ conversations.
+    CompletionRate,
     /// LLM input tokens (`input_tokens` in message metadata), in the bucket of each message.
     InputTokens,
     /// LLM output tokens (`output_tokens` in message metadata), in the bucket of each message.
@@ -61,7 +65,7 @@ pub enum Source {
 impl Stat {
     pub const NAMES: &'static str = "num_conversations, num_messages, duration_seconds, \
                                      unique_users, handoffs, not_handled, containment_rate, \
-                                     input_tokens, output_tokens";
+                                     completed, completion_rate, input_tokens, output_tokens";
 
     pub fn parse(field: &str, s: &str) -> Result<Stat, FieldError> {
         Ok(match s {
@@ -72,6 +76,8 @@ impl Stat {
             "handoffs" => Stat::Handoffs,
             "not_handled" => Stat::NotHandled,
             "containment_rate" => Stat::ContainmentRate,
+            "completed" => Stat::Completed,
+            "completion_rate" => Stat::CompletionRate,
             "input_tokens" => Stat::InputTokens,
             "output_tokens" => Stat::OutputTokens,
             _ => {
@@ -92,6 +98,8 @@ impl Stat {
             Stat::Handoffs => "handoffs",
             Stat::NotHandled => "not_handled",
             Stat::ContainmentRate => "containment_rate",
+            Stat::Completed => "completed",
+            Stat::CompletionRate => "completion_rate",
             Stat::InputTokens => "input_tokens",
             Stat::OutputTokens => "output_tokens",
         }
@@ -549,6 +557,8 @@ fn counter_value(stat: Stat, roles: &[Role], c: &Counters) -> Option<f64> {
         Stat::Handoffs => Some(c.handoffs as f64),
         Stat::NotHandled => Some(c.not_handled as f64),
         Stat::ContainmentRate => per(c.conversations - c.handoffs, c.conversations),
+        Stat::Completed => Some(c.completed as f64),
+        Stat::CompletionRate => per(c.completed, c.conversations),
         Stat::UniqueUsers | Stat::InputTokens | Stat::OutputTokens => None,
     }
 }

@@ -75,6 +75,10 @@ pub struct Stamps {
     pub metadata: BTreeMap<String, Millis>,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub last_step: Option<Millis>,
+    /// The earliest message at one of the bot's goal steps, as they were when it was stored:
+    /// the conversation is *completed* (see [`Summary::reach_goal`]).
+    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -175,6 +179,23 @@ impl Summary {
             self.metadata.insert(k.clone(), v.clone());
             self.stamps.metadata.insert(k.clone(), ts);
         }
+    }
+
+    /// Marks the conversation completed when `m` (already applied) is at a goal step.
+    /// Separate from [`Summary::apply`] because the goals are the bot's settings at the time of
+    /// the write: a change of them applies to messages stored from then on.
+    pub fn reach_goal(&mut self, m: &NewMessage, is_goal: impl Fn(&str) -> bool) {
+        if let Some(step) = &m.step
+            && is_goal(&step.id)
+            && earlier(m.timestamp, self.stamps.goal)
+        {
+            self.stamps.goal = Some(m.timestamp);
+        }
+    }
+
+    /// Whether a message at a goal step was stored.
+    pub fn completed(&self) -> bool {
+        self.stamps.goal.is_some()
     }
 
     pub fn message_count(&self) -> i64 {

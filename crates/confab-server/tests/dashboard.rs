@@ -177,8 +177,11 @@ async fn the_overview_shows_totals_charts_and_the_period_before() {
     assert_eq!(kpi("Messages"), "10");
     assert_eq!(kpi("Unique users"), "3");
     assert!(b.contains(r#"<span class="delta up">+200%</span>"#), "{b}");
+    // c-refund reached the goal step `done`: one of three.
+    assert_eq!(kpi("Completion"), "33.3%");
     // Charts: SVG with per-bar values on hover and the previous period dashed.
-    assert_eq!(b.matches("<svg").count(), 2);
+    assert_eq!(b.matches("<svg").count(), 3);
+    assert!(b.contains("Completion rate per day"), "{b}");
     assert!(b.contains("Conversations per day by channel"));
     assert!(b.contains(" · web: 2 of 3 conversations</title>"), "{b}");
     assert!(b.contains(" · sms: 1 of 3 conversations</title>"));
@@ -244,6 +247,14 @@ async fn the_transcript_shows_bubbles_steps_and_datapoints() {
     assert!(b.contains(why), "{b}");
     assert!(b.contains(r##"<a href="#m4" class="source-link">"##));
     assert!(b.contains(r#"<article class="bubble user source" id="m4">"#));
+    // The evidence: the words it was read from, quoted in the panel and marked in the bubble,
+    // which message (number, role, time) and the method.
+    assert!(b.contains(r#"<q class="said">ana@example.com</q>"#), "{b}");
+    let said = r#"It is <mark class="said" title="email was read from these words">ana@example.com</mark></div>"#;
+    assert!(b.contains(said), "{b}");
+    let from = href_near(b, "from message 4 · user · ");
+    assert_eq!(from, "#m4");
+    assert!(b.contains(">rule</span>"), "{b}");
     assert!(b.contains(r#"<th>phone</th>"#) && b.contains(r#"<td class="missing">"#));
     // Metadata on demand; the viewer's zone from the cookie the script sets.
     assert!(b.contains("<summary>metadata</summary>") && b.contains("A-1001"));
@@ -281,6 +292,16 @@ async fn flows_draw_steps_that_lead_to_their_conversations() {
         assert!(b.contains(&format!(">{step} <tspan")), "{step}: {b}");
     }
     assert!(b.contains("greeting → ask_email: 2 conversations</title>"), "{b}");
+    // Each box: entries, drop-offs (linked to the conversations that ended there) and exits.
+    assert!(b.contains(">in 2<title>ask_email entered 2 times"), "{b}");
+    assert!(b.contains(">→ ask_email 2<title>"), "{b}");
+    let dropped = href_near(
+        b,
+        ">↓ 1 dropped (50%)<title>1 conversations ended at ask_email without reaching a goal",
+    );
+    assert!(dropped.contains("status=ended&completed=false&last_step=ask_email"), "{dropped}");
+    // No line from every step to a far DROPOFF box: the boxes carry it.
+    assert!(!b.contains(">DROPOFF <tspan"), "{b}");
     // Following a node lists the conversations that passed through its step.
     let link = href_near(b, ">done <tspan");
     assert!(link.contains("step=done"), "{link}");

@@ -3,7 +3,8 @@
 //! chart's hover values, follows a flow node to its conversations, checks that hostile
 //! markup in a message stays text and runs nothing, and signs out. A screenshot of each page
 //! goes to `target/screenshots/` for a reviewer. Without Chromium the test says why and
-//! passes, except under `CI=true`, where it fails.
+//! passes, except under `CI=true`, where it fails. A second test draws the flows of a bot
+//! shaped like `confab demo`'s and of a 32-step flow and checks their geometry in the page.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::dashboard::{BOT, XSS_SCRIPT, seed};
+use common::dashboard::{BOT, LONG_BOT, SHOP_BOT, SHOP_STEPS, XSS_SCRIPT, seed, seed_flows};
 use common::spawn_app;
 use confab_core::time::{format_rfc3339, now_millis};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -163,6 +164,11 @@ async fn a_person_signs_in_reads_charts_transcripts_and_flows_and_signs_out() {
     assert_eq!(bubbles.len(), 5);
     let value = c.find(Locator::Css(".datapoints .value")).await.unwrap().text().await.unwrap();
     assert_eq!(value, "ana@example.com");
+    // Its evidence: the words marked in message 4, quoted in the panel.
+    let mark = c.find(Locator::Css("#m4 mark.said")).await.unwrap().text().await.unwrap();
+    assert_eq!(mark, "ana@example.com");
+    let quote = c.find(Locator::Css(".datapoints q.said")).await.unwrap().text().await.unwrap();
+    assert!(quote.contains("ana@example.com"), "{quote}");
     shot(&c, "05-transcript").await;
 
     // The flow diagram; following a node lists the conversations that passed through it.
@@ -249,5 +255,91 @@ async fn a_person_signs_in_reads_charts_transcripts_and_flows_and_signs_out() {
     c.wait().for_element(Locator::Id("key")).await.unwrap();
     assert!(path_of(&c).await.starts_with("/signin"));
 
+    c.close().await.unwrap();
+}
+
+/// A box of the flow diagram as the browser placed it.
+#[derive(Debug, serde::Deserialize)]
+struct Box {
+    label: String,
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
+async fn boxes(c: &Client) -> Vec<Box> {
+    let js = "return [...document.querySelectorAll('svg.flow a.flow-node')].map(a => { \
+        const r = a.querySelector('rect'); const t = a.querySelector('text'); \
+        return {label: t.firstChild.textContent.trim(), x: +r.getAttribute('x'), \
+                y: +r.getAttribute('y'), w: +r.getAttribute('width'), \
+                h: +r.getAttribute('height')}; })";
+    serde_json::from_value(c.execute(js, vec![]).await.unwrap()).unwrap()
+}
+
+fn assert_no_overlaps(bs: &[Box]) {
+    for (i, a) in bs.iter().enumerate() {
+        for b in &bs[i + 1..] {
+            let apart =
+                a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y;
+            assert!(apart, "{a:?} and {b:?} overlap");
+        }
+    }
+}
+
+/// Opens a bot's flows with a window as wide as the diagram, so the screenshot holds all of it.
+async fn open_flows(c: &Client, app: &common::TestApp, bot: &str, shot_name: &str) -> Vec<Box> {
+    c.goto(&app.url(&format!("/bots/{bot}/flows"))).await.unwrap();
+    c.wait().for_element(Locator::Css("svg.flow")).await.unwrap();
+    let size = c
+        .execute(
+            "const s = document.querySelector('svg.flow').getBoundingClientRect(); \
+             return [Math.ceil(s.width), Math.ceil(s.height)]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let w = size[0].as_u64().unwrap().clamp(1280, 8000) as u32 + 120;
+    let h = (size[1].as_u64().unwrap() as u32 + 400).clamp(800, 3000);
+    c.set_window_size(w, h).await.unwrap();
+    shot(c, shot_name).await;
+    boxes(c).await
+}
+
+#[tokio::test]
+async fn flow_diagrams_are_layered_without_overlaps() {
+    let Some((chromium, driver_path)) = tools() else { return };
+    let app = spawn_app().await;
+    seed_flows(&app).await;
+    let key = app.key(app.team_id, &["read"], None).await;
+    let driver = start_driver(&driver_path).await;
+    let c = browser(&driver, &chromium).await;
+    c.goto(&app.url("/signin")).await.unwrap();
+    c.wait().for_element(Locator::Id("key")).await.unwrap().send_keys(&key).await.unwrap();
+    click_and_wait(&c, Locator::Id("signin")).await;
+
+    // The demo's shape: each step one column to the right of the one before, on one row;
+    // the fallback below that row; loops back as dashed arcs.
+    let bs = open_flows(&c, &app, SHOP_BOT, "11-flows-shop-assistant").await;
+    assert_no_overlaps(&bs);
+    let at = |label: &str| {
+        bs.iter().find(|b| b.label == label).unwrap_or_else(|| panic!("{label}: {bs:?}"))
+    };
+    let spine: Vec<&Box> = SHOP_STEPS.iter().map(|s| at(s)).collect();
+    for w in spine.windows(2) {
+        assert!(w[0].x < w[1].x, "{} before {}", w[0].label, w[1].label);
+        let (c0, c1) = (w[0].y + w[0].h / 2.0, w[1].y + w[1].h / 2.0);
+        assert!((c0 - c1).abs() < 0.5, "{} and {} on one row: {bs:?}", w[0].label, w[1].label);
+    }
+    let fallback = at("fallback");
+    assert!(fallback.y > spine[0].y + spine[0].h / 2.0, "the fallback is off the main row");
+    assert!(!c.find_all(Locator::Css("svg.flow path.edge.back")).await.unwrap().is_empty());
+    let dropped = c.find_all(Locator::Css("svg.flow text.drop-badge")).await.unwrap();
+    assert!(!dropped.is_empty(), "boxes say how many ended there");
+
+    // 32 steps with skips and retries: every box drawn, none over another.
+    let bs = open_flows(&c, &app, LONG_BOT, "12-flows-long").await;
+    assert_eq!(bs.iter().filter(|b| b.label.starts_with('s')).count(), 32, "{bs:?}");
+    assert_no_overlaps(&bs);
     c.close().await.unwrap();
 }

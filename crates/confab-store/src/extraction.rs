@@ -55,8 +55,17 @@ pub(crate) fn extractor(schema_json: &str, settings_json: &str) -> Option<Arc<Ex
 static REDACTORS: LazyLock<Mutex<HashMap<String, Option<Arc<Redactor>>>>> =
     LazyLock::new(Mutex::default);
 
-/// What an ingest applies for a bot: its extractor and its redaction rules, each if any.
-pub(crate) type BotRules = (Option<Arc<Extractor>>, Option<Arc<Redactor>>);
+/// What an ingest applies for a bot: its extractor and its redaction rules, each if any, and
+/// its goal steps.
+pub(crate) type BotRules = (Option<Arc<Extractor>>, Option<Arc<Redactor>>, Vec<String>);
+
+/// The goal steps of a bot with these stored settings (most bots have none: no parse).
+pub(crate) fn goals(settings_json: &str) -> Vec<String> {
+    if !settings_json.contains("\"goal_steps\"") {
+        return vec![];
+    }
+    serde_json::from_str::<BotSettings>(settings_json).map(|s| s.goal_steps).unwrap_or_default()
+}
 
 /// The redaction rules of a bot with these stored settings; `None` when it masks nothing.
 pub(crate) fn redactor(settings_json: &str) -> Option<Arc<Redactor>> {

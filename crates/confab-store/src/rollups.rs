@@ -15,6 +15,13 @@ use confab_core::summary::{Dim, Summary};
 
 use crate::columns::DIM_COLUMNS;
 
+/// Whether a conversation with this stored `stamps` text reached a goal step
+/// ([`Summary::completed`]); how the exact counts of range edges tell.
+pub(crate) fn completed(stamps_json: &str) -> bool {
+    serde_json::from_str::<confab_core::summary::Stamps>(stamps_json)
+        .is_ok_and(|s| s.goal.is_some())
+}
+
 /// Whether recording a write to a stored conversation needs the facts of the messages stored
 /// before it: when its start slot or dimensions moved, or a step arrived before the last known
 /// one (the path is rewritten from there), its whole contribution is taken out and put back.

@@ -13,7 +13,10 @@
 //! counter series read their whole UTC days from the rows per single dimension — each seed
 //! checks that enough do), one bot or a whole team; and flows. The model: erased conversations
 //! keep counting in counters and flows, except inside the sub-slot windows at range edges
-//! (counted from stored rows); never in unique users or extreme durations.
+//! (counted from stored rows); never in unique users or extreme durations. Goals: team 1's `b1`
+//! has goal steps from the start, `b2` gets one only before the late messages (a change applies
+//! to messages stored from then on); a completed conversation counts in `completed` and is no
+//! drop-off in flows.
 //!
 //! A failure names its seed; `ANALYTICS_SEED=n` runs that seed alone.
 
@@ -25,6 +28,7 @@ mod history;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use confab_core::bot::BotSettings;
 use confab_core::buckets::{Bucket, Buckets, parse_tz};
 use confab_core::conversation::IngestOutcome;
 use confab_core::flow::{FlowRequest, FlowTotals, StepKey};
@@ -82,6 +86,8 @@ struct Conv {
     id: String,
     erased: bool,
     msgs: Vec<NewMessage>,
+    /// A message was stored at one of its bot's goal steps as they were then.
+    completed: bool,
 }
 
 /// Messages in conversation order: by timestamp, ties in ingest order.
@@ -100,6 +106,8 @@ fn dims_of(msgs: &[NewMessage]) -> [Option<String>; DIM_COUNT] {
 #[derive(Default)]
 struct Model {
     convs: Vec<Conv>,
+    /// Each bot's goal steps, by team and bot, as last put.
+    goals: BTreeMap<(i64, String), Vec<String>>,
 }
 
 impl Model {
@@ -109,7 +117,7 @@ impl Model {
         let found = self.convs.iter().position(|c| live(c) && c.id == m.conversation_id);
         let i = found.unwrap_or_else(|| {
             let (bot, id) = (bot.to_owned(), m.conversation_id.clone());
-            self.convs.push(Conv { team, bot, id, erased: false, msgs: vec![] });
+            self.convs.push(Conv { team, bot, id, erased: false, msgs: vec![], completed: false });
             self.convs.len() - 1
         });
         let c = &mut self.convs[i];
@@ -117,6 +125,10 @@ impl Model {
             return IngestOutcome::Duplicate;
         }
         c.msgs.push(m.clone());
+        let goals = self.goals.get(&(team, bot.to_owned()));
+        if let (Some(goals), Some(step)) = (goals, &m.step) {
+            c.completed |= goals.contains(&step.id);
+        }
         IngestOutcome::Stored
     }
 
@@ -184,6 +196,7 @@ struct Acc {
     handoffs: i64,
     messages: [i64; 4],
     not_handled: i64,
+    completed: i64,
     input_tokens: i64,
     output_tokens: i64,
     users: BTreeSet<String>,
@@ -240,6 +253,7 @@ fn brute_force(
             a.conversations += 1;
             a.duration_ms += duration;
             a.handoffs += i64::from(f.handoff);
+            a.completed += i64::from(f.conv.completed);
             if !erased {
                 a.users.extend(f.dims[Dim::UserId as usize].clone());
                 a.min_ms = Some(a.min_ms.map_or(duration, |m| m.min(duration)));
@@ -289,6 +303,8 @@ fn value(stat: Stat, roles: &[Role], a: &Acc) -> Option<f64> {
         Stat::Handoffs => Some(a.handoffs as f64),
         Stat::NotHandled => Some(a.not_handled as f64),
         Stat::ContainmentRate => per((a.conversations - a.handoffs) as f64, a.conversations),
+        Stat::Completed => Some(a.completed as f64),
+        Stat::CompletionRate => per(a.completed as f64, a.conversations),
         Stat::InputTokens => Some(a.input_tokens as f64),
         Stat::OutputTokens => Some(a.output_tokens as f64),
     }
@@ -312,7 +328,8 @@ fn compare(
     let mut fails = vec![];
     let mut shape = |s: String| fails.push(("series shape", s));
     let stat = req.stat;
-    let integral = !matches!(stat, Stat::Duration(_) | Stat::ContainmentRate);
+    let integral =
+        !matches!(stat, Stat::Duration(_) | Stat::ContainmentRate | Stat::CompletionRate);
     if data.x_values != req.buckets.labels() {
         shape(format!("x_values {:?}", data.x_values));
     }
@@ -373,10 +390,13 @@ fn expected_flow(facts: &[Facts], team: i64, bot: &str, req: &FlowRequest) -> Fl
                 t.add_edge(&at, step, 1);
                 at = step.clone();
             }
-            t.add_exit(last, 1);
+            if !f.conv.completed {
+                t.add_exit(last, 1);
+            }
         }
-        // Stored conversations are all active; those with recent messages have not dropped off.
-        if !f.conv.erased && f.last > req.active_after {
+        // Stored conversations are all active; those with recent messages have not dropped off
+        // (and completed ones never do).
+        if !f.conv.erased && !f.conv.completed && f.last > req.active_after {
             t.add_exit(last, -1);
         }
     }

@@ -149,10 +149,14 @@ async fn sqlite_migration_10_backfills_what_ingest_built() {
     let (team, expected) = ingest_and_answer(&store).await;
     store.close().await;
 
-    // Back to version 9: no rows per dimension.
+    // Back to version 9: no rows per dimension (nor migration 12's goal counter, which adds a
+    // column to them).
     let c = rusqlite::Connection::open(dir.path().join("confab.db")).unwrap();
-    c.execute_batch("DELETE FROM schema_migrations WHERE version = 10; DROP TABLE dim_rollups;")
-        .unwrap();
+    c.execute_batch(
+        "DELETE FROM schema_migrations WHERE version IN (10, 12); DROP TABLE dim_rollups; \
+         ALTER TABLE rollups DROP COLUMN completed;",
+    )
+    .unwrap();
     drop(c);
     let store = confab_store::open(dir.path().join("confab.db").to_str().unwrap()).await.unwrap();
     assert_eq!(answers(&store, team).await, expected);
@@ -166,12 +170,15 @@ async fn postgres_migration_4_backfills_what_ingest_built() {
     let (team, expected) = ingest_and_answer(&store).await;
     store.close().await;
 
-    // Back to version 3: no rows per dimension.
+    // Back to version 3: no rows per dimension (nor migration 6's goal counter).
     let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    sqlx::raw_sql("DELETE FROM schema_migrations WHERE version = 4; DROP TABLE dim_rollups;")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "DELETE FROM schema_migrations WHERE version IN (4, 6); DROP TABLE dim_rollups; \
+         ALTER TABLE rollups DROP COLUMN completed;",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
     c.close().await.unwrap();
     let store = confab_store::open(&db.url).await.unwrap();
     assert_eq!(answers(&store, team).await, expected);

@@ -216,6 +216,7 @@ async fn migration_8_reads_old_values_without_evidence() {
          DROP TABLE dim_rollups;
          ALTER TABLE bots DROP COLUMN retention_ms;
          DROP INDEX messages_unhandled;
+         ALTER TABLE rollups DROP COLUMN completed;
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )
     .unwrap();

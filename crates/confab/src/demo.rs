@@ -256,7 +256,12 @@ pub async fn run(store: &Arc<dyn Store>, count: usize, listen: &str) -> Result<(
         {"key": "Phone", "type": "phone"},
         {"key": "Date", "type": "date", "questions": ["which date", "welches datum", "jaki dzień"]},
     ]}))?;
-    let settings = BotSettings { phone_region: Some("PL".into()), ..BotSettings::default() };
+    // A conversation that reaches `confirm` got what the bot wanted: the demo shows goals.
+    let settings = BotSettings {
+        phone_region: Some("PL".into()),
+        goal_steps: vec!["confirm".into()],
+        ..BotSettings::default()
+    };
     for (bot, _, _) in BOTS {
         store.put_datapoint_schema(team.id, bot, true, &schema).await?;
         store.put_bot_settings(team.id, bot, true, &settings).await?;

@@ -15,6 +15,7 @@ use confab_core::query::ConversationFilter;
 use confab_core::summary::Dim;
 use confab_core::time::{Millis, format_rfc3339};
 
+use super::evidence;
 use super::period::url;
 use super::session::Viewer;
 use super::{Nav, UiError, first_message_curl, render};
@@ -188,7 +189,8 @@ async fn list(
 pub struct MessageView {
     pub anchor: String,
     pub role: &'static str,
-    pub content: String,
+    /// The content in pieces; a piece a datapoint was read from carries its key.
+    pub segments: Vec<(String, Option<String>)>,
     pub time: String,
     pub datetime: String,
     pub step: Option<String>,
@@ -205,6 +207,10 @@ pub struct DatapointView {
     /// Why extraction chose the value, in words ([`evidence_word`]).
     pub evidence: Option<&'static str>,
     pub source: Option<String>,
+    /// The message it was read from, for a reader: number, role and time.
+    pub source_label: Option<String>,
+    /// The words of that message the value was read from, when they can be found again.
+    pub quote: Option<String>,
 }
 
 /// An [`Evidence`] as the panel says it: the API's names are identifiers, and two of them
@@ -261,15 +267,35 @@ async fn transcript(
     let (status, values) =
         state.store.conversation_datapoints(team, &bot_id, &conversation_id).await?;
     let schema = state.store.datapoint_schema(team, &bot_id).await?;
+    let checked = schema.clone().and_then(|s| s.validate().ok());
+    // Settings that no longer parse only cost the quotes their local phone and date readings.
+    let ctx = state.store.bot_settings(team, &bot_id).await?.context().unwrap_or_default();
     let tz = &viewer.tz;
     let sources: Vec<Option<usize>> = values.iter().map(|d| source_of(d, &messages)).collect();
+    let spans: Vec<Option<std::ops::Range<usize>>> = values
+        .iter()
+        .zip(&sources)
+        .map(|(d, s)| {
+            let m = &messages[(*s)?];
+            let def = checked.as_ref().and_then(|c| c.definition(&d.key));
+            evidence::span_of(def, &d.value, &m.content, &ctx, m.timestamp)
+        })
+        .collect();
     let messages_view = messages
         .iter()
         .enumerate()
         .map(|(i, m)| MessageView {
             anchor: format!("m{}", i + 1),
             role: m.role.as_str(),
-            content: m.content.clone(),
+            segments: evidence::segments(
+                &m.content,
+                &values
+                    .iter()
+                    .zip(sources.iter().zip(&spans))
+                    .filter(|(_, (s, _))| **s == Some(i))
+                    .filter_map(|(d, (_, r))| Some((r.clone()?, d.key.clone())))
+                    .collect::<Vec<_>>(),
+            ),
             time: local_seconds(m.timestamp, tz),
             datetime: format_rfc3339(m.timestamp),
             step: m.step.as_ref().map(|s| match &s.kind {
@@ -285,16 +311,28 @@ async fn transcript(
                 .collect(),
         })
         .collect();
-    let view = |d: &Datapoint, source: Option<usize>| DatapointView {
-        key: d.key.clone(),
-        value: Some(display(&d.value)),
-        status: if status == Status::Ended { "final" } else { "provisional" },
-        method: serde_json::to_value(d.method)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        evidence: d.evidence.map(evidence_word),
-        source: source.map(|i| format!("m{}", i + 1)),
+    let view = |d: &Datapoint, source: Option<usize>, span: &Option<std::ops::Range<usize>>| {
+        DatapointView {
+            key: d.key.clone(),
+            value: Some(display(&d.value)),
+            status: if status == Status::Ended { "final" } else { "provisional" },
+            method: serde_json::to_value(d.method)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            evidence: d.evidence.map(evidence_word),
+            source: source.map(|i| format!("m{}", i + 1)),
+            source_label: source.map(|i| {
+                let m = &messages[i];
+                format!(
+                    "message {} · {} · {}",
+                    i + 1,
+                    m.role.as_str(),
+                    local_seconds(m.timestamp, tz)
+                )
+            }),
+            quote: source.zip(span.clone()).map(|(i, r)| messages[i].content[r].to_owned()),
+        }
     };
     // Schema order first, with the keys nobody gave; then values of keys since removed.
     let mut datapoints = vec![];
@@ -302,7 +340,7 @@ async fn transcript(
         schema.map(|s| s.datapoints.into_iter().map(|d| d.key).collect()).unwrap_or_default();
     for key in &keys {
         match values.iter().position(|d| &d.key == key) {
-            Some(i) => datapoints.push(view(&values[i], sources[i])),
+            Some(i) => datapoints.push(view(&values[i], sources[i], &spans[i])),
             None => datapoints.push(DatapointView {
                 key: key.clone(),
                 value: None,
@@ -310,12 +348,14 @@ async fn transcript(
                 method: String::new(),
                 evidence: None,
                 source: None,
+                source_label: None,
+                quote: None,
             }),
         }
     }
-    for (d, s) in values.iter().zip(&sources) {
+    for ((d, s), r) in values.iter().zip(&sources).zip(&spans) {
         if !keys.contains(&d.key) {
-            datapoints.push(view(d, *s));
+            datapoints.push(view(d, *s, r));
         }
     }
     let s = &conv.summary;

@@ -1,9 +1,10 @@
-//! The aggregate dialogue flow as a left-to-right diagram: columns by distance from `START`,
-//! nodes sized by how many conversations reached them, edges by traversals, drop-offs in red.
-//! Each node links to the conversations that passed through it; each drop-off badge to those
-//! that ended there.
+//! The aggregate dialogue flow as a left-to-right layered diagram ([`super::layout`]): one
+//! column per layer of the step graph, loops drawn as dashed return arcs over the boxes, lines
+//! as wide as their traversals. Each box says how often its step was entered, how many
+//! conversations ended there and where the others went; it links to the conversations that
+//! passed through it, its drop-off figure to those that ended there.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::State;
@@ -13,6 +14,7 @@ use confab_core::flow::{FlowGraph, FlowRequest, StepKey};
 use confab_core::rollup::Plan;
 
 use super::charts::{f, number};
+use super::layout;
 use super::period::{Period, url};
 use super::session::Viewer;
 use super::{Nav, UiError, render};
@@ -24,14 +26,27 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/bots/{bot_id}/flows", get(flows))
 }
 
-/// Steps drawn besides `START` and `DROPOFF`; the rest are listed as hidden.
+/// Steps drawn besides `START`; the rest are listed as hidden.
 const MAX_NODES: usize = 40;
-const NODE_W: f64 = 136.0;
-const COL_W: f64 = 200.0;
-const GAP: f64 = 16.0;
-const MIN_H: f64 = 22.0;
-const MAX_H: f64 = 90.0;
-const PAD: f64 = 12.0;
+const NODE_W: f64 = 168.0;
+const COL_W: f64 = 236.0;
+const PAD: f64 = 14.0;
+/// A box's header, and each figure line under it.
+const HEAD_H: f64 = 22.0;
+const LINE_H: f64 = 15.0;
+/// Exits listed in a box, by traversals; the rest are summed.
+const MAX_EXITS: usize = 3;
+
+/// One line of figures in a step's box. The box draws whatever list it is given, so another
+/// figure (a completion rate, say) is one more push in [`figures_of`].
+pub struct Figure {
+    pub text: String,
+    pub class: &'static str,
+    pub href: Option<String>,
+    pub title: String,
+    pub x: String,
+    pub y: String,
+}
 
 pub struct Node {
     pub x: String,
@@ -45,8 +60,7 @@ pub struct Node {
     pub count: String,
     pub title: String,
     pub href: String,
-    /// Conversations that ended here: the badge's text, position and link.
-    pub drop: Option<(String, String, String, String)>,
+    pub figures: Vec<Figure>,
 }
 
 pub struct Edge {
@@ -72,135 +86,233 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-/// Lays out `graph`; `list` is the link to the range's conversations, which nodes narrow.
+/// A figure before it is placed: text, CSS class, link and hover text.
+struct Line(String, &'static str, Option<String>, String);
+
+/// What a step's box says under its name: entries, drop-offs (conversations that ended there,
+/// from the flow totals the page already has) and its exits by edge.
+fn figures_of(
+    k: &StepKey,
+    entered: i64,
+    dropped: Option<i64>,
+    exits: &[(&StepKey, i64)],
+    list: &str,
+) -> Vec<Line> {
+    let mut lines = vec![];
+    if *k != StepKey::start() {
+        lines.push(Line(
+            format!("in {}", number(entered as f64)),
+            "fig",
+            None,
+            format!("{} entered {entered} times (a loop counts each time)", k.id),
+        ));
+    }
+    if let Some(n) = dropped {
+        let share = if entered > 0 { 100.0 * n as f64 / entered as f64 } else { 0.0 };
+        lines.push(Line(
+            format!("↓ {} dropped ({share:.0}%)", number(n as f64)),
+            "fig drop-badge",
+            Some(format!("{}&status=ended&completed=false&last_step={}", list, url(&k.id))),
+            format!("{n} conversations ended at {} without reaching a goal", k.id),
+        ));
+    }
+    for (to, n) in exits.iter().take(MAX_EXITS) {
+        lines.push(Line(
+            format!("→ {} {}", short(&to.id, 14), number(*n as f64)),
+            "fig exit",
+            None,
+            format!("{} → {}: {n}", k.id, to.id),
+        ));
+    }
+    if exits.len() > MAX_EXITS {
+        let rest: i64 = exits[MAX_EXITS..].iter().map(|(_, n)| n).sum();
+        lines.push(Line(
+            format!("→ {} more {}", exits.len() - MAX_EXITS, number(rest as f64)),
+            "fig exit",
+            None,
+            format!("{} other exits", exits.len() - MAX_EXITS),
+        ));
+    }
+    lines
+}
+
+/// A path with horizontal tangents through `points`, straight where two share a height.
+fn smooth(points: &[(f64, f64)]) -> String {
+    let mut d = format!("M{} {}", f(points[0].0), f(points[0].1));
+    for w in points.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if y0 == y1 {
+            d.push_str(&format!(" L{} {}", f(x1), f(y1)));
+        } else {
+            let dx = (x1 - x0) / 2.0;
+            d.push_str(&format!(
+                " C{} {} {} {} {} {}",
+                f(x0 + dx),
+                f(y0),
+                f(x1 - dx),
+                f(y1),
+                f(x1),
+                f(y1)
+            ));
+        }
+    }
+    d
+}
+
+/// Lays out `graph` as layers left to right ([`layout`]); `list` is the link to the range's
+/// conversations, which nodes narrow. `DROPOFF` is not drawn as a node: each box says how many
+/// ended there, so no line runs from every step to one far corner.
 pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
     let start = StepKey::start();
     let dropoff = StepKey::dropoff();
-    let special = |k: &StepKey| *k == start || *k == dropoff;
-    // The largest steps, and the two ends.
-    let mut shown: Vec<&StepKey> =
-        graph.nodes.iter().filter(|n| special(&n.step)).map(|n| &n.step).collect();
-    let steps: Vec<_> = graph.nodes.iter().filter(|n| !special(&n.step)).collect();
+    // START, then the largest steps.
+    let mut shown: Vec<&StepKey> = vec![];
+    if graph.nodes.iter().any(|n| n.step == start) {
+        shown.push(&start);
+    }
+    let steps: Vec<_> =
+        graph.nodes.iter().filter(|n| n.step != start && n.step != dropoff).collect();
     shown.extend(steps.iter().take(MAX_NODES).map(|n| &n.step));
     let hidden = steps.len().saturating_sub(MAX_NODES);
+    let index: BTreeMap<&StepKey, usize> = shown.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let count: BTreeMap<&StepKey, i64> = graph.nodes.iter().map(|n| (&n.step, n.count)).collect();
-    let edges: Vec<_> =
-        graph.edges.iter().filter(|e| shown.contains(&&e.from) && shown.contains(&&e.to)).collect();
-    // Columns: breadth-first distance from START; DROPOFF after the last.
-    let mut layer: BTreeMap<&StepKey, usize> = BTreeMap::new();
-    layer.insert(&start, 0);
-    let mut queue = VecDeque::from([&start]);
-    while let Some(k) = queue.pop_front() {
-        let next = layer[k] + 1;
-        for e in edges.iter().filter(|e| &e.from == k && e.to != dropoff) {
-            if !layer.contains_key(&e.to) {
-                layer.insert(&e.to, next);
-                queue.push_back(&e.to);
-            }
-        }
-    }
-    for k in &shown {
-        if **k != dropoff {
-            layer.entry(k).or_insert(1);
-        }
-    }
-    let last = layer.values().copied().max().unwrap_or(0) + 1;
-    layer.insert(&dropoff, last);
-    let max_count = shown.iter().map(|k| count[k]).max().unwrap_or(1).max(1) as f64;
-    let height_of = |k: &StepKey| MIN_H + (MAX_H - MIN_H) * count[k] as f64 / max_count;
-    let mut columns: BTreeMap<usize, Vec<&StepKey>> = BTreeMap::new();
-    for k in &shown {
-        columns.entry(layer[k]).or_default().push(k);
-    }
-    let mut place: BTreeMap<&StepKey, (f64, f64, f64)> = BTreeMap::new();
-    let mut total_h: f64 = 0.0;
-    for (col, keys) in &mut columns {
-        keys.sort_by(|a, b| count[b].cmp(&count[a]).then_with(|| a.cmp(b)));
-        let mut y = PAD;
-        for k in keys.iter() {
-            let h = height_of(k);
-            place.insert(k, (PAD + *col as f64 * COL_W, y, h));
-            y += h + GAP + 14.0;
-        }
-        total_h = total_h.max(y);
-    }
-    let exits: BTreeMap<&StepKey, i64> =
+    let dropped: BTreeMap<&StepKey, i64> =
         graph.edges.iter().filter(|e| e.to == dropoff).map(|e| (&e.from, e.count)).collect();
+    // Heaviest first (the graph's order), so the search follows the main path.
+    let edges: Vec<_> = graph
+        .edges
+        .iter()
+        .filter_map(|e| Some((index.get(&e.from).copied()?, index.get(&e.to).copied()?, e)))
+        .collect();
+    let mut exits: Vec<Vec<(&StepKey, i64)>> = vec![vec![]; shown.len()];
+    for (from, _, e) in &edges {
+        exits[*from].push((&e.to, e.count));
+    }
+    let lines: Vec<Vec<Line>> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, k)| figures_of(k, count[k], dropped.get(k).copied(), &exits[i], list))
+        .collect();
+    let heights: Vec<f64> = lines.iter().map(|l| HEAD_H + LINE_H * l.len() as f64 + 4.0).collect();
+    let pairs: Vec<(usize, usize)> = edges.iter().map(|(a, b, _)| (*a, *b)).collect();
+    let placed = layout::layout(&layout::Input {
+        n: shown.len(),
+        root: 0,
+        edges: &pairs,
+        heights: &heights,
+    });
+    let x_of = |layer: usize| PAD + layer as f64 * COL_W;
+    // Return arcs run over the boxes (under them they would cross the lines that fan into a
+    // fallback step), higher the further back they go: room for the highest above the top row.
+    let rise = |from: usize, to: usize| {
+        let span = placed.layer[from].abs_diff(placed.layer[to]).min(12) as f64;
+        if from == to { 24.0 } else { 26.0 + 9.0 * span }
+    };
+    let margin = pairs
+        .iter()
+        .zip(&placed.back)
+        .filter(|((a, b), back)| **back || a == b)
+        .map(|((a, b), _)| rise(*a, *b))
+        .fold(0.0, f64::max);
+    let y0 = PAD + margin;
+    let top = |i: usize| y0 + placed.y[i];
     let nodes = shown
         .iter()
-        .filter_map(|k| {
-            let (x, y, h) = *place.get(k)?;
+        .enumerate()
+        .zip(lines)
+        .map(|((i, k), lines)| {
+            let (x, y, h) = (x_of(placed.layer[i]), top(i), heights[i]);
             let (class, href) = if **k == start {
                 ("node start", list.to_owned())
-            } else if **k == dropoff {
-                ("node drop", format!("{}&status=ended", list))
             } else {
                 ("node", format!("{}&step={}", list, url(&k.id)))
             };
             let kind = if k.kind.is_empty() { String::new() } else { format!(" ({})", k.kind) };
-            let drop = exits.get(k).filter(|_| !special(k)).map(|n| {
-                (
-                    format!("↓ {}", number(*n as f64)),
-                    f(x + NODE_W - 4.0),
-                    f(y + h + 12.0),
-                    format!("{}&status=ended&last_step={}", list, url(&k.id)),
-                )
-            });
-            Some(Node {
+            let figures = lines
+                .into_iter()
+                .enumerate()
+                .map(|(j, Line(text, class, href, title))| Figure {
+                    text,
+                    class,
+                    href,
+                    title,
+                    x: f(x + 8.0),
+                    y: f(y + HEAD_H + LINE_H * j as f64 + 10.0),
+                })
+                .collect();
+            Node {
                 x: f(x),
                 y: f(y),
                 w: f(NODE_W),
                 h: f(h),
-                text_x: f(x + 6.0),
+                text_x: f(x + 8.0),
                 text_y: f(y + 15.0),
                 class,
                 label: short(&k.id, 18),
                 count: number(count[k] as f64),
-                // A step entered twice by one conversation (a loop) counts twice.
-                title: format!(
-                    "{}{kind}: entered {} times{}",
-                    k.id,
-                    count[k],
-                    exits.get(k).map_or(String::new(), |n| format!(", {n} dropped off here"))
-                ),
+                title: format!("{}{kind}: entered {} times", k.id, count[k]),
                 href,
-                drop,
-            })
+                figures,
+            }
         })
         .collect();
-    let max_edge = edges.iter().map(|e| e.count).max().unwrap_or(1).max(1) as f64;
-    // A drop-off line from an early column would cross every column after it: those steps
-    // show their drop-offs as badges only.
+    let max_edge = edges.iter().map(|e| e.2.count).max().unwrap_or(1).max(1) as f64;
     let edges = edges
         .iter()
-        .filter(|e| e.to != dropoff || layer.get(&e.from) == Some(&(last - 1)))
-        .filter_map(|e| {
-            let (x1, y1, h1) = *place.get(&e.from)?;
-            let (x2, y2, h2) = *place.get(&e.to)?;
-            let (sx, sy) = (x1 + NODE_W, y1 + h1 / 2.0);
-            let (tx, ty) = (x2, y2 + h2 / 2.0);
-            let bend = ((tx - sx).abs() / 2.0).max(40.0);
-            Some(Edge {
-                d: format!(
+        .enumerate()
+        .map(|(e, (from, to, edge))| {
+            let (x1, y1, h1) = (x_of(placed.layer[*from]), top(*from), heights[*from]);
+            let (x2, y2, h2) = (x_of(placed.layer[*to]), top(*to), heights[*to]);
+            let title = format!("{} → {}: {} conversations", edge.from.id, edge.to.id, edge.count);
+            let width = f(1.0 + 11.0 * edge.count as f64 / max_edge);
+            if from == to {
+                // A step that repeats itself: a small loop over its top right corner.
+                let (sx, sy) = (x1 + NODE_W - 30.0, y1);
+                let d = format!(
                     "M{} {} C{} {} {} {} {} {}",
                     f(sx),
                     f(sy),
-                    f(sx + bend),
+                    f(sx - 10.0),
+                    f(sy - 22.0),
+                    f(sx + 30.0),
+                    f(sy - 22.0),
+                    f(sx + 20.0),
+                    f(sy)
+                );
+                return Edge { d, width, class: "edge back", title: format!("{title} (repeats)") };
+            }
+            if placed.back[e] {
+                // A return arc from the top of one box to the top of the other; a cubic's
+                // peak is three quarters of the way to its control points.
+                let (sx, sy) = (x1 + NODE_W / 2.0 + 6.0, y1);
+                let (tx, ty) = (x2 + NODE_W / 2.0 - 6.0, y2);
+                let high = sy.min(ty) - rise(*from, *to) * 4.0 / 3.0;
+                let d = format!(
+                    "M{} {} C{} {} {} {} {} {}",
+                    f(sx),
                     f(sy),
-                    f(tx - bend),
-                    f(ty),
+                    f(sx),
+                    f(high),
+                    f(tx),
+                    f(high),
                     f(tx),
                     f(ty)
-                ),
-                width: f(1.0 + 13.0 * e.count as f64 / max_edge),
-                class: if e.to == dropoff { "edge drop" } else { "edge" },
-                title: format!("{} → {}: {} conversations", e.from.id, e.to.id, e.count),
-            })
+                );
+                return Edge { d, width, class: "edge back", title: format!("{title} (returns)") };
+            }
+            let mut points = vec![(x1 + NODE_W, y1 + h1 / 2.0)];
+            for &(layer, y) in &placed.bends[e] {
+                points.push((x_of(layer), y0 + y));
+                points.push((x_of(layer) + NODE_W, y0 + y));
+            }
+            points.push((x2, y2 + h2 / 2.0));
+            Edge { d: smooth(&points), width, class: "edge", title }
         })
         .collect();
-    let width = PAD * 2.0 + last as f64 * COL_W + NODE_W;
+    let layers = placed.layer.iter().copied().max().unwrap_or(0) + 1;
+    let width = PAD * 2.0 + (layers - 1) as f64 * COL_W + NODE_W;
     Diagram {
-        view_box: format!("0 0 {} {}", f(width), f(total_h.max(60.0))),
+        view_box: format!("0 0 {} {}", f(width), f((y0 + placed.height + PAD).max(60.0))),
         width: f(width),
         nodes,
         edges,

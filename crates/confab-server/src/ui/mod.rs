@@ -6,7 +6,9 @@
 mod charts;
 mod conversations;
 mod datapoints;
+mod evidence;
 mod flows;
+mod layout;
 mod overview;
 mod period;
 pub mod session;

@@ -145,7 +145,11 @@ async fn chart(
         vec![],
     )?;
     let prev = run(state, team, bot, &prev_req, true).await?;
-    let values = |v: &[Value]| v.iter().map(|x| x.as_f64().unwrap_or(0.0)).collect::<Vec<_>>();
+    // Rates are drawn as percentages.
+    let scale =
+        if matches!(stat, Stat::CompletionRate | Stat::ContainmentRate) { 100.0 } else { 1.0 };
+    let values =
+        |v: &[Value]| v.iter().map(|x| x.as_f64().unwrap_or(0.0) * scale).collect::<Vec<_>>();
     let series: Vec<(String, Vec<f64>)> = data
         .series
         .iter()
@@ -173,14 +177,17 @@ async fn overview(
     let bot = BotSelector::One(bot_id.clone());
     let now = (period.start, period.end);
     let before = (period.prev_start, period.prev_end);
-    let stats: [(&'static str, Stat, Show, Compare); 5] = [
+    let percent: Show = |v| format!("{:.1}%", v * 100.0);
+    let stats: [(&'static str, Stat, Show, Compare); 6] = [
         ("Conversations", Stat::Conversations, number, Compare::Percent),
         ("Messages", Stat::Messages, number, Compare::Percent),
         ("Unique users", Stat::UniqueUsers, number, Compare::Percent),
         ("Mean duration", Stat::Duration(Agg::Mean), duration, Compare::Neutral),
-        ("Containment", Stat::ContainmentRate, |v| format!("{:.1}%", v * 100.0), Compare::Points),
+        ("Containment", Stat::ContainmentRate, percent, Compare::Points),
+        // Conversations that reached one of the bot's goal steps (its settings' `goal_steps`).
+        ("Completion", Stat::CompletionRate, percent, Compare::Points),
     ];
-    // The ten totals are independent reads: asked together, the readers answer in parallel.
+    // The twelve totals are independent reads: asked together, the readers answer in parallel.
     let totals = try_join_all(stats.iter().flat_map(|(_, stat, _, _)| {
         [now, before].map(|range| total(&state, &viewer, &bot, *stat, &period, range))
     }))
@@ -209,6 +216,15 @@ async fn overview(
         )
         .await?,
         chart(&state, &viewer, &bot, &period, per_hour, (title, "messages")).await?,
+        chart(
+            &state,
+            &viewer,
+            &bot,
+            &period,
+            (Stat::CompletionRate, Bucket::Day, None),
+            ("Completion rate per day (conversations that reached a goal step)", "% completed"),
+        )
+        .await?,
     ];
     let page = OverviewPage {
         curl: first_message_curl(&headers, &bot_id),

@@ -33,7 +33,7 @@ fn msg(
 }
 
 /// Three conversations this week (web, web, sms), one ten days ago, a schema with `email` and
-/// `phone`, steps `greeting → ask_email → done`, and one message of hostile markup.
+/// `phone`, steps `greeting → ask_email → done` (the goal), and one message of hostile markup.
 pub async fn seed(app: &TestApp) {
     let (status, body) = app
         .call(
@@ -44,6 +44,16 @@ pub async fn seed(app: &TestApp) {
                 {"key": "email", "type": "email"},
                 {"key": "phone", "type": "phone"}
             ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Reaching `done` completes a conversation.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &app.admin_key,
+            &format!("/v1/bots/{BOT}/settings"),
+            Some(&json!({"goal_steps": ["done"]})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -91,4 +101,65 @@ pub async fn sign_in(app: &TestApp, key: &str) -> String {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set = resp.headers()["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_owned()
+}
+
+/// The shape of `confab demo`'s bots (`crates/confab/src/demo.rs`): welcome → ask_name →
+/// ask_email → ask_phone → ask_date → confirm → goodbye, a user answer after each, some
+/// conversations leaving early and some confused once, which sends them to `fallback` and on
+/// to the next step. Deterministic; all of it two hours ago and more, so ended.
+pub const SHOP_BOT: &str = "shop-assistant";
+pub const SHOP_STEPS: [&str; 7] =
+    ["welcome", "ask_name", "ask_email", "ask_phone", "ask_date", "confirm", "goodbye"];
+
+/// A flow of 32 steps with skips ahead and retries back, for the layout at size.
+pub const LONG_BOT: &str = "long-flow";
+
+pub async fn seed_flows(app: &TestApp) {
+    let mut batch = vec![];
+    for n in 0..40usize {
+        let conv = format!("shop-{n:02}");
+        let keep = if n % 5 < 3 { SHOP_STEPS.len() } else { 1 + n % SHOP_STEPS.len() };
+        let confused = (n % 3 == 0).then_some(n % keep.max(1));
+        let mut t = 600 - n as i64;
+        let mut i = 0;
+        for (s, step) in SHOP_STEPS.iter().take(keep).enumerate() {
+            batch.push(msg(&conv, &format!("b{i}"), "bot", &format!("{step}?"), t, Some(step)));
+            i += 1;
+            t -= 1;
+            if s + 1 < keep {
+                batch.push(msg(&conv, &format!("u{i}"), "user", "answer", t, None));
+                i += 1;
+                if confused == Some(s) {
+                    let fb = msg(&conv, &format!("f{i}"), "bot", "Sorry?", t, Some("fallback"));
+                    batch.push(fb);
+                }
+            }
+        }
+    }
+    app.ingest(SHOP_BOT, std::mem::take(&mut batch)).await;
+    let step = |k: usize| format!("s{k:02}");
+    for n in 0..30usize {
+        let conv = format!("long-{n:02}");
+        let (mut k, mut t, mut i, mut retried) = (1usize, 900 - n as i64, 0, false);
+        while k <= 32 {
+            batch.push(msg(&conv, &format!("m{i}"), "bot", "next?", t, Some(&step(k))));
+            i += 1;
+            t -= 1;
+            if (k * 7 + n) % 53 == 0 {
+                break; // leaves here
+            }
+            k = if k % 7 == 0 && !retried && n % 2 == 0 {
+                retried = true;
+                k - 3 // back to an earlier step
+            } else if k % 4 == 0 && n % 3 == 0 {
+                k + 2 // skips one
+            } else {
+                k + 1
+            };
+        }
+        if batch.len() > 400 {
+            app.ingest(LONG_BOT, std::mem::take(&mut batch)).await;
+        }
+    }
+    app.ingest(LONG_BOT, batch).await;
 }

@@ -20,7 +20,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::rollup::message_facts;
-use crate::rollups::{BotRef, column, dim_list, group_of, step, with_model};
+use crate::rollups::{BotRef, column, completed, dim_list, group_of, step, with_model};
 use crate::{BotSelector, Result, StoreError};
 
 async fn bots(c: &mut PgConnection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
@@ -194,6 +194,7 @@ fn counters_at(r: &PgRow, at: usize) -> sqlx::Result<Counters> {
         handoffs: r.try_get(at + 2)?,
         messages: [r.try_get(at + 3)?, r.try_get(at + 4)?, r.try_get(at + 5)?, r.try_get(at + 6)?],
         not_handled: r.try_get(at + 7)?,
+        completed: r.try_get(at + 8)?,
     })
 }
 
@@ -214,7 +215,7 @@ async fn dim_day_rows<'b>(
     for &(lo, hi) in days {
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT value, day, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
-             n_system, not_handled, bot_pk FROM dim_rollups WHERE bot_pk = ANY(",
+             n_system, not_handled, completed, bot_pk FROM dim_rollups WHERE bot_pk = ANY(",
         );
         q.push_bind(pks.as_slice()).push(") AND dim = ").push_bind(code as i64);
         q.push(" AND day >= ").push_bind(lo).push(" AND day < ").push_bind(hi);
@@ -222,7 +223,7 @@ async fn dim_day_rows<'b>(
             q.push(" AND value = ANY(").push_bind(values.as_slice()).push(")");
         }
         for r in q.build().fetch_all(&mut *c).await? {
-            let Some(bot) = by_pk.get(&r.try_get::<i64, _>(10)?) else { continue };
+            let Some(bot) = by_pk.get(&r.try_get::<i64, _>(11)?) else { continue };
             let mut dims: [Option<String>; 5] = Default::default();
             dims[code] = Some(r.try_get::<String, _>(0)?).filter(|v| !v.is_empty());
             out.push((*bot, dims, r));
@@ -266,7 +267,7 @@ pub(super) async fn series_counters(
             &bots,
             &ids,
             "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, \
-             n_agent, n_system, not_handled FROM rollups WHERE bot_pk = ANY($1) \
+             n_agent, n_system, not_handled, completed FROM rollups WHERE bot_pk = ANY($1) \
              AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5",
         )
         .await?;
@@ -287,16 +288,17 @@ pub(super) async fn series_counters(
             &bots,
             &req.filters,
             ("started_at", lo, hi),
-            "c.last_message_at - c.started_at, c.n_agent",
+            "c.last_message_at - c.started_at, c.n_agent, c.stamps",
         )
         .await?;
         for (bot, r) in rows {
-            let group = group_of(&groups, bot, &dims_at(&r, 2)?);
+            let group = group_of(&groups, bot, &dims_at(&r, 3)?);
             let n_agent: i64 = r.try_get(1)?;
             let counters = Counters {
                 conversations: 1,
                 duration_ms: r.try_get(0)?,
                 handoffs: i64::from(n_agent > 0),
+                completed: i64::from(completed(&r.try_get::<String, _>(2)?)),
                 ..Counters::default()
             };
             cells.cell(group, bucket).add(&counters, 1);
@@ -436,13 +438,15 @@ pub(super) async fn flow_totals(
             &bots,
             &req.filters,
             ("started_at", lo, hi),
-            "c.id, c.last_step_id, c.last_step_type",
+            "c.id, c.last_step_id, c.last_step_type, c.stamps",
         )
         .await?;
         let mut pks = vec![];
         for (bot, r) in rows {
             pks.push((bot.pk, r.try_get::<i64, _>(0)?));
-            if let Some(id) = r.try_get::<Option<String>, _>(1)? {
+            if let Some(id) = r.try_get::<Option<String>, _>(1)?
+                && !completed(&r.try_get::<String, _>(3)?)
+            {
                 totals.add_exit(&step(id, r.try_get(2)?), 1);
             }
         }
@@ -459,12 +463,16 @@ pub(super) async fn flow_totals(
             bot,
             &req.filters,
             ("started_at", req.start, req.end),
-            "c.last_step_id, c.last_step_type",
+            "c.last_step_id, c.last_step_type, c.stamps",
         );
         q.push(" AND c.status = 0 AND c.last_message_at > ")
             .push_bind(req.active_after)
             .push(" AND c.last_step_id IS NOT NULL");
         for r in q.build().fetch_all(&mut *c).await? {
+            // A completed conversation's last step was never counted as a drop-off.
+            if completed(&r.try_get::<String, _>(2)?) {
+                continue;
+            }
             totals.add_exit(&step(r.try_get(0)?, r.try_get(1)?), -1);
         }
     }

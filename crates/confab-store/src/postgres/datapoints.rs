@@ -17,7 +17,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{read, rows, write};
 use crate::columns::{CONVERSATION_SELECT, DATAPOINT_SELECT};
-use crate::extraction::{BotRules, Extractor, extractor, redactor};
+use crate::extraction::{BotRules, Extractor, extractor, goals, redactor};
 use crate::{IdleConversation, Result, StoreError, StoreStats};
 
 /// What an ingest applies for the bot, read at once: its extractor, if it has a schema with
@@ -27,10 +27,14 @@ pub(super) async fn bot_rules(c: &mut PgConnection, bot_pk: i64) -> Result<BotRu
         .bind(bot_pk)
         .fetch_optional(&mut *c)
         .await?;
-    let Some(row) = row else { return Ok((None, None)) };
+    let Some(row) = row else { return Ok((None, None, vec![])) };
     let schema: Option<String> = row.try_get(0)?;
     let settings: String = row.try_get(1)?;
-    Ok((schema.and_then(|schema| extractor(&schema, &settings)), redactor(&settings)))
+    Ok((
+        schema.and_then(|schema| extractor(&schema, &settings)),
+        redactor(&settings),
+        goals(&settings),
+    ))
 }
 
 /// The bot's redaction rules, if it masks anything.

@@ -48,7 +48,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_token_rollups.sql")),
     (4, include_str!("migrations/0004_dim_rollups.sql")),
     (5, include_str!("migrations/0005_retention.sql")),
-    (6, include_str!("migrations/0006_unhandled_index.sql")),
+    (6, include_str!("migrations/0006_goals.sql")),
+    (7, include_str!("migrations/0007_unhandled_index.sql")),
 ];
 
 /// The advisory lock migrations run under (any constant; "confab" in ASCII).

@@ -46,6 +46,11 @@ fn push_filter(
     if let Some(n) = f.min_messages {
         q.push(" AND c.message_count >= ").push_bind(n);
     }
+    if let Some(done) = f.completed {
+        // The stamp of the first message at a goal step (core::summary::Stamps::goal).
+        let test = if done { "IS NOT NULL" } else { "IS NULL" };
+        q.push(format_args!(" AND (c.stamps::json -> 'g') {test}"));
+    }
     for (key, v) in &f.metadata {
         // Strings compare as their text, numbers and booleans as JSON writes them.
         q.push(" AND (c.metadata::json ->> ")

@@ -110,7 +110,7 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
     }
     let rows = rollups::level_rows(&deltas, |d| ids[&d]);
     if !rows.counters.is_empty() {
-        let mut cols: [Vec<i64>; 11] = Default::default();
+        let mut cols: [Vec<i64>; 12] = Default::default();
         for ((dims, level, slot), x) in &rows.counters {
             let values = [
                 *dims,
@@ -124,6 +124,7 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
                 x.messages[2],
                 x.messages[3],
                 x.not_handled,
+                x.completed,
             ];
             for (col, v) in cols.iter_mut().zip(values) {
                 col.push(v);
@@ -131,10 +132,10 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
         }
         let mut q = sqlx::query(
             "INSERT INTO rollups (bot_pk, dims_id, level, slot, conversations, duration_ms, \
-             handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
+             handoffs, n_user, n_bot, n_agent, n_system, not_handled, completed) \
              SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
              $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
-             $11::bigint[], $12::bigint[]) \
+             $11::bigint[], $12::bigint[], $13::bigint[]) \
              ON CONFLICT (bot_pk, dims_id, level, slot) DO UPDATE SET \
              conversations = rollups.conversations + excluded.conversations, \
              duration_ms = rollups.duration_ms + excluded.duration_ms, \
@@ -142,7 +143,8 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
              n_user = rollups.n_user + excluded.n_user, n_bot = rollups.n_bot + excluded.n_bot, \
              n_agent = rollups.n_agent + excluded.n_agent, \
              n_system = rollups.n_system + excluded.n_system, \
-             not_handled = rollups.not_handled + excluded.not_handled",
+             not_handled = rollups.not_handled + excluded.not_handled, \
+             completed = rollups.completed + excluded.completed",
         )
         .bind(bot_pk);
         for col in cols {
@@ -152,14 +154,24 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
     }
     if !rows.by_dim.is_empty() {
         // Empty while migration 3 backfills token rows, before migration 4 made the table.
-        let (mut keys, mut values, mut sums): ([Vec<i64>; 2], Vec<&str>, [Vec<i64>; 8]) =
+        let (mut keys, mut values, mut sums): ([Vec<i64>; 2], Vec<&str>, [Vec<i64>; 9]) =
             Default::default();
         for ((dim, day, value), x) in &rows.by_dim {
             keys[0].push(*dim);
             keys[1].push(*day);
             values.push(value);
             let [u, b, a, s] = x.messages;
-            let counts = [x.conversations, x.duration_ms, x.handoffs, u, b, a, s, x.not_handled];
+            let counts = [
+                x.conversations,
+                x.duration_ms,
+                x.handoffs,
+                u,
+                b,
+                a,
+                s,
+                x.not_handled,
+                x.completed,
+            ];
             for (col, v) in sums.iter_mut().zip(counts) {
                 col.push(v);
             }
@@ -167,10 +179,10 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
         let [dim, day] = keys;
         let mut q = sqlx::query(
             "INSERT INTO dim_rollups (bot_pk, dim, day, value, conversations, duration_ms, \
-             handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
+             handoffs, n_user, n_bot, n_agent, n_system, not_handled, completed) \
              SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], \
              $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
-             $11::bigint[], $12::bigint[]) \
+             $11::bigint[], $12::bigint[], $13::bigint[]) \
              ON CONFLICT (bot_pk, dim, day, value) DO UPDATE SET \
              conversations = dim_rollups.conversations + excluded.conversations, \
              duration_ms = dim_rollups.duration_ms + excluded.duration_ms, \
@@ -179,7 +191,8 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
              n_bot = dim_rollups.n_bot + excluded.n_bot, \
              n_agent = dim_rollups.n_agent + excluded.n_agent, \
              n_system = dim_rollups.n_system + excluded.n_system, \
-             not_handled = dim_rollups.not_handled + excluded.not_handled",
+             not_handled = dim_rollups.not_handled + excluded.not_handled, \
+             completed = dim_rollups.completed + excluded.completed",
         )
         .bind(bot_pk)
         .bind(dim)

@@ -332,7 +332,8 @@ pub(super) async fn ingest(
     // A bot that redacts has only the masked text stored, summaries and search words included;
     // extraction below reads the originals, which go nowhere else.
     let originals = messages;
-    let (extractor, redactor) = datapoints::bot_rules(c, bot_pk).await?;
+    let (extractor, redactor, goals) = datapoints::bot_rules(c, bot_pk).await?;
+    let is_goal = |step: &str| goals.iter().any(|g| g == step);
     let masked = redactor.map(|r| crate::extraction::redact_messages(&r, messages));
     let messages = masked.as_deref().unwrap_or(originals);
     // Each conversation's messages in input order; conversations in id order (the lock order).
@@ -353,6 +354,9 @@ pub(super) async fn ingest(
         let mut summary = Summary::first(&messages[accepted[0]]);
         for &i in &accepted[1..] {
             summary.apply(&messages[i]);
+        }
+        for &i in &accepted {
+            summary.reach_goal(&messages[i], is_goal);
         }
         new.push((id, Open { pk: 0, before: None, summary, walk: (None, None), accepted }));
     }
@@ -389,6 +393,7 @@ pub(super) async fn ingest(
             accept(messages, &by_conversation[id], |cid| known.contains(&(pk, cid.to_owned())));
         for &i in &conv.accepted {
             conv.summary.apply(&messages[i]);
+            conv.summary.reach_goal(&messages[i], is_goal);
         }
         if !conv.accepted.is_empty() {
             updated.push(open.len());

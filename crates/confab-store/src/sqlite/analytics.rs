@@ -19,7 +19,7 @@ use rusqlite::{Connection, Row, params_from_iter};
 
 use super::read::{Where, marks, text};
 use super::rollup::message_facts;
-use crate::rollups::{BotRef, column, dim_list, group_of, step, with_model};
+use crate::rollups::{BotRef, column, completed, dim_list, group_of, step, with_model};
 use crate::{BotSelector, Result, StoreError};
 
 fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
@@ -183,6 +183,7 @@ fn counters_at(r: &Row, at: usize) -> rusqlite::Result<Counters> {
         handoffs: r.get(at + 2)?,
         messages: [r.get(at + 3)?, r.get(at + 4)?, r.get(at + 5)?, r.get(at + 6)?],
         not_handled: r.get(at + 7)?,
+        completed: r.get(at + 8)?,
     })
 }
 
@@ -207,7 +208,7 @@ fn each_dim_row(
     }
     let sql = format!(
         "SELECT value, day, conversations, duration_ms, handoffs, n_user, n_bot, n_agent, \
-         n_system, not_handled FROM dim_rollups WHERE {}",
+         n_system, not_handled, completed FROM dim_rollups WHERE {}",
         w.clause()
     );
     let mut stmt = c.prepare_cached(&sql)?;
@@ -262,7 +263,7 @@ pub(super) fn series_counters(
             &plan,
             &ids,
             "SELECT dims_id, slot, conversations, duration_ms, handoffs, n_user, n_bot, \
-             n_agent, n_system, not_handled FROM rollups \
+             n_agent, n_system, not_handled, completed FROM rollups \
              WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3",
             |r| {
                 let Some(bucket) = req.buckets.index_of(r.get(1)?) else { return Ok(()) };
@@ -283,15 +284,16 @@ pub(super) fn series_counters(
             &bots,
             &req.filters,
             ("started_at", lo, hi),
-            "c.last_message_at - c.started_at, c.n_agent",
+            "c.last_message_at - c.started_at, c.n_agent, c.stamps",
             None,
             |bot, r| {
-                let group = group_of(&groups, bot, &dims_at(r, 2)?);
+                let group = group_of(&groups, bot, &dims_at(r, 3)?);
                 let n_agent: i64 = r.get(1)?;
                 let counters = Counters {
                     conversations: 1,
                     duration_ms: r.get(0)?,
                     handoffs: i64::from(n_agent > 0),
+                    completed: i64::from(completed(&r.get::<_, String>(2)?)),
                     ..Counters::default()
                 };
                 cells.cell(group, bucket).add(&counters, 1);
@@ -433,11 +435,13 @@ pub(super) fn flow_totals(
             &bots,
             &req.filters,
             ("started_at", lo, hi),
-            "c.id, c.last_step_id, c.last_step_type",
+            "c.id, c.last_step_id, c.last_step_type, c.stamps",
             None,
             |_, r| {
                 pks.push(r.get::<_, i64>(0)?);
-                if let Some(id) = r.get::<_, Option<String>>(1)? {
+                if let Some(id) = r.get::<_, Option<String>>(1)?
+                    && !completed(&r.get::<_, String>(3)?)
+                {
                     totals.add_exit(&step(id, r.get(2)?), 1);
                 }
                 Ok(())
@@ -456,12 +460,16 @@ pub(super) fn flow_totals(
         &bots,
         &req.filters,
         ("started_at", req.start, req.end),
-        "c.last_step_id, c.last_step_type",
+        "c.last_step_id, c.last_step_type, c.stamps",
         Some(&format!(
             "c.status = 0 AND c.last_message_at > {} AND c.last_step_id IS NOT NULL",
             req.active_after
         )),
         |_, r| {
+            // A completed conversation's last step was never counted as a drop-off.
+            if completed(&r.get::<_, String>(2)?) {
+                return Ok(());
+            }
             totals.add_exit(&step(r.get(0)?, r.get(1)?), -1);
             Ok(())
         },

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{read, rows, write};
-use crate::extraction::{BotRules, Extractor, extractor, redactor};
+use crate::extraction::{BotRules, Extractor, extractor, goals, redactor};
 use crate::{IdleConversation, Result, StoreError, StoreStats};
 
 /// What an ingest applies for the bot, read at once: its extractor, if it has a schema with
@@ -27,10 +27,12 @@ pub(super) fn bot_rules(c: &Connection, bot_pk: i64) -> Result<BotRules> {
         .query_row([bot_pk], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
-        Some((schema, settings)) => {
-            (schema.and_then(|schema| extractor(&schema, &settings)), redactor(&settings))
-        }
-        None => (None, None),
+        Some((schema, settings)) => (
+            schema.and_then(|schema| extractor(&schema, &settings)),
+            redactor(&settings),
+            goals(&settings),
+        ),
+        None => (None, None, vec![]),
     })
 }
 

@@ -56,7 +56,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_token_rollups.sql")),
     (10, include_str!("migrations/0010_dim_rollups.sql")),
     (11, include_str!("migrations/0011_retention.sql")),
-    (12, include_str!("migrations/0012_unhandled_index.sql")),
+    (12, include_str!("migrations/0012_goals.sql")),
+    (13, include_str!("migrations/0013_unhandled_index.sql")),
 ];
 
 /// The schema this binary writes: the version of its last migration.

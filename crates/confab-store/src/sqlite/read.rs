@@ -103,6 +103,11 @@ fn filter_where(
     if let Some(n) = f.min_messages {
         w.push("c.message_count >= ?", [Value::Integer(n)]);
     }
+    if let Some(done) = f.completed {
+        // The stamp of the first message at a goal step (core::summary::Stamps::goal).
+        let test = if done { "IS NOT NULL" } else { "IS NULL" };
+        w.push(&format!("json_extract(c.stamps, '$.g') {test}"), []);
+    }
     for (key, v) in &f.metadata {
         let path = format!("$.\"{key}\"");
         w.push(

@@ -124,13 +124,23 @@ const ADD_COUNTERS: &str = "conversations = conversations + excluded.conversatio
      n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
      not_handled = not_handled + excluded.not_handled";
 
+/// [`ADD_COUNTERS`] and the goal counter (migration 12 added its columns).
+const ADD_ALL_COUNTERS: &str = "conversations = conversations + excluded.conversations, \
+     duration_ms = duration_ms + excluded.duration_ms, \
+     handoffs = handoffs + excluded.handoffs, \
+     n_user = n_user + excluded.n_user, n_bot = n_bot + excluded.n_bot, \
+     n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
+     not_handled = not_handled + excluded.not_handled, \
+     completed = completed + excluded.completed";
+
 /// Adds the gathered changes to the rows of every level and to the rows per single dimension.
 pub(super) fn flush(c: &Connection, bot_pk: i64, deltas: Deltas) -> Result<()> {
     flush_rows(c, bot_pk, deltas, true)
 }
 
-/// [`flush`], leaving out the rows per single dimension when `per_dim` is false (migration 2's
-/// backfill, before migration 10 made their table, which then builds them from the day rows).
+/// [`flush`], leaving out the rows per single dimension and the goal counter when `per_dim` is
+/// false (migration 2's backfill, before migration 10 made their table, which then builds them
+/// from the day rows, and before migration 12 added the counter).
 fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) -> Result<()> {
     deltas.prune();
     if deltas.is_empty() {
@@ -141,34 +151,61 @@ fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) ->
         ids.insert(d, dims_id(c, bot_pk, &deltas.dims[d])?);
     }
     let rows = rollups::level_rows(&deltas, |d| ids[&d]);
-    let mut upsert = c.prepare_cached(&format!(
-        "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
-         n_user, n_bot, n_agent, n_system, not_handled) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (dims_id, level, slot) DO UPDATE SET {ADD_COUNTERS}"
-    ))?;
-    for ((dims, level, slot), x) in rows.counters {
-        let [u, b, a, s] = x.messages;
-        upsert.execute(params![
-            dims,
-            level,
-            slot,
-            x.conversations,
-            x.duration_ms,
-            x.handoffs,
-            u,
-            b,
-            a,
-            s,
-            x.not_handled
-        ])?;
+    if per_dim {
+        let mut upsert = c.prepare_cached(&format!(
+            "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
+             n_user, n_bot, n_agent, n_system, not_handled, completed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (dims_id, level, slot) DO UPDATE SET {ADD_ALL_COUNTERS}"
+        ))?;
+        for ((dims, level, slot), x) in &rows.counters {
+            let [u, b, a, s] = x.messages;
+            upsert.execute(params![
+                dims,
+                level,
+                slot,
+                x.conversations,
+                x.duration_ms,
+                x.handoffs,
+                u,
+                b,
+                a,
+                s,
+                x.not_handled,
+                x.completed
+            ])?;
+        }
+    } else {
+        // Migration 2's backfill, before migration 12 added `completed` (nothing had a goal).
+        let mut upsert = c.prepare_cached(&format!(
+            "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
+             n_user, n_bot, n_agent, n_system, not_handled) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (dims_id, level, slot) DO UPDATE SET {ADD_COUNTERS}"
+        ))?;
+        for ((dims, level, slot), x) in &rows.counters {
+            let [u, b, a, s] = x.messages;
+            upsert.execute(params![
+                dims,
+                level,
+                slot,
+                x.conversations,
+                x.duration_ms,
+                x.handoffs,
+                u,
+                b,
+                a,
+                s,
+                x.not_handled
+            ])?;
+        }
     }
     if per_dim && !rows.by_dim.is_empty() {
         let mut upsert = c.prepare_cached(&format!(
             "INSERT INTO dim_rollups (bot_pk, dim, day, value, conversations, duration_ms, \
-             handoffs, n_user, n_bot, n_agent, n_system, not_handled) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-             ON CONFLICT (bot_pk, dim, day, value) DO UPDATE SET {ADD_COUNTERS}"
+             handoffs, n_user, n_bot, n_agent, n_system, not_handled, completed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (bot_pk, dim, day, value) DO UPDATE SET {ADD_ALL_COUNTERS}"
         ))?;
         for ((dim, day, value), x) in rows.by_dim {
             let [u, b, a, s] = x.messages;
@@ -184,7 +221,8 @@ fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) ->
                 b,
                 a,
                 s,
-                x.not_handled
+                x.not_handled,
+                x.completed
             ])?;
         }
     }

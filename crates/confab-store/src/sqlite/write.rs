@@ -241,7 +241,8 @@ pub(super) fn ingest(
     let bot_pk = bot_pk_or_create(c, team_id, bot_id, create_bot)?;
     // A bot that redacts has only the masked text stored, summaries and search index included;
     // extraction below reads the originals, which go nowhere else.
-    let (extractor, redactor) = datapoints::bot_rules(c, bot_pk)?;
+    let (extractor, redactor, goals) = datapoints::bot_rules(c, bot_pk)?;
+    let is_goal = |step: &str| goals.iter().any(|g| g == step);
     let masked = redactor.map(|r| crate::extraction::redact_messages(&r, messages));
     let stored_text = masked.as_deref().unwrap_or(messages);
     let mut open: HashMap<&str, OpenConversation> = HashMap::new();
@@ -254,7 +255,8 @@ pub(super) fn ingest(
                 Some(conv) => conv,
                 None => {
                     created = true;
-                    let summary = Summary::first(m);
+                    let mut summary = Summary::first(m);
+                    summary.reach_goal(m, is_goal);
                     let pk = insert_conversation(c, bot_pk, id, &summary)?;
                     OpenConversation {
                         pk,
@@ -275,6 +277,7 @@ pub(super) fn ingest(
                 if !created {
                     conv.summary.apply(m);
                 }
+                conv.summary.reach_goal(m, is_goal);
                 conv.new.push(MessageFacts {
                     order: (m.timestamp, rowid),
                     role: m.role,

@@ -110,6 +110,19 @@ async fn send(
     }
 }
 
+/// Puts a bot's goal steps, in the store and the model.
+async fn set_goals(
+    store: &Arc<dyn Store>,
+    model: &mut Model,
+    (team, bot): (i64, &str),
+    goals: &[&str],
+) {
+    let goal_steps: Vec<String> = goals.iter().map(|g| (*g).to_owned()).collect();
+    let settings = BotSettings { goal_steps: goal_steps.clone(), ..BotSettings::default() };
+    store.put_bot_settings(team, bot, true, &settings).await.unwrap();
+    model.goals.insert((team, bot.to_owned()), goal_steps);
+}
+
 /// Ingests a seed's history: two teams, erasures, late messages. Returns team 1's bots.
 pub(super) async fn history(
     store: &Arc<dyn Store>,
@@ -120,6 +133,7 @@ pub(super) async fn history(
 ) -> Vec<&'static str> {
     let bots: Vec<&'static str> = if rng.random_bool(0.5) { vec!["b1"] } else { vec!["b1", "b2"] };
     let mut sent = vec![];
+    set_goals(store, model, (team1, "b1"), &["answer"]).await;
     let n = rng.random_range(30..=60);
     for (b, bot) in bots.iter().enumerate() {
         // The same conversation ids on every bot, and on team 2's bot of the same id.
@@ -131,6 +145,11 @@ pub(super) async fn history(
     }
     let msgs = (0..8).flat_map(|i| conversation(rng, &format!("c{i}"), from)).collect();
     send(store, model, rng, (team2, "b1"), msgs, &mut sent).await;
+
+    // b2's goal applies from now on: to the late messages below, not to those above.
+    if bots.contains(&"b2") {
+        set_goals(store, model, (team1, "b2"), &["ask"]).await;
+    }
 
     // Erase some conversations and one end user of team 1.
     for i in 0..model.convs.len() {

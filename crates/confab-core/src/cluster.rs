@@ -27,7 +27,7 @@ pub const THRESHOLD: f32 = 0.30;
 /// indexed under all its members' word features).
 const PROBES: usize = 8;
 
-/// At most this many not-handled messages of a range are clustered: the newest ones. A report
+/// At most this many not-handled messages of a range are clustered: those marked last. A report
 /// over more says so (`truncated`, `covered_from`).
 pub const MESSAGE_CAP: u32 = 20_000;
 

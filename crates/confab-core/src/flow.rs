@@ -14,7 +14,7 @@ use crate::conversation::Message;
 use crate::message::Step;
 use crate::rollup::{Plan, ROLLUP_DIMS};
 use crate::series::{list_values, parse_range, parse_zone, push_filter};
-use crate::summary::Dim;
+use crate::summary::{Dim, Stamps};
 use crate::time::Millis;
 
 impl FlowRequest {
@@ -101,6 +101,35 @@ pub fn walk<'a>(
     at
 }
 
+/// Conversations that were at a step (each once, however often it came back), and how many of
+/// them reached one of the bot's goal steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Visits {
+    pub conversations: i64,
+    pub completed: i64,
+}
+
+impl Visits {
+    pub fn add(&mut self, o: &Visits, sign: i64) {
+        self.conversations += sign * o.conversations;
+        self.completed += sign * o.completed;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Visits::default()
+    }
+}
+
+/// The steps a conversation was at as its summary keeps them ([`Stamps::visited`]), `START`
+/// first when there is any.
+pub fn visited(s: &Stamps) -> impl Iterator<Item = StepKey> + '_ {
+    let steps = &s.visited;
+    let start = (!steps.is_empty()).then(StepKey::start);
+    start
+        .into_iter()
+        .chain(steps.iter().map(|(id, kind)| StepKey { id: id.clone(), kind: kind.clone() }))
+}
+
 /// One transition of a conversation, as Chatlayer's `FlowTransition`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Transition {
@@ -139,11 +168,13 @@ pub fn transitions(messages: &[Message]) -> Vec<Transition> {
 }
 
 /// Flow totals over many conversations: traversals per edge (from `START` included) and, per
-/// step, how many conversations are last seen there.
+/// step, how many conversations are last seen there and how many were there at all (and of
+/// them, completed).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlowTotals {
     pub edges: BTreeMap<(StepKey, StepKey), i64>,
     pub exits: BTreeMap<StepKey, i64>,
+    pub visits: BTreeMap<StepKey, Visits>,
 }
 
 impl FlowTotals {
@@ -163,12 +194,31 @@ impl FlowTotals {
         }
     }
 
+    pub fn add_visits(&mut self, step: &StepKey, v: &Visits) {
+        let e = self.visits.entry(step.clone()).or_default();
+        e.add(v, 1);
+        if e.is_zero() {
+            self.visits.remove(step);
+        }
+    }
+
+    /// Counts one conversation whose stamps are `s` at each step it was at.
+    pub fn add_conversation_visits(&mut self, s: &Stamps) {
+        let v = Visits { conversations: 1, completed: i64::from(s.goal.is_some()) };
+        for step in visited(s) {
+            self.add_visits(&step, &v);
+        }
+    }
+
     pub fn merge(&mut self, other: &FlowTotals) {
         for ((from, to), n) in &other.edges {
             self.add_edge(from, to, *n);
         }
         for (step, n) in &other.exits {
             self.add_exit(step, *n);
+        }
+        for (step, v) in &other.visits {
+            self.add_visits(step, v);
         }
     }
 
@@ -178,9 +228,10 @@ impl FlowTotals {
         let mut counts: BTreeMap<&StepKey, i64> = BTreeMap::new();
         let mut edges = vec![];
         let mut started = 0;
+        let start = StepKey::start();
         for ((from, to), &n) in &self.edges {
             *counts.entry(to).or_default() += n;
-            if from.id == "START" && from.kind == "start" {
+            if *from == start {
                 started += n;
             }
             edges.push(FlowEdge { from: from.clone(), to: to.clone(), count: n });
@@ -191,13 +242,37 @@ impl FlowTotals {
             dropped += n;
             edges.push(FlowEdge { from: step.clone(), to: dropoff.clone(), count: n });
         }
-        let mut nodes: Vec<FlowNode> =
-            counts.into_iter().map(|(k, count)| FlowNode { step: k.clone(), count }).collect();
+        let node = |step: &StepKey, count: i64, dropped: i64| {
+            let v = self.visits.get(step).copied().unwrap_or_default();
+            let rate = |n: i64| {
+                (v.conversations > 0)
+                    .then(|| (n as f64 / v.conversations as f64 * 1e4).round() / 1e4)
+            };
+            FlowNode {
+                step: step.clone(),
+                count,
+                conversations: v.conversations,
+                completed: v.completed,
+                completion_rate: rate(v.completed),
+                dropoff_rate: rate(dropped),
+            }
+        };
+        let mut nodes: Vec<FlowNode> = counts
+            .into_iter()
+            .map(|(k, count)| node(k, count, self.exits.get(k).copied().unwrap_or(0)))
+            .collect();
         if started > 0 {
-            nodes.push(FlowNode { step: StepKey::start(), count: started });
+            nodes.push(node(&start, started, dropped));
         }
         if dropped > 0 {
-            nodes.push(FlowNode { step: dropoff, count: dropped });
+            nodes.push(FlowNode {
+                step: dropoff,
+                count: dropped,
+                conversations: dropped,
+                completed: 0,
+                completion_rate: None,
+                dropoff_rate: None,
+            });
         }
         nodes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.step.cmp(&b.step)));
         edges.sort_by(|a, b| {
@@ -207,11 +282,26 @@ impl FlowTotals {
     }
 }
 
+/// A step of the aggregate flow. `count` counts entries (a conversation that comes back counts
+/// each time); the rest count conversations, each once.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FlowNode {
     #[serde(flatten)]
     pub step: StepKey,
+    /// Times the step was entered (for `START`, conversations that had any step; for
+    /// `DROPOFF`, conversations that ended without reaching a goal).
     pub count: i64,
+    /// Conversations that were at the step at least once (`START`: that had any step).
+    pub conversations: i64,
+    /// Of those, the ones that reached one of the bot's `goal_steps`, here or later.
+    pub completed: i64,
+    /// `completed / conversations`, rounded to four places; null without conversations (and
+    /// for `DROPOFF`).
+    pub completion_rate: Option<f64>,
+    /// The share of `conversations` that ended at this step without reaching a goal (`START`:
+    /// that ended anywhere without one), rounded to four places; null without conversations
+    /// (and for `DROPOFF`).
+    pub dropoff_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -301,7 +391,42 @@ mod tests {
         let json = serde_json::to_value(&g).unwrap();
         assert_eq!(
             json["nodes"][0],
-            serde_json::json!({"id": "DROPOFF", "type": "dropoff", "count": 3})
+            serde_json::json!({"id": "DROPOFF", "type": "dropoff", "count": 3, "conversations": 3,
+                "completed": 0, "completion_rate": null, "dropoff_rate": null})
+        );
+        assert_eq!(json["nodes"][1]["completion_rate"], serde_json::Value::Null, "no visits");
+    }
+
+    #[test]
+    fn graph_rates_count_conversations_once() {
+        let mut t = FlowTotals::default();
+        // Three conversations: one goes a → b → a → b and completes at b, one stops at a,
+        // one is at b and ends there.
+        let stamps = |steps: &[&str], done: bool| Stamps {
+            visited: steps.iter().map(|s| (s.to_string(), "node".to_owned())).collect(),
+            goal: done.then_some(1),
+            ..Stamps::default()
+        };
+        t.add_conversation_visits(&stamps(&["a", "b"], true));
+        t.add_conversation_visits(&stamps(&["a"], false));
+        t.add_conversation_visits(&stamps(&["a", "b"], false));
+        t.add_edge(&StepKey::start(), &key("a"), 3);
+        t.add_edge(&key("a"), &key("b"), 3);
+        t.add_edge(&key("b"), &key("a"), 1);
+        t.add_exit(&key("a"), 1);
+        t.add_exit(&key("b"), 1);
+        let g = t.graph();
+        let node = |id: &str| g.nodes.iter().find(|n| n.step.id == id).unwrap();
+        let a = node("a");
+        assert_eq!((a.count, a.conversations, a.completed), (4, 3, 1));
+        assert_eq!((a.completion_rate, a.dropoff_rate), (Some(0.3333), Some(0.3333)));
+        let b = node("b");
+        assert_eq!((b.count, b.conversations, b.completed), (3, 2, 1));
+        assert_eq!((b.completion_rate, b.dropoff_rate), (Some(0.5), Some(0.5)));
+        let start = node("START");
+        assert_eq!(
+            (start.conversations, start.completed, start.dropoff_rate),
+            (3, 1, Some(0.6667))
         );
     }
 }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::buckets::Buckets;
-use crate::flow::{StepKey, walk};
+use crate::flow::{self, StepKey, Visits, walk};
 use crate::message::{MAX_ID_CHARS, Role};
 use crate::summary::{Dim, Summary};
 use crate::time::Millis;
@@ -219,6 +219,8 @@ pub struct Deltas {
     pub exits: HashMap<(usize, Millis, StepKey), i64>,
     /// Token usage by dimensions, slot and model.
     pub tokens: HashMap<(usize, Millis, String), Tokens>,
+    /// Conversations per step they were at (and of them, completed ones).
+    pub steps: HashMap<(usize, Millis, StepKey), Visits>,
 }
 
 impl Deltas {
@@ -259,6 +261,42 @@ impl Deltas {
         self.tokens.entry(key).or_default().add(&u.tokens, sign);
     }
 
+    /// Adds or takes away the steps a conversation was at ([`flow::visited`]), counted once
+    /// each in the slot of its start, with whether it is completed.
+    pub fn visits(&mut self, dims: usize, s: &Summary, sign: i64) {
+        let slot = floor(s.started_at, 0);
+        let v = Visits { conversations: 1, completed: i64::from(s.completed()) };
+        for step in flow::visited(&s.stamps) {
+            self.steps.entry((dims, slot, step)).or_default().add(&v, sign);
+        }
+    }
+
+    /// What a conversation that grew at its end (same dimensions and start slot, so its
+    /// visited steps only grew too) changes in the visits: each step new to it counts once,
+    /// and every step counts as completed once it has just reached a goal. Touches nothing
+    /// for the common message that brings no new step and no goal.
+    pub fn grown_visits(&mut self, dims: usize, before: &Summary, after: &Summary) {
+        let slot = floor(after.started_at, 0);
+        let was = before.stamps.visited.len();
+        // START is one more, when there was any step.
+        let known = if was == 0 { 0 } else { was + 1 };
+        let done = i64::from(after.completed());
+        let just_done = i64::from(after.completed() && !before.completed());
+        if just_done == 0 && known == after.stamps.visited.len() + 1 {
+            return;
+        }
+        for (i, step) in flow::visited(&after.stamps).enumerate() {
+            let v = if i >= known {
+                Visits { conversations: 1, completed: done }
+            } else {
+                Visits { conversations: 0, completed: just_done }
+            };
+            if !v.is_zero() {
+                self.steps.entry((dims, slot, step)).or_default().add(&v, 1);
+            }
+        }
+    }
+
     /// Adds or takes away the flow edges of a path continuing from `prev` through `steps` (in
     /// order), for a conversation started at `started_at`.
     pub fn flow<'a>(
@@ -284,6 +322,7 @@ impl Deltas {
             self.message(d, m, sign);
         }
         self.flow(d, s.started_at, None, messages.iter().filter_map(|m| m.step.as_ref()), sign);
+        self.visits(d, s, sign);
     }
 
     /// Adds another write's changes to these: a store committing several writes together
@@ -302,6 +341,9 @@ impl Deltas {
         for ((d, slot, model), t) in other.tokens {
             self.tokens.entry((dims[d], slot, model)).or_default().add(&t, 1);
         }
+        for ((d, slot, step), v) in other.steps {
+            self.steps.entry((dims[d], slot, step)).or_default().add(&v, 1);
+        }
     }
 
     /// Drops entries that cancelled out, so that stores write only real changes.
@@ -310,6 +352,7 @@ impl Deltas {
         self.edges.retain(|_, n| *n != 0);
         self.exits.retain(|_, n| *n != 0);
         self.tokens.retain(|_, t| !t.is_zero());
+        self.steps.retain(|_, v| !v.is_zero());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -317,6 +360,7 @@ impl Deltas {
             && self.edges.is_empty()
             && self.exits.is_empty()
             && self.tokens.is_empty()
+            && self.steps.is_empty()
     }
 }
 
@@ -554,6 +598,48 @@ mod tests {
         a.whole(&web, &messages, -1);
         a.prune();
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn grown_visits_change_what_taking_away_and_adding_back_would() {
+        use crate::message::{NewMessage, Step};
+        let msg = |ts: Millis, step: Option<&str>| NewMessage {
+            conversation_id: "c".into(),
+            client_id: None,
+            role: Role::Bot,
+            content: String::new(),
+            timestamp: ts,
+            step: step.map(|s| Step { id: s.into(), kind: None }),
+            metadata: None,
+            dims: Default::default(),
+        };
+        // Steps with repeats, a message without one, and the goal `g` reached midway.
+        let path = [Some("a"), Some("b"), None, Some("a"), Some("g"), Some("b"), Some("c")];
+        let is_goal = |id: &str| id == "g";
+        let mut s = Summary::first(&msg(0, path[0]));
+        s.reach_goal(&msg(0, path[0]), is_goal);
+        for (i, step) in path.iter().enumerate().skip(1) {
+            let m = msg(i as Millis * 1_000, *step);
+            let mut after = s.clone();
+            after.apply(&m);
+            after.reach_goal(&m, is_goal);
+            let (mut grown, mut moved) = (Deltas::default(), Deltas::default());
+            grown.grown_visits(0, &s, &after);
+            moved.visits(0, &s, -1);
+            moved.visits(0, &after, 1);
+            moved.prune();
+            assert_eq!(grown.steps, moved.steps, "message {i}");
+            if step.is_none() || *step == Some("a") {
+                assert!(grown.steps.is_empty(), "message {i} changes nothing");
+            }
+            s = after;
+        }
+        let mut all = Deltas::default();
+        all.visits(0, &s, 1);
+        let node = |id: &str| all.steps[&(0, 0, StepKey { id: id.into(), kind: String::new() })];
+        assert_eq!(all.steps.len(), 5, "START, a, b, g, c");
+        assert_eq!(node("a"), Visits { conversations: 1, completed: 1 });
+        assert_eq!(all.steps[&(0, 0, StepKey::start())].completed, 1);
     }
 
     #[test]

@@ -79,7 +79,16 @@ pub struct Stamps {
     /// the conversation is *completed* (see [`Summary::reach_goal`]).
     #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
     pub goal: Option<Millis>,
+    /// The distinct steps the conversation has been at, `(id, type)` with `""` for no type, in
+    /// the order their first messages were stored, at most [`MAX_VISITED`]: what the flow's
+    /// per-step conversation and completion counts take away and add back as it changes.
+    #[serde(rename = "v", default, skip_serializing_if = "Vec::is_empty")]
+    pub visited: Vec<(String, String)>,
 }
+
+/// Steps per conversation counted as visited; a conversation at more (a bot sending a new step
+/// id with every message) counts in the first ones stored.
+pub const MAX_VISITED: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
@@ -145,11 +154,12 @@ impl Summary {
                 self.stamps.dims[i] = Some(ts);
             }
         }
-        if let Some(step) = &m.step
-            && self.stamps.last_step.is_none_or(|at| ts >= at)
-        {
-            self.last_step = Some(step.clone());
-            self.stamps.last_step = Some(ts);
+        if let Some(step) = &m.step {
+            if self.stamps.last_step.is_none_or(|at| ts >= at) {
+                self.last_step = Some(step.clone());
+                self.stamps.last_step = Some(ts);
+            }
+            self.visit(step);
         }
         if let Some(meta) = &m.metadata {
             self.merge_metadata(meta, ts);
@@ -178,6 +188,15 @@ impl Summary {
             }
             self.metadata.insert(k.clone(), v.clone());
             self.stamps.metadata.insert(k.clone(), ts);
+        }
+    }
+
+    /// Adds `step` to the visited steps when it is new and there is room.
+    pub fn visit(&mut self, step: &Step) {
+        let visited = &mut self.stamps.visited;
+        let kind = step.kind.as_deref().unwrap_or("");
+        if visited.len() < MAX_VISITED && !visited.iter().any(|(i, k)| *i == step.id && k == kind) {
+            visited.push((step.id.clone(), kind.to_owned()));
         }
     }
 
@@ -322,6 +341,33 @@ mod tests {
         assert!(s.metadata.len() < 17, "new keys stop at the cap: {}", s.metadata.len());
         assert!(s.metadata.len() >= 14, "keys fill up to the cap: {}", s.metadata.len());
         assert_eq!(s.metadata["key0"], "w".repeat(2048), "the earliest value still wins");
+    }
+
+    #[test]
+    fn visited_steps_are_distinct_in_storing_order_and_capped() {
+        let at = |ts: Millis, id: &str, kind: Option<&str>| {
+            let mut m = msg(Role::Bot, ts, "x", None);
+            m.step = Some(Step { id: id.into(), kind: kind.map(str::to_owned) });
+            m
+        };
+        let s = fold(&[
+            at(30, "b", Some("q")),
+            at(10, "a", None),
+            at(40, "b", Some("q")),
+            at(50, "b", Some("other")),
+            at(20, "a", None),
+        ]);
+        let v: Vec<(&str, &str)> =
+            s.stamps.visited.iter().map(|(i, k)| (i.as_str(), k.as_str())).collect();
+        assert_eq!(v, [("b", "q"), ("a", ""), ("b", "other")]);
+        let json = serde_json::to_string(&s.stamps).unwrap();
+        assert_eq!(serde_json::from_str::<Stamps>(&json).unwrap(), s.stamps);
+        let many: Vec<_> = (0..100).map(|i| at(i, &format!("s{i}"), None)).collect();
+        let s = fold(&many);
+        assert_eq!(s.stamps.visited.len(), MAX_VISITED);
+        assert_eq!(s.stamps.visited[MAX_VISITED - 1].0, format!("s{}", MAX_VISITED - 1));
+        let json = serde_json::to_string(&fold(&[msg(Role::User, 1, "a", None)]).stamps).unwrap();
+        assert!(!json.contains("\"v\""), "no steps, no key: {json}");
     }
 
     #[test]

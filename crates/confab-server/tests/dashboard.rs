@@ -292,14 +292,27 @@ async fn flows_draw_steps_that_lead_to_their_conversations() {
         assert!(b.contains(&format!(">{step} <tspan")), "{step}: {b}");
     }
     assert!(b.contains("greeting → ask_email: 2 conversations</title>"), "{b}");
-    // Each box: entries, drop-offs (linked to the conversations that ended there) and exits.
-    assert!(b.contains(">in 2<title>ask_email entered 2 times"), "{b}");
+    // Each box: conversations and entries, the share that completed (the bot has a goal step,
+    // `done`), drop-offs (both linked to their conversations) and exits.
+    assert!(b.contains(">2 conv. · in 2<title>2 conversations were at ask_email; it was"), "{b}");
     assert!(b.contains(">→ ask_email 2<title>"), "{b}");
     let dropped = href_near(
         b,
-        ">↓ 1 dropped (50%)<title>1 conversations ended at ask_email without reaching a goal",
+        ">↓ 1 dropped (50%)<title>1 of the 2 conversations at ask_email ended here without",
     );
     assert!(dropped.contains("status=ended&completed=false&last_step=ask_email"), "{dropped}");
+    let done = href_near(
+        b,
+        ">✓ 50% completed<title>1 of the 2 conversations at ask_email reached a goal step",
+    );
+    assert!(done.contains("completed=true&step=ask_email"), "{done}");
+    let list = page(&app, &cookie, &done).await;
+    assert!(list.body.contains(">c-refund</a>") && !list.body.contains(">c-hours</a>"));
+    // The list's form keeps the outcome chosen.
+    assert!(list.body.contains(r#"<option value="true" selected>reached a goal</option>"#));
+    // START's box is the whole flow's: two conversations with steps, one completed.
+    assert!(b.contains(">2 conversations<title>"), "{b}");
+    assert!(b.contains(">✓ 50% completed<title>1 of the 2 conversations at START"), "{b}");
     // No line from every step to a far DROPOFF box: the boxes carry it.
     assert!(!b.contains(">DROPOFF <tspan"), "{b}");
     // Following a node lists the conversations that passed through its step.

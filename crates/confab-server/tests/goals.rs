@@ -1,7 +1,8 @@
 //! Goals end to end over HTTP, on SQLite and PostgreSQL: a bot's `goal_steps` (validated, a bad
 //! one named and changing nothing), conversations that reach one listed by `completed=true`,
 //! the others by `completed=false`, the `completed` and `completion_rate` stats, and flows in
-//! which a completed conversation is no drop-off. A goal set later applies from then on; another
+//! which a completed conversation is no drop-off, with each step's conversations, completions
+//! and rates. A goal set later applies from then on; another
 //! team's bot of the same id has its own goals.
 
 mod common;
@@ -106,6 +107,23 @@ async fn goals_end_to_end(app: TestApp) {
         .map(|e| (e["from"]["id"].as_str().unwrap().to_owned(), e["count"].as_i64().unwrap()))
         .collect();
     assert_eq!(dropoffs, [("ask_email".to_owned(), 1)], "{flow}");
+    // Per step: conversations that were there (each once), how many completed, the rates. c
+    // reached ask_email and its goal in a later request than its start.
+    let node = |id: &str| {
+        let n = flow["data"]["nodes"].as_array().unwrap().iter().find(|n| n["id"] == id).unwrap();
+        (
+            n["conversations"].clone(),
+            n["completed"].clone(),
+            n["completion_rate"].clone(),
+            n["dropoff_rate"].clone(),
+        )
+    };
+    assert_eq!(node("START"), (json!(3), json!(2), json!(0.6667), json!(0.3333)), "{flow}");
+    assert_eq!(node("welcome"), (json!(3), json!(2), json!(0.6667), json!(0.0)), "{flow}");
+    assert_eq!(node("ask_email"), (json!(3), json!(2), json!(0.6667), json!(0.3333)), "{flow}");
+    assert_eq!(node("confirm"), (json!(2), json!(2), json!(1.0), json!(0.0)), "{flow}");
+    assert_eq!(node("bye"), (json!(1), json!(1), json!(1.0), json!(0.0)), "{flow}");
+    assert_eq!(node("DROPOFF"), (json!(1), json!(0), Value::Null, Value::Null), "{flow}");
 
     // A goal added later applies to messages stored from then on.
     let (status, _) =

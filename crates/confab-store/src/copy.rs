@@ -66,6 +66,12 @@ const TABLES: &[Table] = &[
                  JOIN rollup_dims d ON d.id = e.dims_id)",
     },
     Table {
+        name: "flow_steps",
+        key: &["dims_id", "level", "slot", "step_id", "step_type"],
+        source: "(SELECT d.bot_pk AS bot_pk, s.* FROM flow_steps s \
+                 JOIN rollup_dims d ON d.id = s.dims_id)",
+    },
+    Table {
         name: "token_rollups",
         key: &["dims_id", "level", "slot", "model"],
         source: "(SELECT d.bot_pk AS bot_pk, t.* FROM token_rollups t \

@@ -5,21 +5,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use confab_core::flow::StepKey;
+use confab_core::flow::{StepKey, Visits};
 use confab_core::rollup::{
     Counters, DIM_LEVEL, Deltas, DimsKey, FLOW_LEVELS, LEVELS, MessageFacts, ROLLUP_DIMS, Tokens,
     floor,
 };
 use confab_core::series::GroupKey;
-use confab_core::summary::{Dim, Summary};
+use confab_core::summary::{Dim, Stamps, Summary};
 
 use crate::columns::DIM_COLUMNS;
+
+/// A conversation's stored `stamps` text, read (empty if it cannot be).
+pub(crate) fn stamps(stamps_json: &str) -> Stamps {
+    serde_json::from_str(stamps_json).unwrap_or_default()
+}
 
 /// Whether a conversation with this stored `stamps` text reached a goal step
 /// ([`Summary::completed`]); how the exact counts of range edges tell.
 pub(crate) fn completed(stamps_json: &str) -> bool {
-    serde_json::from_str::<confab_core::summary::Stamps>(stamps_json)
-        .is_ok_and(|s| s.goal.is_some())
+    stamps(stamps_json).goal.is_some()
 }
 
 /// Whether recording a write to a stored conversation needs the facts of the messages stored
@@ -63,6 +67,7 @@ pub(crate) fn account(
     deltas.conversation(before, -1);
     deltas.conversation(after, 1);
     let d = deltas.intern(&DimsKey::of(after));
+    deltas.grown_visits(d, before, after);
     for m in &new {
         deltas.message(d, m, 1);
     }
@@ -78,6 +83,7 @@ pub(crate) fn used_dims(deltas: &Deltas) -> Vec<usize> {
     used.extend(deltas.edges.keys().map(|(d, ..)| *d));
     used.extend(deltas.exits.keys().map(|(d, ..)| *d));
     used.extend(deltas.tokens.keys().map(|(d, ..)| *d));
+    used.extend(deltas.steps.keys().map(|(d, ..)| *d));
     let mut used: Vec<usize> = used.into_iter().collect();
     used.sort_by(|a, b| deltas.dims[*a].cmp(&deltas.dims[*b]));
     used
@@ -94,6 +100,8 @@ pub(crate) struct LevelRows<'a> {
     pub exits: BTreeMap<(RowKey, &'a StepKey), i64>,
     /// Token usage per row and model.
     pub tokens: BTreeMap<(RowKey, &'a str), Tokens>,
+    /// Conversations per row and step they were at.
+    pub steps: BTreeMap<(RowKey, &'a StepKey), Visits>,
     /// Counters per single dimension: by its code, the day and its value (`''`: not set), in
     /// the order of the table's key.
     pub by_dim: BTreeMap<(i64, i64, &'a str), Counters>,
@@ -105,6 +113,7 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
         edges: BTreeMap::new(),
         exits: BTreeMap::new(),
         tokens: BTreeMap::new(),
+        steps: BTreeMap::new(),
         by_dim: BTreeMap::new(),
     };
     for ((d, slot), delta) in &deltas.counters {
@@ -134,6 +143,13 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
             *rows.exits.entry(((dims, level as i64, floor(*slot, level)), step)).or_default() += n;
         }
     }
+    for ((d, slot, step), v) in &deltas.steps {
+        let dims = dims_id(*d);
+        for level in FLOW_LEVELS {
+            let key = ((dims, level as i64, floor(*slot, level)), step);
+            rows.steps.entry(key).or_default().add(v, 1);
+        }
+    }
     for ((d, slot, model), delta) in &deltas.tokens {
         let dims = dims_id(*d);
         for level in 0..LEVELS.len() {
@@ -146,6 +162,7 @@ pub(crate) fn level_rows<'a>(deltas: &'a Deltas, dims_id: impl Fn(usize) -> i64)
     rows.tokens.retain(|_, t| !t.is_zero());
     rows.edges.retain(|_, n| *n != 0);
     rows.exits.retain(|_, n| *n != 0);
+    rows.steps.retain(|_, v| !v.is_zero());
     rows
 }
 

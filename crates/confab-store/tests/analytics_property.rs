@@ -16,7 +16,8 @@
 //! (counted from stored rows); never in unique users or extreme durations. Goals: team 1's `b1`
 //! has goal steps from the start, `b2` gets one only before the late messages (a change applies
 //! to messages stored from then on); a completed conversation counts in `completed` and is no
-//! drop-off in flows.
+//! drop-off in flows. Each step a conversation was at counts it once, and as completed if it
+//! is (the flow's per-step rates).
 //!
 //! A failure names its seed; `ANALYTICS_SEED=n` runs that seed alone.
 
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use confab_core::bot::BotSettings;
 use confab_core::buckets::{Bucket, Buckets, parse_tz};
 use confab_core::conversation::IngestOutcome;
-use confab_core::flow::{FlowRequest, FlowTotals, StepKey};
+use confab_core::flow::{FlowRequest, FlowTotals, StepKey, Visits};
 use confab_core::rollup::{DIM_LEVEL, Plan, SLOT, token_usage};
 use confab_core::series::{self, Agg, GroupKey, SeriesData, SeriesRequest, Source, Stat};
 use confab_core::summary::{DIM_COUNT, Dim};
@@ -390,6 +391,13 @@ fn expected_flow(facts: &[Facts], team: i64, bot: &str, req: &FlowRequest) -> Fl
                 t.add_edge(&at, step, 1);
                 at = step.clone();
             }
+            // Each step the conversation was at counts it once, START too.
+            let visited: BTreeSet<&StepKey> = f.path.iter().collect();
+            let v = Visits { conversations: 1, completed: i64::from(f.conv.completed) };
+            t.add_visits(&StepKey::start(), &v);
+            for step in visited {
+                t.add_visits(step, &v);
+            }
             if !f.conv.completed {
                 t.add_exit(last, 1);
             }
@@ -412,11 +420,25 @@ fn flow_diff(want: &FlowTotals, got: &FlowTotals) -> Vec<String> {
         let what = format!("edge {} -> {}", name(&e.0), name(&e.1));
         (what, want.edges.get(e), got.edges.get(e))
     });
+    let visits: BTreeSet<_> = want.visits.keys().chain(got.visits.keys()).collect();
     let exits = exits
         .into_iter()
         .map(|k| (format!("exit {}", name(k)), want.exits.get(k), got.exits.get(k)));
+    let pair = |v: Option<&Visits>| v.map(|v| (v.conversations, v.completed));
+    let visits = visits.into_iter().map(|k| {
+        (
+            format!("visits (conversations, completed) {}", name(k)),
+            pair(want.visits.get(k)),
+            pair(got.visits.get(k)),
+        )
+    });
+    let counts = |(what, w, g): (String, Option<&i64>, Option<&i64>)| {
+        (what, w.map(|n| (*n, 0)), g.map(|n| (*n, 0)))
+    };
     edges
-        .chain(exits)
+        .map(counts)
+        .chain(exits.map(counts))
+        .chain(visits)
         .filter(|(_, w, g)| w != g)
         .map(|(what, w, g)| format!("{what}: want {w:?}, got {g:?}"))
         .collect()

@@ -55,7 +55,7 @@ fn downgrade(from: &Path, to: &Path) {
          INSERT INTO conversations SELECT id, bot_pk, conversation_id, status, started_at,
              last_message_at, message_count, n_user, n_bot, n_agent, n_system, first_user_message,
              first_bot_message, channel_type, language, version, user_id, campaign_id,
-             campaign_source, conv_type, session_id, metadata, json_remove(stamps, '$.s')
+             campaign_source, conv_type, session_id, metadata, json_remove(stamps, '$.s', '$.v')
              FROM new.conversations;
          INSERT INTO messages SELECT * FROM new.messages;",
     )
@@ -216,6 +216,7 @@ async fn migration_8_reads_old_values_without_evidence() {
          DROP TABLE dim_rollups;
          ALTER TABLE bots DROP COLUMN retention_ms;
          DROP INDEX messages_unhandled;
+         DROP TABLE flow_steps;
          ALTER TABLE rollups DROP COLUMN completed;
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )

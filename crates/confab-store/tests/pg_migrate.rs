@@ -83,6 +83,7 @@ async fn migration_2_reads_old_values_without_evidence() {
          DROP TABLE dim_rollups; \
          ALTER TABLE bots DROP COLUMN retention_ms; \
          DROP INDEX messages_unhandled; \
+         DROP TABLE flow_steps; \
          ALTER TABLE rollups DROP COLUMN completed; \
          ALTER TABLE datapoints DROP COLUMN evidence;",
     )

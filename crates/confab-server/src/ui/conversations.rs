@@ -100,6 +100,8 @@ pub fn row_of(bot_id: &str, c: &Conversation, tz: &TimeZone) -> Row {
 pub struct Form {
     pub q: String,
     pub status: String,
+    /// `true`, `false` or empty: reached a goal step or not.
+    pub completed: String,
     pub channel_type: String,
     pub language: String,
     pub user_id: String,
@@ -109,8 +111,8 @@ pub struct Form {
     pub hidden: Vec<(String, String)>,
 }
 
-const FORM_FIELDS: [&str; 7] =
-    ["q", "status", "channel_type", "language", "user_id", "start_time", "end_time"];
+const FORM_FIELDS: [&str; 8] =
+    ["q", "status", "completed", "channel_type", "language", "user_id", "start_time", "end_time"];
 
 impl Form {
     pub fn of(params: &[(String, String)]) -> Form {
@@ -120,6 +122,7 @@ impl Form {
         Form {
             q: get("q"),
             status: get("status"),
+            completed: get("completed"),
             channel_type: get("channel_type"),
             language: get("language"),
             user_id: get("user_id"),

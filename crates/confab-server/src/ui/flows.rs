@@ -10,8 +10,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use confab_core::flow::{FlowGraph, FlowRequest, StepKey};
+use confab_core::flow::{FlowGraph, FlowNode, FlowRequest, StepKey};
 use confab_core::rollup::Plan;
+use confab_core::time::now_millis;
 
 use super::charts::{f, number};
 use super::layout;
@@ -19,7 +20,6 @@ use super::period::{Period, url};
 use super::session::Viewer;
 use super::{Nav, UiError, render};
 use crate::AppState;
-use crate::api::analytics::still_active_after;
 use crate::extract::{Params, PathParams};
 
 pub fn router() -> Router<AppState> {
@@ -38,7 +38,7 @@ const LINE_H: f64 = 15.0;
 const MAX_EXITS: usize = 3;
 
 /// One line of figures in a step's box. The box draws whatever list it is given, so another
-/// figure (a completion rate, say) is one more push in [`figures_of`].
+/// figure is one more push in [`figures_of`].
 pub struct Figure {
     pub text: String,
     pub class: &'static str,
@@ -89,31 +89,67 @@ fn short(s: &str, n: usize) -> String {
 /// A figure before it is placed: text, CSS class, link and hover text.
 struct Line(String, &'static str, Option<String>, String);
 
-/// What a step's box says under its name: entries, drop-offs (conversations that ended there,
-/// from the flow totals the page already has) and its exits by edge.
+/// What a step's box says under its name: how many conversations were there and how often it
+/// was entered, the share of those conversations that reached a goal (when the bot has goal
+/// steps), drop-offs (conversations that ended there without one, and their share) and its
+/// exits by edge.
 fn figures_of(
     k: &StepKey,
     entered: i64,
+    node: Option<&FlowNode>,
     dropped: Option<i64>,
+    goals: bool,
     exits: &[(&StepKey, i64)],
     list: &str,
 ) -> Vec<Line> {
     let mut lines = vec![];
-    if *k != StepKey::start() {
+    let conversations = node.map_or(0, |n| n.conversations);
+    let pct = |rate: Option<f64>| rate.map_or("–".to_owned(), |r| format!("{:.0}%", 100.0 * r));
+    let at = if *k == StepKey::start() { String::new() } else { format!("&step={}", url(&k.id)) };
+    if *k == StepKey::start() {
         lines.push(Line(
-            format!("in {}", number(entered as f64)),
+            format!("{} conversations", number(conversations as f64)),
             "fig",
             None,
-            format!("{} entered {entered} times (a loop counts each time)", k.id),
+            format!("{conversations} conversations reached a step"),
+        ));
+    } else {
+        lines.push(Line(
+            format!("{} conv. · in {}", number(conversations as f64), number(entered as f64)),
+            "fig",
+            None,
+            format!(
+                "{conversations} conversations were at {}; it was entered {entered} times (a \
+                 conversation that comes back enters again)",
+                k.id
+            ),
         ));
     }
-    if let Some(n) = dropped {
-        let share = if entered > 0 { 100.0 * n as f64 / entered as f64 } else { 0.0 };
+    if goals && let Some(n) = node {
         lines.push(Line(
-            format!("↓ {} dropped ({share:.0}%)", number(n as f64)),
+            format!("✓ {} completed", pct(n.completion_rate)),
+            "fig done-badge",
+            Some(format!("{list}&completed=true{at}")),
+            format!(
+                "{} of the {conversations} conversations at {} reached a goal step",
+                n.completed, k.id
+            ),
+        ));
+    }
+    if let Some(n) = dropped.filter(|n| *n > 0) {
+        let (what, link) = if *k == StepKey::start() {
+            ("ended without reaching a goal", format!("{list}&status=ended&completed=false"))
+        } else {
+            (
+                "ended here without reaching a goal",
+                format!("{list}&status=ended&completed=false&last_step={}", url(&k.id)),
+            )
+        };
+        lines.push(Line(
+            format!("↓ {} dropped ({})", number(n as f64), pct(node.and_then(|n| n.dropoff_rate))),
             "fig drop-badge",
-            Some(format!("{}&status=ended&completed=false&last_step={}", list, url(&k.id))),
-            format!("{n} conversations ended at {} without reaching a goal", k.id),
+            Some(link),
+            format!("{n} of the {conversations} conversations at {} {what}", k.id),
         ));
     }
     for (to, n) in exits.iter().take(MAX_EXITS) {
@@ -160,9 +196,10 @@ fn smooth(points: &[(f64, f64)]) -> String {
 }
 
 /// Lays out `graph` as layers left to right ([`layout`]); `list` is the link to the range's
-/// conversations, which nodes narrow. `DROPOFF` is not drawn as a node: each box says how many
+/// conversations, which nodes narrow; `goals`: whether the bot has goal steps (each box then
+/// gives the share of its conversations that completed). `DROPOFF` is not drawn as a node: each box says how many
 /// ended there, so no line runs from every step to one far corner.
-pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
+pub fn diagram(graph: &FlowGraph, list: &str, goals: bool) -> Diagram {
     let start = StepKey::start();
     let dropoff = StepKey::dropoff();
     // START, then the largest steps.
@@ -176,8 +213,12 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
     let hidden = steps.len().saturating_sub(MAX_NODES);
     let index: BTreeMap<&StepKey, usize> = shown.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let count: BTreeMap<&StepKey, i64> = graph.nodes.iter().map(|n| (&n.step, n.count)).collect();
-    let dropped: BTreeMap<&StepKey, i64> =
+    let mut dropped: BTreeMap<&StepKey, i64> =
         graph.edges.iter().filter(|e| e.to == dropoff).map(|e| (&e.from, e.count)).collect();
+    if let Some(all) = graph.nodes.iter().find(|n| n.step == dropoff) {
+        dropped.insert(&start, all.count);
+    }
+    let node: BTreeMap<&StepKey, &FlowNode> = graph.nodes.iter().map(|n| (&n.step, n)).collect();
     // Heaviest first (the graph's order), so the search follows the main path.
     let edges: Vec<_> = graph
         .edges
@@ -191,7 +232,10 @@ pub fn diagram(graph: &FlowGraph, list: &str) -> Diagram {
     let lines: Vec<Vec<Line>> = shown
         .iter()
         .enumerate()
-        .map(|(i, k)| figures_of(k, count[k], dropped.get(k).copied(), &exits[i], list))
+        .map(|(i, k)| {
+            let (n, d) = (node.get(k).copied(), dropped.get(k).copied());
+            figures_of(k, count[k], n, d, goals, &exits[i], list)
+        })
         .collect();
     let heights: Vec<f64> = lines.iter().map(|l| HEAD_H + LINE_H * l.len() as f64 + 4.0).collect();
     let pairs: Vec<(usize, usize)> = edges.iter().map(|(a, b, _)| (*a, *b)).collect();
@@ -337,15 +381,17 @@ async fn flows(
     let nav = Nav::of_bot(&state, &viewer, &bot_id, "flows").await?;
     let period = Period::from_params(&params, &viewer)?;
     let team = viewer.caller.team_id;
+    let settings = state.store.bot_settings(team, &bot_id).await?;
     let req = FlowRequest {
         start: period.start,
         end: period.end,
         plan: Plan::span(period.start, period.end),
         filters: vec![],
-        active_after: still_active_after(&state, team, &bot_id).await?,
+        active_after: now_millis() - settings.inactivity_ms(),
     };
     let graph = state.store.flow_totals(team, &bot_id, &req).await?.graph();
     let base = format!("/bots/{}/conversations?{}", url(&bot_id), period.list_query());
-    let diagram = (!graph.nodes.is_empty()).then(|| diagram(&graph, &base));
+    let goals = !settings.goal_steps.is_empty();
+    let diagram = (!graph.nodes.is_empty()).then(|| diagram(&graph, &base, goals));
     Ok(render(&FlowsPage { nav, period, diagram })?.into_response())
 }

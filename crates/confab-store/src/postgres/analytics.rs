@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use confab_core::cluster::UnhandledMessage;
-use confab_core::flow::{FlowRequest, FlowTotals, walk};
+use confab_core::flow::{FlowRequest, FlowTotals, Visits, walk};
 use confab_core::message::Role;
 use confab_core::rollup::{
     Counters, DIM_LEVEL, Plan, Tokens, dim_code, is_not_handled, token_usage,
@@ -20,7 +20,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use super::rollup::message_facts;
-use crate::rollups::{BotRef, column, completed, dim_list, group_of, step, with_model};
+use crate::rollups::{BotRef, column, completed, dim_list, group_of, stamps, step, with_model};
 use crate::{BotSelector, Result, StoreError};
 
 async fn bots(c: &mut PgConnection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
@@ -432,6 +432,21 @@ pub(super) async fn flow_totals(
     for r in exits {
         totals.add_exit(&step(r.try_get(0)?, r.try_get(1)?), r.try_get(2)?);
     }
+    let visits = rollup_rows(
+        c,
+        &req.plan,
+        &bots,
+        &ids,
+        "SELECT step_id, step_type, SUM(conversations)::bigint, SUM(completed)::bigint \
+         FROM flow_steps \
+         WHERE bot_pk = ANY($1) AND dims_id = ANY($2) AND level = $3 AND slot >= $4 AND slot < $5 \
+         GROUP BY step_id, step_type",
+    )
+    .await?;
+    for r in visits {
+        let v = Visits { conversations: r.try_get(2)?, completed: r.try_get(3)? };
+        totals.add_visits(&step(r.try_get(0)?, r.try_get(1)?), &v);
+    }
     for &(lo, hi) in &req.plan.partial {
         let rows = conversations(
             c,
@@ -444,11 +459,13 @@ pub(super) async fn flow_totals(
         let mut pks = vec![];
         for (bot, r) in rows {
             pks.push((bot.pk, r.try_get::<i64, _>(0)?));
+            let stamps = stamps(&r.try_get::<String, _>(3)?);
             if let Some(id) = r.try_get::<Option<String>, _>(1)?
-                && !completed(&r.try_get::<String, _>(3)?)
+                && stamps.goal.is_none()
             {
                 totals.add_exit(&step(id, r.try_get(2)?), 1);
             }
+            totals.add_conversation_visits(&stamps);
         }
         for (bot_pk, pk) in pks {
             let facts = message_facts(c, bot_pk, pk, &HashSet::new()).await?;
@@ -479,11 +496,13 @@ pub(super) async fn flow_totals(
     Ok(totals)
 }
 
-/// The bot's not-handled user messages in `[start, end)`, newest first, at most `limit`: user
-/// messages marked `handled: false`, and the user message that a bot (or agent, system) message
-/// marked so answered — the last one before it in its conversation. Each counts once. The
-/// marked messages are found through the partial index `messages_unhandled` (bot, time; only
-/// marked messages), the user message before one through `messages_conversation`.
+/// The bot's not-handled user messages, newest first, at most `limit`: user messages marked
+/// `handled: false`, and the user message that a bot (or agent, system) message marked so
+/// answered — the last one before it in its conversation — for marked messages in `[start,
+/// end)`. Each counts once. The marked messages are read newest first off the partial index
+/// `messages_unhandled` (bot, time; only marked messages), a page at a time, each resolved to
+/// its user message through `messages_conversation`, until `limit` distinct ones are found (as
+/// the SQLite store does: the cap keeps those marked last).
 pub(super) async fn unhandled_messages(
     c: &mut PgConnection,
     team_id: i64,
@@ -492,23 +511,55 @@ pub(super) async fn unhandled_messages(
     limit: u32,
 ) -> Result<Vec<UnhandledMessage>> {
     let bot = bots(c, team_id, &BotSelector::One(bot_id.to_owned())).await?.remove(0);
+    let mut ids: Vec<i64> = vec![];
+    let mut seen = HashSet::new();
+    // Where the next page starts: before (ts, id) of the last marked message read.
+    let mut before = (end, i64::MIN);
+    loop {
+        let want = limit as usize - ids.len();
+        if want == 0 {
+            break;
+        }
+        let page = sqlx::query(
+            "SELECT m.ts, m.id, CASE WHEN m.role = $4 THEN m.id ELSE \
+                 (SELECT p.id FROM messages p WHERE p.bot_pk = m.bot_pk \
+                  AND p.conversation_pk = m.conversation_pk AND p.role = $4 \
+                  AND (p.ts < m.ts OR (p.ts = m.ts AND p.id < m.id)) \
+                  ORDER BY p.ts DESC, p.id DESC LIMIT 1) END \
+             FROM messages m WHERE m.bot_pk = $1 AND m.ts >= $2 AND m.ts <= $3 \
+             AND (m.ts < $3 OR m.id < $5) \
+             AND (m.metadata::jsonb -> 'handled') = 'false'::jsonb \
+             ORDER BY m.ts DESC, m.id DESC LIMIT $6",
+        )
+        .bind(bot.pk)
+        .bind(start)
+        .bind(before.0)
+        .bind(Role::User.code())
+        .bind(before.1)
+        .bind(want.max(256) as i64)
+        .fetch_all(&mut *c)
+        .await?;
+        for r in &page {
+            before = (r.try_get(0)?, r.try_get(1)?);
+            // None: a bot message marked before any user message.
+            if let Some(id) = r.try_get::<Option<i64>, _>(2)?
+                && ids.len() < limit as usize
+                && seen.insert(id)
+            {
+                ids.push(id);
+            }
+        }
+        if page.len() < want.max(256) {
+            break;
+        }
+    }
     let rows = sqlx::query(
-        "SELECT cv.conversation_id, u.ts, u.content FROM messages u \
+        "SELECT cv.conversation_id, u.ts, u.content, u.id FROM messages u \
          JOIN conversations cv ON cv.bot_pk = u.bot_pk AND cv.id = u.conversation_pk \
-         WHERE u.bot_pk = $1 AND u.id IN (SELECT CASE WHEN m.role = $4 THEN m.id ELSE \
-             (SELECT p.id FROM messages p WHERE p.bot_pk = m.bot_pk \
-              AND p.conversation_pk = m.conversation_pk AND p.role = $4 \
-              AND (p.ts < m.ts OR (p.ts = m.ts AND p.id < m.id)) \
-              ORDER BY p.ts DESC, p.id DESC LIMIT 1) END \
-           FROM messages m WHERE m.bot_pk = $1 AND m.ts >= $2 AND m.ts < $3 \
-           AND (m.metadata::jsonb -> 'handled') = 'false'::jsonb) \
-         ORDER BY u.ts DESC, u.id DESC LIMIT $5",
+         WHERE u.bot_pk = $1 AND u.id = ANY($2) ORDER BY u.ts DESC, u.id DESC",
     )
     .bind(bot.pk)
-    .bind(start)
-    .bind(end)
-    .bind(Role::User.code())
-    .bind(i64::from(limit))
+    .bind(&ids)
     .fetch_all(&mut *c)
     .await?;
     rows.into_iter()

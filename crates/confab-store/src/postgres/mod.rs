@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_retention.sql")),
     (6, include_str!("migrations/0006_goals.sql")),
     (7, include_str!("migrations/0007_unhandled_index.sql")),
+    (8, include_str!("migrations/0008_flow_steps.sql")),
 ];
 
 /// The advisory lock migrations run under (any constant; "confab" in ASCII).
@@ -245,8 +246,10 @@ async fn apply_migrations(c: &mut PgConnection) -> Result<()> {
         }
         let mut tx = c.begin().await?;
         tx.execute(sql).await?;
-        if version == 3 {
-            rollup::backfill_tokens(&mut tx).await?;
+        match version {
+            3 => rollup::backfill_tokens(&mut tx).await?,
+            8 => rollup::backfill_visits(&mut tx).await?,
+            _ => {}
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use confab_core::flow::StepKey;
-use confab_core::message::Role;
+use confab_core::message::{Role, Step};
 use confab_core::rollup::{Deltas, DimsKey, MessageFacts, token_usage};
 use confab_core::summary::Summary;
 use sqlx::{PgConnection, Row};
@@ -266,6 +266,40 @@ pub(super) async fn flush(c: &mut PgConnection, bot_pk: i64, mut deltas: Deltas)
         .execute(&mut *c)
         .await?;
     }
+    if !rows.steps.is_empty() {
+        let mut keys: [Vec<i64>; 3] = Default::default();
+        let (mut steps, mut counts): ([Vec<&str>; 2], [Vec<i64>; 2]) = Default::default();
+        for (((dims, level, slot), step), v) in &rows.steps {
+            for (col, x) in keys.iter_mut().zip([*dims, *level, *slot]) {
+                col.push(x);
+            }
+            steps[0].push(step.id.as_str());
+            steps[1].push(step.kind.as_str());
+            counts[0].push(v.conversations);
+            counts[1].push(v.completed);
+        }
+        let [dims, level, slot] = keys;
+        let [step_id, step_type] = steps;
+        let [conversations, completed] = counts;
+        sqlx::query(
+            "INSERT INTO flow_steps (bot_pk, dims_id, level, slot, step_id, step_type, \
+             conversations, completed) SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], \
+             $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) \
+             ON CONFLICT (bot_pk, dims_id, level, slot, step_id, step_type) DO UPDATE SET \
+             conversations = flow_steps.conversations + excluded.conversations, \
+             completed = flow_steps.completed + excluded.completed",
+        )
+        .bind(bot_pk)
+        .bind(dims)
+        .bind(level)
+        .bind(slot)
+        .bind(step_id)
+        .bind(step_type)
+        .bind(conversations)
+        .bind(completed)
+        .execute(&mut *c)
+        .await?;
+    }
     if !rows.tokens.is_empty() {
         let (mut keys, mut models, mut sums): ([Vec<i64>; 3], Vec<&str>, [Vec<i64>; 2]) =
             Default::default();
@@ -343,6 +377,83 @@ pub(super) async fn backfill_tokens(c: &mut PgConnection) -> Result<()> {
             }
         }
         flush(c, bot_pk, deltas).await?;
+    }
+    Ok(())
+}
+
+/// Fills in the steps each conversation was at (its stamps' `visited`, in the order their
+/// messages were stored, as ingest keeps them) and the flow's per-step counts (migration 8),
+/// bot by bot, [`BACKFILL_CHUNK`] conversations at a time.
+pub(super) async fn backfill_visits(c: &mut PgConnection) -> Result<()> {
+    let bots: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM bots ORDER BY id").fetch_all(&mut *c).await?;
+    let convs = format!(
+        "SELECT c.id, c.started_at, c.stamps, {} FROM conversations c \
+         WHERE c.bot_pk = $1 AND c.id > $2 AND c.last_step_id IS NOT NULL \
+         ORDER BY c.id LIMIT $3",
+        rollups::dim_list("c")
+    );
+    for bot_pk in bots {
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(&convs)
+                .bind(bot_pk)
+                .bind(after)
+                .bind(BACKFILL_CHUNK)
+                .fetch_all(&mut *c)
+                .await?;
+            let mut summaries: Vec<(i64, DimsKey, Summary)> = vec![];
+            for r in &rows {
+                let mut dims: [Option<String>; 5] = Default::default();
+                for (i, v) in dims.iter_mut().enumerate() {
+                    *v = r.try_get(3 + i)?;
+                }
+                let summary = Summary {
+                    started_at: r.try_get(1)?,
+                    stamps: rollups::stamps(&r.try_get::<String, _>(2)?),
+                    ..Summary::default()
+                };
+                summaries.push((r.try_get(0)?, DimsKey(dims), summary));
+            }
+            let Some(last) = summaries.last() else { break };
+            after = last.0;
+            let pks: Vec<i64> = summaries.iter().map(|s| s.0).collect();
+            let steps = sqlx::query(
+                "SELECT conversation_pk, step_id, step_type FROM messages \
+                 WHERE bot_pk = $1 AND conversation_pk = ANY($2) AND step_id IS NOT NULL \
+                 ORDER BY conversation_pk, id",
+            )
+            .bind(bot_pk)
+            .bind(&pks)
+            .fetch_all(&mut *c)
+            .await?;
+            let at: HashMap<i64, usize> = pks.iter().enumerate().map(|(i, pk)| (*pk, i)).collect();
+            for r in &steps {
+                let step = Step { id: r.try_get(1)?, kind: r.try_get(2)? };
+                summaries[at[&r.try_get::<i64, _>(0)?]].2.visit(&step);
+            }
+            let mut deltas = Deltas::default();
+            let mut stamps = Vec::with_capacity(summaries.len());
+            for (_, dims, summary) in &summaries {
+                let d = deltas.intern(dims);
+                deltas.visits(d, summary, 1);
+                stamps.push(serde_json::to_string(&summary.stamps).unwrap_or_default());
+            }
+            sqlx::query(
+                "UPDATE conversations c SET stamps = u.stamps \
+                 FROM UNNEST($2::bigint[], $3::text[]) AS u(id, stamps) \
+                 WHERE c.bot_pk = $1 AND c.id = u.id",
+            )
+            .bind(bot_pk)
+            .bind(&pks)
+            .bind(stamps)
+            .execute(&mut *c)
+            .await?;
+            flush(c, bot_pk, deltas).await?;
+            if (rows.len() as i64) < BACKFILL_CHUNK {
+                break;
+            }
+        }
     }
     Ok(())
 }

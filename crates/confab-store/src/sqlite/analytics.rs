@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use confab_core::cluster::UnhandledMessage;
-use confab_core::flow::{FlowRequest, FlowTotals, walk};
+use confab_core::flow::{FlowRequest, FlowTotals, Visits, walk};
 use confab_core::message::Role;
 use confab_core::rollup::{
     Counters, DIM_LEVEL, Plan, Tokens, dim_code, is_not_handled, token_usage,
@@ -19,7 +19,7 @@ use rusqlite::{Connection, Row, params_from_iter};
 
 use super::read::{Where, marks, text};
 use super::rollup::message_facts;
-use crate::rollups::{BotRef, column, completed, dim_list, group_of, step, with_model};
+use crate::rollups::{BotRef, column, completed, dim_list, group_of, stamps, step, with_model};
 use crate::{BotSelector, Result, StoreError};
 
 fn bots(c: &Connection, team_id: i64, sel: &BotSelector) -> Result<Vec<BotRef>> {
@@ -428,6 +428,19 @@ pub(super) fn flow_totals(
             Ok(())
         },
     )?;
+    each_rollup_row(
+        c,
+        &req.plan,
+        &ids,
+        "SELECT step_id, step_type, SUM(conversations), SUM(completed) FROM flow_steps \
+         WHERE dims_id IN ({ids}) AND level = ?1 AND slot >= ?2 AND slot < ?3 \
+         GROUP BY step_id, step_type",
+        |r| {
+            let v = Visits { conversations: r.get(2)?, completed: r.get(3)? };
+            totals.add_visits(&step(r.get(0)?, r.get(1)?), &v);
+            Ok(())
+        },
+    )?;
     for &(lo, hi) in &req.plan.partial {
         let mut pks = vec![];
         each_conversation(
@@ -439,11 +452,13 @@ pub(super) fn flow_totals(
             None,
             |_, r| {
                 pks.push(r.get::<_, i64>(0)?);
+                let stamps = stamps(&r.get::<_, String>(3)?);
                 if let Some(id) = r.get::<_, Option<String>>(1)?
-                    && !completed(&r.get::<_, String>(3)?)
+                    && stamps.goal.is_none()
                 {
                     totals.add_exit(&step(id, r.get(2)?), 1);
                 }
+                totals.add_conversation_visits(&stamps);
                 Ok(())
             },
         )?;
@@ -477,11 +492,14 @@ pub(super) fn flow_totals(
     Ok(totals)
 }
 
-/// The bot's not-handled user messages in `[start, end)`, newest first, at most `limit`: user
-/// messages marked `handled: false`, and the user message that a bot (or agent, system) message
-/// marked so answered — the last one before it in its conversation. Each counts once. The
-/// marked messages are found through the partial index `messages_unhandled` (bot, time; only
-/// marked messages), the user message before one through `messages_conversation`.
+/// The bot's not-handled user messages, newest first, at most `limit`: user messages marked
+/// `handled: false`, and the user message that a bot (or agent, system) message marked so
+/// answered — the last one before it in its conversation — for marked messages in `[start,
+/// end)`. Each counts once. The marked messages are read newest first straight off the partial
+/// index `messages_unhandled` (bot, time; only marked messages), each resolved to its user
+/// message through `messages_conversation`, until `limit` distinct ones are found: so the cap
+/// keeps those marked last, and a bot with many more marked messages than the cap costs no more
+/// than the cap.
 pub(super) fn unhandled_messages(
     c: &Connection,
     team_id: i64,
@@ -490,21 +508,41 @@ pub(super) fn unhandled_messages(
     limit: u32,
 ) -> Result<Vec<UnhandledMessage>> {
     let bot = bots(c, team_id, &BotSelector::One(bot_id.to_owned()))?.remove(0);
-    let mut st = c.prepare_cached(
-        "SELECT cv.conversation_id, u.ts, u.content FROM messages u \
-         JOIN conversations cv ON cv.id = u.conversation_pk \
-         WHERE u.id IN (SELECT CASE WHEN m.role = ?4 THEN m.id ELSE \
+    let mut marked = c.prepare_cached(
+        "SELECT CASE WHEN m.role = ?4 THEN m.id ELSE \
              (SELECT p.id FROM messages p WHERE p.conversation_pk = m.conversation_pk \
               AND p.role = ?4 AND (p.ts < m.ts OR (p.ts = m.ts AND p.id < m.id)) \
               ORDER BY p.ts DESC, p.id DESC LIMIT 1) END \
-           FROM messages m INDEXED BY messages_unhandled \
-           WHERE m.bot_pk = ?1 AND m.ts >= ?2 AND m.ts < ?3 \
-           AND json_type(m.metadata, '$.handled') = 'false') \
-         ORDER BY u.ts DESC, u.id DESC LIMIT ?5",
+         FROM messages m INDEXED BY messages_unhandled \
+         WHERE m.bot_pk = ?1 AND m.ts >= ?2 AND m.ts < ?3 \
+         AND json_type(m.metadata, '$.handled') = 'false' \
+         ORDER BY m.ts DESC, m.id DESC",
     )?;
-    let rows = st.query_map(
-        rusqlite::params![bot.pk, start, end, Role::User.code(), i64::from(limit)],
-        |r| Ok(UnhandledMessage { conversation_id: r.get(0)?, ts: r.get(1)?, content: r.get(2)? }),
+    let mut rows = marked.query(rusqlite::params![bot.pk, start, end, Role::User.code()])?;
+    let mut ids = vec![];
+    let mut seen = HashSet::new();
+    while ids.len() < limit as usize
+        && let Some(r) = rows.next()?
+    {
+        // None: a bot message marked before any user message.
+        if let Some(id) = r.get::<_, Option<i64>>(0)?
+            && seen.insert(id)
+        {
+            ids.push(id);
+        }
+    }
+    drop(rows);
+    let mut one = c.prepare_cached(
+        "SELECT cv.conversation_id, u.ts, u.content FROM messages u \
+         JOIN conversations cv ON cv.id = u.conversation_pk WHERE u.id = ?1",
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let m = one.query_row([id], |r| {
+            Ok(UnhandledMessage { conversation_id: r.get(0)?, ts: r.get(1)?, content: r.get(2)? })
+        })?;
+        out.push((id, m));
+    }
+    out.sort_by(|(a, x), (b, y)| (y.ts, b).cmp(&(x.ts, a)));
+    Ok(out.into_iter().map(|(_, m)| m).collect())
 }

@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_retention.sql")),
     (12, include_str!("migrations/0012_goals.sql")),
     (13, include_str!("migrations/0013_unhandled_index.sql")),
+    (14, include_str!("migrations/0014_flow_steps.sql")),
 ];
 
 /// The schema this binary writes: the version of its last migration.
@@ -116,6 +117,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
                 2 => rollup::backfill(&tx),
                 6 => write::reindex_search(&tx),
                 9 => rollup::backfill_tokens(&tx),
+                14 => rollup::backfill_visits(&tx),
                 _ => Ok(()),
             };
             backfill.map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;

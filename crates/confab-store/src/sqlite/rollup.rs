@@ -138,9 +138,10 @@ pub(super) fn flush(c: &Connection, bot_pk: i64, deltas: Deltas) -> Result<()> {
     flush_rows(c, bot_pk, deltas, true)
 }
 
-/// [`flush`], leaving out the rows per single dimension and the goal counter when `per_dim` is
-/// false (migration 2's backfill, before migration 10 made their table, which then builds them
-/// from the day rows, and before migration 12 added the counter).
+/// [`flush`], leaving out the rows per single dimension, the goal counter and the per-step
+/// conversations when `per_dim` is false (migration 2's backfill, before migration 10 made the
+/// table per single dimension, which then builds it from the day rows, before migration 12
+/// added the counter and migration 14 the per-step table, which fills itself).
 fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) -> Result<()> {
     deltas.prune();
     if deltas.is_empty() {
@@ -243,6 +244,27 @@ fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) ->
     for (((dims, level, slot), step), n) in rows.exits {
         upsert.execute(params![dims, level, slot, step.id, step.kind, n])?;
     }
+    if per_dim && !rows.steps.is_empty() {
+        // Not while migration 2 backfills: migration 14 makes the table and fills it.
+        let mut upsert = c.prepare_cached(
+            "INSERT INTO flow_steps (dims_id, level, slot, step_id, step_type, conversations, \
+             completed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (dims_id, level, slot, step_id, step_type) DO UPDATE SET \
+             conversations = conversations + excluded.conversations, \
+             completed = completed + excluded.completed",
+        )?;
+        for (((dims, level, slot), step), v) in rows.steps {
+            upsert.execute(params![
+                dims,
+                level,
+                slot,
+                step.id,
+                step.kind,
+                v.conversations,
+                v.completed
+            ])?;
+        }
+    }
     if rows.tokens.is_empty() {
         // Also while migration 2 backfills, before migration 9 made the table.
         return Ok(());
@@ -303,6 +325,51 @@ pub(super) fn backfill_tokens(c: &Connection) -> Result<()> {
             }
         }
         flush(c, bot_pk, deltas)?;
+    }
+    Ok(())
+}
+
+/// Fills in the steps each conversation was at (its stamps' `visited`, in the order their
+/// messages were stored, as ingest keeps them) and the flow's per-step counts (migration 14).
+pub(super) fn backfill_visits(c: &Connection) -> Result<()> {
+    let convs: Vec<(i64, i64)> = c
+        .prepare(
+            "SELECT id, bot_pk FROM conversations WHERE last_step_id IS NOT NULL \
+             ORDER BY bot_pk, id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let load = format!(
+        "SELECT {} FROM conversations c JOIN bots b ON b.id = c.bot_pk WHERE c.id = ?1",
+        rows::CONVERSATION_SELECT
+    );
+    let mut steps = c.prepare(
+        "SELECT step_id, step_type FROM messages \
+         WHERE conversation_pk = ?1 AND step_id IS NOT NULL ORDER BY id",
+    )?;
+    let mut deltas = Deltas::default();
+    let mut bot = None;
+    for (i, (pk, bot_pk)) in convs.into_iter().enumerate() {
+        if bot != Some(bot_pk) || i % 1_000 == 0 {
+            if let Some(prev) = bot {
+                flush(c, prev, std::mem::take(&mut deltas))?;
+            }
+            bot = Some(bot_pk);
+        }
+        let mut summary = c.query_row(&load, [pk], |r| rows::conversation(r, 0))?.summary;
+        let rows = steps.query_map([pk], |r| Ok(Step { id: r.get(0)?, kind: r.get(1)? }))?;
+        for step in rows {
+            summary.visit(&step?);
+        }
+        c.execute(
+            "UPDATE conversations SET stamps = ?2 WHERE id = ?1",
+            params![pk, serde_json::to_string(&summary.stamps).unwrap_or_default()],
+        )?;
+        let d = deltas.intern(&DimsKey::of(&summary));
+        deltas.visits(d, &summary, 1);
+    }
+    if let Some(prev) = bot {
+        flush(c, prev, deltas)?;
     }
     Ok(())
 }

@@ -376,10 +376,18 @@ async fn run(args: RunArgs) -> Result<()> {
         query.as_secs_f64() * 1e3,
         clustering.as_secs_f64() * 1e3
     );
+    let (worst_n, worst_clusters, worst) = scenarios::clustering_worst_case(args.seed);
+    println!(
+        "7 clustering's worst case, in process: {worst_n} messages all worded differently, \
+         {worst_clusters} clusters in {:.1} ms (target <= 1000 ms)",
+        worst.as_secs_f64() * 1e3
+    );
     let unhandled_split = json!({
         "messages": n, "clusters": clusters,
         "store_query_ms": (query.as_secs_f64() * 1e4).round() / 10.0,
         "clustering_ms": (clustering.as_secs_f64() * 1e4).round() / 10.0,
+        "worst_case": {"messages": worst_n, "clusters": worst_clusters,
+                       "clustering_ms": (worst.as_secs_f64() * 1e4).round() / 10.0},
     });
 
     let batches = dir.join("batches");

@@ -262,9 +262,61 @@ pub async fn unhandled_split(
     Ok((messages.len(), r.clusters_total, query, clustering))
 }
 
+/// The clustering's worst case at the cap: [`MESSAGE_CAP`] messages that are all worded
+/// differently (the benchmark's fallbacks come from a bank of phrasings, so its distinct
+/// wordings are few), 3–10 words each from a vocabulary of 4,000 made-up words with a long tail
+/// of frequencies. Returns the messages, the clusters and the time of the clustering alone.
+///
+/// [`MESSAGE_CAP`]: confab_core::cluster::MESSAGE_CAP
+pub fn clustering_worst_case(seed: u64) -> (usize, u64, Duration) {
+    use confab_core::cluster::{MESSAGE_CAP, UnhandledMessage, report};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    const SYLLABLES: [&str; 24] = [
+        "ka", "lo", "mi", "ne", "su", "ra", "to", "vi", "de", "po", "ga", "shi", "an", "er", "or",
+        "un", "bel", "tar", "zen", "fo", "qui", "lu", "ma", "sto",
+    ];
+    let words: Vec<String> = (0..4_000)
+        .map(|_| {
+            let n = rng.random_range(2..=4);
+            (0..n).map(|_| SYLLABLES[rng.random_range(0..SYLLABLES.len())]).collect()
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut messages = Vec::with_capacity(MESSAGE_CAP as usize);
+    while messages.len() < MESSAGE_CAP as usize {
+        let n = rng.random_range(3..=10);
+        // Squaring a uniform draw favours the first words: a few frequent, a long tail.
+        let text: Vec<&str> = (0..n)
+            .map(|_| {
+                let u: f64 = rng.random();
+                words[(u * u * words.len() as f64) as usize].as_str()
+            })
+            .collect();
+        let text = text.join(" ");
+        if seen.insert(text.clone()) {
+            let ts = messages.len() as i64 * 1_000;
+            messages.push(UnhandledMessage { conversation_id: "c".into(), ts, content: text });
+        }
+    }
+    let end = messages.len() as i64 * 1_000;
+    let started = Instant::now();
+    let r = report(&messages, (0, end), true);
+    (messages.len(), r.clusters_total, started.elapsed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_case_has_the_cap_in_distinct_wordings() {
+        let (n, clusters, _) = clustering_worst_case(7);
+        assert_eq!(n, confab_core::cluster::MESSAGE_CAP as usize);
+        // Distinct random wordings: many groups, but still groups (shared frequent words).
+        assert!(clusters > 100 && (clusters as usize) < n, "{clusters}");
+    }
 
     #[test]
     fn load_is_spread_round_robin_over_the_servers() {

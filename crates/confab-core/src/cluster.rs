@@ -8,6 +8,7 @@
 //! inverted index of each text's heaviest features, so the pass stays near-linear.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
@@ -26,6 +27,11 @@ pub const THRESHOLD: f32 = 0.30;
 /// How many of a text's heaviest word features look up candidate clusters (a cluster is
 /// indexed under all its members' word features).
 const PROBES: usize = 8;
+
+/// Of the clusters a text's probes find, the ones compared with it: those sharing the most
+/// probes (then the older, larger ones). Bounds the pass when many clusters share a common
+/// word — 20,000 texts all worded differently, say.
+const MAX_CANDIDATES: usize = 64;
 
 /// At most this many not-handled messages of a range are clustered: those marked last. A report
 /// over more says so (`truncated`, `covered_from`).
@@ -176,25 +182,63 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn features(words: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(words.len() * 8);
-    for (i, w) in words.iter().enumerate() {
-        out.push(format!("w {w}"));
-        let chars: Vec<char> = w.chars().collect();
-        if chars.len() > 5 {
-            out.push(format!("p {}", chars[..5].iter().collect::<String>()));
+/// A feature of a text, as a 64-bit hash of its kind and content (collisions among the few
+/// hundred thousand features of a range are vanishingly unlikely), and whether it is lexical
+/// (a word, prefix or word pair: those find candidate clusters) rather than a character trigram.
+fn features(words: &[String]) -> Vec<(u64, bool)> {
+    let hash = |kind: u8, parts: &[&[u8]]| {
+        let mut h = IdHasher(u64::from(kind));
+        for p in parts {
+            h.write(p);
+            h.write(&[0xff]);
         }
-        let padded: Vec<char> =
-            std::iter::once('^').chain(chars).chain(std::iter::once('$')).collect();
-        for t in padded.windows(3) {
-            out.push(format!("c {}", t.iter().collect::<String>()));
+        h.finish()
+    };
+    let mut out = Vec::with_capacity(words.len() * 8);
+    let mut buf = [0u8; 4];
+    for (i, w) in words.iter().enumerate() {
+        out.push((hash(b'w', &[w.as_bytes()]), true));
+        if let Some((at, _)) = w.char_indices().nth(5) {
+            out.push((hash(b'p', &[&w.as_bytes()[..at]]), true));
+        }
+        let chars: Vec<char> = std::iter::once('^').chain(w.chars()).chain(['$']).collect();
+        for t in chars.windows(3) {
+            let mut h = IdHasher(u64::from(b'c'));
+            for c in t {
+                h.write(c.encode_utf8(&mut buf).as_bytes());
+            }
+            out.push((h.finish(), false));
         }
         if let Some(next) = words.get(i + 1) {
-            out.push(format!("b {w} {next}"));
+            out.push((hash(b'b', &[w.as_bytes(), next.as_bytes()]), true));
         }
     }
     out
 }
+
+/// Hashes a feature id for a centroid's weights: ids are dense small integers, so one
+/// multiplication spreads them (the dot products are the clustering's hot loop; SipHash was a
+/// third of it).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Weights = HashMap<u32, f32, BuildHasherDefault<IdHasher>>;
 
 /// Clusters the texts; the result is sorted by size (then representative), and every input index
 /// is in exactly one cluster.
@@ -213,16 +257,15 @@ pub fn cluster(texts: &[&str]) -> Vec<Cluster> {
         }
     }
     // Feature ids and document frequencies (over messages, so frequent wordings count).
-    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut ids: HashMap<u64, u32, BuildHasherDefault<IdHasher>> = HashMap::default();
     let mut df: Vec<f32> = vec![];
     // Word, prefix and word-pair features (not trigrams) find candidate clusters.
     let mut lexical: Vec<bool> = vec![];
     let mut raw: Vec<Vec<(u32, f32)>> = Vec::with_capacity(distinct.len());
     for (w, members) in &distinct {
         let mut tf: Vec<(u32, f32)> = vec![];
-        for f in features(w) {
+        for (f, is_lexical) in features(w) {
             let next = ids.len() as u32;
-            let is_lexical = !f.starts_with('c');
             let id = *ids.entry(f).or_insert(next);
             if id as usize == df.len() {
                 df.push(0.0);
@@ -270,13 +313,16 @@ pub fn cluster(texts: &[&str]) -> Vec<Cluster> {
             .then_with(|| distinct[a].0.cmp(&distinct[b].0))
     });
     struct Centroid {
-        weights: HashMap<u32, f32>,
+        weights: Weights,
         norm2: f32,
         distinct: Vec<usize>,
     }
     let mut clusters: Vec<Centroid> = vec![];
-    let mut postings: HashMap<u32, Vec<usize>> = HashMap::new();
+    // Per feature id, the clusters indexed under it.
+    let mut postings: Vec<Vec<usize>> = vec![vec![]; df.len()];
     let mut candidates: Vec<usize> = vec![];
+    // Per cluster, how many of the current text's probes found it (zero between texts).
+    let mut hits: Vec<u8> = vec![];
     for d in order {
         let v = &vectors[d];
         let mut probes: Vec<&(u32, f32)> = v.iter().filter(|x| lexical[x.0 as usize]).collect();
@@ -284,12 +330,24 @@ pub fn cluster(texts: &[&str]) -> Vec<Cluster> {
         probes.truncate(PROBES);
         candidates.clear();
         for p in &probes {
-            if let Some(list) = postings.get(&p.0) {
-                candidates.extend_from_slice(list);
+            for &c in &postings[p.0 as usize] {
+                if hits[c] == 0 {
+                    candidates.push(c);
+                }
+                hits[c] += 1;
             }
         }
+        if candidates.len() > MAX_CANDIDATES {
+            candidates.sort_unstable_by_key(|&c| (std::cmp::Reverse(hits[c]), c));
+            for &c in &candidates[MAX_CANDIDATES..] {
+                hits[c] = 0;
+            }
+            candidates.truncate(MAX_CANDIDATES);
+        }
+        for &c in &candidates {
+            hits[c] = 0;
+        }
         candidates.sort_unstable();
-        candidates.dedup();
         let mut best: Option<(usize, f32)> = None;
         for &c in &candidates {
             let cl = &clusters[c];
@@ -303,25 +361,31 @@ pub fn cluster(texts: &[&str]) -> Vec<Cluster> {
         let c = match best {
             Some((c, _)) => c,
             None => {
-                clusters.push(Centroid { weights: HashMap::new(), norm2: 0.0, distinct: vec![] });
+                clusters.push(Centroid {
+                    weights: Weights::default(),
+                    norm2: 0.0,
+                    distinct: vec![],
+                });
+                hits.push(0);
                 clusters.len() - 1
             }
         };
         let weight = distinct[d].1.len() as f32;
         let cl = &mut clusters[c];
         for &(id, w) in v {
-            let e = cl.weights.entry(id).or_insert(0.0);
+            let e = cl.weights.entry(id).or_insert_with(|| {
+                // A lexical feature new to the cluster finds it from now on (one that it
+                // already had was posted when it came).
+                if lexical[id as usize] {
+                    postings[id as usize].push(c);
+                }
+                0.0
+            });
             let old = *e;
             *e += weight * w;
             cl.norm2 += *e * *e - old * old;
         }
         cl.distinct.push(d);
-        for p in v.iter().filter(|x| lexical[x.0 as usize]) {
-            let list = postings.entry(p.0).or_default();
-            if list.last() != Some(&c) && !list.contains(&c) {
-                list.push(c);
-            }
-        }
     }
 
     let mut out: Vec<Cluster> = clusters

@@ -336,6 +336,9 @@ async fn flow_diagrams_are_layered_without_overlaps() {
     assert!(!c.find_all(Locator::Css("svg.flow path.edge.back")).await.unwrap().is_empty());
     let dropped = c.find_all(Locator::Css("svg.flow text.drop-badge")).await.unwrap();
     assert!(!dropped.is_empty(), "boxes say how many ended there");
+    let done = c.find_all(Locator::Css("svg.flow text.done-badge")).await.unwrap();
+    assert!(done.len() >= SHOP_STEPS.len(), "boxes say the share that reached the goal");
+    assert_eq!(done[0].text().await.unwrap(), "✓ 70% completed", "START: 28 of 40");
 
     // 32 steps with skips and retries: every box drawn, none over another.
     let bs = open_flows(&c, &app, LONG_BOT, "12-flows-long").await;

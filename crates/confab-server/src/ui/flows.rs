@@ -136,7 +136,8 @@ fn figures_of(
             ),
         ));
     }
-    if let Some(n) = dropped.filter(|n| *n > 0) {
+    // Without goals every ended conversation is a drop-off: said per step, not for START.
+    if let Some(n) = dropped.filter(|n| *n > 0 && (goals || *k != StepKey::start())) {
         let (what, link) = if *k == StepKey::start() {
             ("ended without reaching a goal", format!("{list}&status=ended&completed=false"))
         } else {

@@ -106,7 +106,8 @@ pub async fn sign_in(app: &TestApp, key: &str) -> String {
 /// The shape of `confab demo`'s bots (`crates/confab/src/demo.rs`): welcome → ask_name →
 /// ask_email → ask_phone → ask_date → confirm → goodbye, a user answer after each, some
 /// conversations leaving early and some confused once, which sends them to `fallback` and on
-/// to the next step. Deterministic; all of it two hours ago and more, so ended.
+/// to the next step; `confirm` is its goal. Deterministic; all of it two hours ago and more, so
+/// ended.
 pub const SHOP_BOT: &str = "shop-assistant";
 pub const SHOP_STEPS: [&str; 7] =
     ["welcome", "ask_name", "ask_email", "ask_phone", "ask_date", "confirm", "goodbye"];
@@ -115,6 +116,11 @@ pub const SHOP_STEPS: [&str; 7] =
 pub const LONG_BOT: &str = "long-flow";
 
 pub async fn seed_flows(app: &TestApp) {
+    // The demo's goal: a conversation that reached `confirm` completed.
+    let goals = json!({"goal_steps": ["confirm"]});
+    let path = format!("/v1/bots/{SHOP_BOT}/settings");
+    let (status, body) = app.call(Method::PUT, &app.admin_key, &path, Some(&goals)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut batch = vec![];
     for n in 0..40usize {
         let conv = format!("shop-{n:02}");

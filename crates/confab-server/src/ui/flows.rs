@@ -105,8 +105,9 @@ fn figures_of(
     let mut lines = vec![];
     let conversations = node.map_or(0, |n| n.conversations);
     let pct = |rate: Option<f64>| rate.map_or("–".to_owned(), |r| format!("{:.0}%", 100.0 * r));
-    let at = if *k == StepKey::start() { String::new() } else { format!("&step={}", url(&k.id)) };
-    if *k == StepKey::start() {
+    let start = *k == StepKey::start();
+    let at = if start { String::new() } else { format!("&step={}", url(&k.id)) };
+    if start {
         lines.push(Line(
             format!("{} conversations", number(conversations as f64)),
             "fig",
@@ -137,8 +138,8 @@ fn figures_of(
         ));
     }
     // Without goals every ended conversation is a drop-off: said per step, not for START.
-    if let Some(n) = dropped.filter(|n| *n > 0 && (goals || *k != StepKey::start())) {
-        let (what, link) = if *k == StepKey::start() {
+    if let Some(n) = dropped.filter(|n| *n > 0 && (goals || !start)) {
+        let (what, link) = if start {
             ("ended without reaching a goal", format!("{list}&status=ended&completed=false"))
         } else {
             (

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use confab_core::flow::StepKey;
 use confab_core::message::{Role, Step};
-use confab_core::rollup::{Deltas, DimsKey, MessageFacts, token_usage};
+use confab_core::rollup::{Counters, Deltas, DimsKey, MessageFacts, token_usage};
 use confab_core::summary::Summary;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -116,22 +116,58 @@ pub(super) fn flush_group(c: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// What an upsert of counters adds to the row it finds.
-const ADD_COUNTERS: &str = "conversations = conversations + excluded.conversations, \
-     duration_ms = duration_ms + excluded.duration_ms, \
-     handoffs = handoffs + excluded.handoffs, \
-     n_user = n_user + excluded.n_user, n_bot = n_bot + excluded.n_bot, \
-     n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
-     not_handled = not_handled + excluded.not_handled";
+/// The counter columns of `rollups` and `dim_rollups`, in the order of [`counter_values`].
+const COUNTER_COLUMNS: [&str; 9] = [
+    "conversations",
+    "duration_ms",
+    "handoffs",
+    "n_user",
+    "n_bot",
+    "n_agent",
+    "n_system",
+    "not_handled",
+    "completed",
+];
 
-/// [`ADD_COUNTERS`] and the goal counter (migration 12 added its columns).
-const ADD_ALL_COUNTERS: &str = "conversations = conversations + excluded.conversations, \
-     duration_ms = duration_ms + excluded.duration_ms, \
-     handoffs = handoffs + excluded.handoffs, \
-     n_user = n_user + excluded.n_user, n_bot = n_bot + excluded.n_bot, \
-     n_agent = n_agent + excluded.n_agent, n_system = n_system + excluded.n_system, \
-     not_handled = not_handled + excluded.not_handled, \
-     completed = completed + excluded.completed";
+/// Counter columns before migration 12 added `completed` (migration 2's backfill writes these).
+const OLD_COUNTERS: usize = 8;
+
+fn counter_values(x: &Counters) -> [i64; 9] {
+    let [u, b, a, s] = x.messages;
+    [x.conversations, x.duration_ms, x.handoffs, u, b, a, s, x.not_handled, x.completed]
+}
+
+/// An upsert into `table` of a row keyed by `key` with the first `n` counter columns, adding
+/// them to the row it finds.
+fn counters_upsert(table: &str, key: &[&str], n: usize) -> String {
+    let counters = &COUNTER_COLUMNS[..n];
+    let columns: Vec<&str> = key.iter().chain(counters).copied().collect();
+    let values: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let add: Vec<String> = counters.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        values.join(", "),
+        key.join(", "),
+        add.join(", ")
+    )
+}
+
+/// Runs an upsert of [`counters_upsert`]: binds `key`, then the first `n` counters of `x`.
+fn upsert_counters(
+    st: &mut rusqlite::CachedStatement<'_>,
+    key: &[&dyn rusqlite::ToSql],
+    x: &Counters,
+    n: usize,
+) -> rusqlite::Result<usize> {
+    for (i, k) in key.iter().enumerate() {
+        st.raw_bind_parameter(i + 1, k)?;
+    }
+    for (i, v) in counter_values(x)[..n].iter().enumerate() {
+        st.raw_bind_parameter(key.len() + i + 1, v)?;
+    }
+    st.raw_execute()
+}
 
 /// Adds the gathered changes to the rows of every level and to the rows per single dimension.
 pub(super) fn flush(c: &Connection, bot_pk: i64, deltas: Deltas) -> Result<()> {
@@ -152,79 +188,18 @@ fn flush_rows(c: &Connection, bot_pk: i64, mut deltas: Deltas, per_dim: bool) ->
         ids.insert(d, dims_id(c, bot_pk, &deltas.dims[d])?);
     }
     let rows = rollups::level_rows(&deltas, |d| ids[&d]);
-    if per_dim {
-        let mut upsert = c.prepare_cached(&format!(
-            "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
-             n_user, n_bot, n_agent, n_system, not_handled, completed) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-             ON CONFLICT (dims_id, level, slot) DO UPDATE SET {ADD_ALL_COUNTERS}"
-        ))?;
-        for ((dims, level, slot), x) in &rows.counters {
-            let [u, b, a, s] = x.messages;
-            upsert.execute(params![
-                dims,
-                level,
-                slot,
-                x.conversations,
-                x.duration_ms,
-                x.handoffs,
-                u,
-                b,
-                a,
-                s,
-                x.not_handled,
-                x.completed
-            ])?;
-        }
-    } else {
-        // Migration 2's backfill, before migration 12 added `completed` (nothing had a goal).
-        let mut upsert = c.prepare_cached(&format!(
-            "INSERT INTO rollups (dims_id, level, slot, conversations, duration_ms, handoffs, \
-             n_user, n_bot, n_agent, n_system, not_handled) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (dims_id, level, slot) DO UPDATE SET {ADD_COUNTERS}"
-        ))?;
-        for ((dims, level, slot), x) in &rows.counters {
-            let [u, b, a, s] = x.messages;
-            upsert.execute(params![
-                dims,
-                level,
-                slot,
-                x.conversations,
-                x.duration_ms,
-                x.handoffs,
-                u,
-                b,
-                a,
-                s,
-                x.not_handled
-            ])?;
-        }
+    // Migration 2's backfill runs before migration 12 added `completed` (nothing had a goal).
+    let n = if per_dim { COUNTER_COLUMNS.len() } else { OLD_COUNTERS };
+    let mut upsert =
+        c.prepare_cached(&counters_upsert("rollups", &["dims_id", "level", "slot"], n))?;
+    for ((dims, level, slot), x) in &rows.counters {
+        upsert_counters(&mut upsert, &[dims, level, slot], x, n)?;
     }
     if per_dim && !rows.by_dim.is_empty() {
-        let mut upsert = c.prepare_cached(&format!(
-            "INSERT INTO dim_rollups (bot_pk, dim, day, value, conversations, duration_ms, \
-             handoffs, n_user, n_bot, n_agent, n_system, not_handled, completed) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-             ON CONFLICT (bot_pk, dim, day, value) DO UPDATE SET {ADD_ALL_COUNTERS}"
-        ))?;
-        for ((dim, day, value), x) in rows.by_dim {
-            let [u, b, a, s] = x.messages;
-            upsert.execute(params![
-                bot_pk,
-                dim,
-                day,
-                value,
-                x.conversations,
-                x.duration_ms,
-                x.handoffs,
-                u,
-                b,
-                a,
-                s,
-                x.not_handled,
-                x.completed
-            ])?;
+        let key = ["bot_pk", "dim", "day", "value"];
+        let mut upsert = c.prepare_cached(&counters_upsert("dim_rollups", &key, n))?;
+        for ((dim, day, value), x) in &rows.by_dim {
+            upsert_counters(&mut upsert, &[&bot_pk, dim, day, value], x, n)?;
         }
     }
     let mut upsert = c.prepare_cached(

@@ -66,7 +66,7 @@ pub struct UnhandledReport {
     pub end_time: String,
     /// Not-handled user messages clustered (at most `message_limit`).
     pub messages: u64,
-    /// The cap on messages clustered; the newest are kept.
+    /// The cap on messages clustered; those marked last are kept.
     pub message_limit: u32,
     /// Whether the range held more not-handled messages than `message_limit`.
     pub truncated: bool,

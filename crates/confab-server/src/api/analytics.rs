@@ -217,8 +217,8 @@ struct Unhandled {
     data: UnhandledReport,
 }
 
-/// Runs the clustering of a bot's not-handled messages in `[start, end)`: the newest
-/// [`MESSAGE_CAP`] of them, grouped off the async threads (it is CPU work).
+/// Runs the clustering of a bot's not-handled messages in `[start, end)`: the [`MESSAGE_CAP`]
+/// marked last, grouped off the async threads (it is CPU work).
 pub async fn unhandled_report(
     state: &AppState,
     team_id: i64,
@@ -236,8 +236,8 @@ pub async fn unhandled_report(
 
 /// The user messages the bot marked `handled: false` in the range, grouped by similar wording
 /// (offline, deterministic): each group with its most frequent phrase, count, share, a trend
-/// over 30 equal slices of the range and example conversations. At most the newest 20,000
-/// messages are clustered (`truncated` says when there were more).
+/// over 30 equal slices of the range and example conversations. At most 20,000 messages are
+/// clustered, those marked last (`truncated` says when there were more).
 #[utoipa::path(get, path = "/v1/bots/{bot_id}/analytics/unhandled", operation_id = "unhandledClusters", tag = "analytics",
     params(BotPath,
         ("start_time" = String, Query, description = "The range's start: RFC 3339, or `YYYY-MM-DD` for midnight in `tz`"),
